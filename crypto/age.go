@@ -1,0 +1,44 @@
+package crypto
+
+import (
+	"fmt"
+	"io"
+
+	"filippo.io/age"
+)
+
+// Encrypt returns a WriteCloser that age-encrypts everything written to it
+// into dst, for the given recipients. Close must be called to flush the last
+// chunk; it does not close dst. Memory use is constant (age's 64 KiB STREAM
+// chunks), whatever the size of the plaintext.
+func Encrypt(dst io.Writer, recipients ...age.Recipient) (io.WriteCloser, error) {
+	w, err := age.Encrypt(dst, recipients...)
+	if err != nil {
+		return nil, fmt.Errorf("age encrypt: %w", err)
+	}
+	return w, nil
+}
+
+// Decrypt returns a Reader of the plaintext of the age file read from src.
+// Every chunk is authenticated before it is returned: a reader that ends in an
+// error has returned only authentic bytes, and the error says the rest was
+// truncated or altered.
+func Decrypt(src io.Reader, identities ...age.Identity) (io.Reader, error) {
+	r, err := age.Decrypt(src, identities...)
+	if err != nil {
+		return nil, fmt.Errorf("age decrypt: %w", err)
+	}
+	return r, nil
+}
+
+// EncryptedSize returns the size of the age file for a plaintext of n bytes,
+// without the header: 16 bytes of nonce, then 64 KiB chunks each with a
+// 16-byte tag.
+func EncryptedSize(n int64) int64 {
+	const chunk, tag, nonce = 64 << 10, 16, 16
+	chunks := n / chunk
+	if n%chunk != 0 || n == 0 {
+		chunks++
+	}
+	return nonce + n + chunks*tag
+}
