@@ -1,0 +1,257 @@
+package kv
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+func TestReopenPersists(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	db, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, db, Friends, "ann", "v1")
+	mustPut(t, db, Chunks, "c1", "p1")
+	if err := db.Delete(Chunks, []byte("c1")); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("s", 100<<10) // in the value log
+	mustPut(t, db, Held, "shard", big)
+	var lastSeq uint64
+	for range 5 {
+		if lastSeq, err = db.NextSeq("snap"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evSeq, err := db.AppendEvent(Event{Message: "before"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer closeDB(t, db)
+	if got := mustGet(t, db, Friends, "ann"); got != "v1" {
+		t.Errorf("ann=%q after reopen, want v1", got)
+	}
+	if ok, _ := db.Has(Chunks, []byte("c1")); ok {
+		t.Error("deleted key is back after reopen")
+	}
+	if got := mustGet(t, db, Held, "shard"); got != big {
+		t.Errorf("shard of %d bytes after reopen, want %d", len(got), len(big))
+	}
+	// Close returned the lease: numbering continues without a gap.
+	if n, err := db.NextSeq("snap"); err != nil || n != lastSeq+1 {
+		t.Errorf("NextSeq after reopen=%d, %v; want %d", n, err, lastSeq+1)
+	}
+	if n, err := db.AppendEvent(Event{Message: "after"}); err != nil || n != evSeq+1 {
+		t.Errorf("AppendEvent after reopen=%d, %v; want %d", n, err, evSeq+1)
+	}
+}
+
+func TestOpenLocked(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	db := openAt(t, dir)
+	_, err := Open(dir, Options{})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	if !strings.Contains(err.Error(), dir) {
+		t.Errorf("error %q does not name the directory %s", err, dir)
+	}
+	closeDB(t, db)
+	// Once closed, the directory opens again.
+	db2, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	closeDB(t, db2)
+}
+
+func openAt(t *testing.T, dir string) *DB {
+	t.Helper()
+	db, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func TestOpenBadOptions(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name string
+		dir  string
+		opt  Options
+	}{
+		{"in memory with a directory", dir, Options{InMemory: true}},
+		{"tiny memtable", dir, Options{MemTableSize: 1000}},
+		{"threshold above the batch size", dir, Options{ValueThreshold: 2 << 20}},
+		{"negative threshold", dir, Options{ValueThreshold: -1}},
+		{"tiny value log file", dir, Options{ValueLogFileSize: 1000}},
+		{"huge value log file", dir, Options{ValueLogFileSize: 4 << 30}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db, err := Open(tt.dir, tt.opt)
+			if err == nil {
+				db.Close()
+				t.Fatalf("Open(%q, %+v) succeeded", tt.dir, tt.opt)
+			}
+			if !strings.HasPrefix(err.Error(), "kv: open ") {
+				t.Errorf("error %q lacks context", err)
+			}
+		})
+	}
+}
+
+func TestOpenNewerFormat(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	db := openAt(t, dir)
+	err := db.bdb.Update(func(txn *badger.Txn) error {
+		return txn.Set(metaKey("format"), binary.BigEndian.AppendUint32(nil, formatVersion+1))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeDB(t, db)
+	_, err = Open(dir, Options{})
+	if err == nil || !strings.Contains(err.Error(), "upgrade plug") {
+		t.Fatalf("Open of a newer format: %v, want a refusal", err)
+	}
+}
+
+// TestSyncAcrossMemtables writes enough to switch memtables between a write
+// and Sync: every write-ahead log must be synced, not only the current one.
+func TestSyncAcrossMemtables(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	db, err := Open(dir, Options{MemTableSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeDB(t, db)
+	val := make([]byte, 1000) // below the value threshold: in the WAL
+	for i := range 5000 {
+		if err := db.Put(Chunks, fmt.Appendf(nil, "%06d", i), val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Sync(); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+}
+
+// TestKillAfterSync kills (SIGKILL) a process that writes with PutSync, and
+// checks that every write it acknowledged is there when the database opens
+// again. (A power cut cannot be simulated here; this covers recovery from
+// the write-ahead log without a Close.)
+func TestKillAfterSync(t *testing.T) {
+	if os.Getenv("KV_CRASH_DIR") != "" {
+		t.Skip("in the child")
+	}
+	if testing.Short() {
+		t.Skip("starts a process")
+	}
+	dir := filepath.Join(t.TempDir(), "db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "KV_CRASH_DIR="+dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	acked := -1
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && acked < 500 {
+		if n, ok := strings.CutPrefix(sc.Text(), "acked "); ok {
+			if acked, err = strconv.Atoi(n); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if acked < 500 {
+		t.Fatalf("child acknowledged only %d writes", acked)
+	}
+
+	db := openAt(t, dir)
+	for i := 0; i <= acked; i++ {
+		if _, err := db.Get(Held, fmt.Appendf(nil, "%08d", i)); err != nil {
+			t.Fatalf("acknowledged write %d of %d: %v", i, acked, err)
+		}
+	}
+	t.Logf("%d acknowledged writes survived SIGKILL", acked+1)
+}
+
+// TestCrashChild is the process that TestKillAfterSync kills.
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv("KV_CRASH_DIR")
+	if dir == "" {
+		t.Skip("run by TestKillAfterSync")
+	}
+	db, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	val := make([]byte, 6100) // every other one in the value log
+	for i := 0; ; i++ {
+		if err := db.PutSync(Held, fmt.Appendf(nil, "%08d", i), val[:i%2*6000+100]); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("acked %d\n", i)
+	}
+}
+
+// TestCloseStopsGoroutines checks that Close stops what Open started.
+func TestCloseStopsGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for _, opt := range []Options{{}, {InMemory: true}} {
+		dir := ""
+		if !opt.InMemory {
+			dir = filepath.Join(t.TempDir(), "db")
+		}
+		db, err := Open(dir, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustPut(t, db, Posts, "k", "v")
+		if _, err := db.NextSeq("x"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines before Open, %d after Close:\n%s", before, after, buf[:runtime.Stack(buf, true)])
+	}
+}
