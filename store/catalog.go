@@ -1,0 +1,159 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/plug-net/plug/store/kv"
+)
+
+// ChunkRef says where a chunk lives: which pack, and where in its plaintext.
+type ChunkRef struct {
+	Pack        ID
+	Type        BlobType
+	Compression Compression
+	Offset      uint32
+	Length      uint32
+	RawLength   uint32
+}
+
+const chunkRefSize = 32 + 1 + 1 + 4 + 4 + 4
+
+func (r ChunkRef) marshal() []byte {
+	b := make([]byte, chunkRefSize)
+	copy(b, r.Pack[:])
+	b[32] = byte(r.Type)
+	b[33] = byte(r.Compression)
+	binary.LittleEndian.PutUint32(b[34:], r.Offset)
+	binary.LittleEndian.PutUint32(b[38:], r.Length)
+	binary.LittleEndian.PutUint32(b[42:], r.RawLength)
+	return b
+}
+
+func unmarshalChunkRef(b []byte) (ChunkRef, error) {
+	var r ChunkRef
+	if len(b) != chunkRefSize {
+		return r, fmt.Errorf("chunk index entry of %d bytes, want %d", len(b), chunkRefSize)
+	}
+	copy(r.Pack[:], b)
+	r.Type = BlobType(b[32])
+	r.Compression = Compression(b[33])
+	r.Offset = binary.LittleEndian.Uint32(b[34:])
+	r.Length = binary.LittleEndian.Uint32(b[38:])
+	r.RawLength = binary.LittleEndian.Uint32(b[42:])
+	return r, nil
+}
+
+// PackRecord is the catalog's entry for a stored pack: its shape and which
+// target holds each shard.
+type PackRecord struct {
+	ID      ID        `json:"id"`
+	Shape   Shape     `json:"shape"`
+	Holders []string  `json:"holders"` // Holders[i] holds shard i
+	Blobs   int       `json:"blobs"`
+	Meta    bool      `json:"meta,omitempty"` // trees, index or state: no file data
+	Created time.Time `json:"created"`
+}
+
+// Catalog is the owner's record, in the local store, of every stored chunk
+// and pack. It is rebuilt from the head record after a recovery.
+type Catalog struct {
+	db *kv.DB
+}
+
+// NewCatalog returns the catalog kept in db.
+func NewCatalog(db *kv.DB) *Catalog { return &Catalog{db: db} }
+
+// Chunk returns where a chunk is stored; ok is false for an unknown chunk.
+func (c *Catalog) Chunk(id ID) (ref ChunkRef, ok bool, err error) {
+	b, err := c.db.Get(kv.Chunks, id[:])
+	if errors.Is(err, kv.ErrNotFound) {
+		return ref, false, nil
+	}
+	if err != nil {
+		return ref, false, fmt.Errorf("look up chunk %s: %w", id.Short(), err)
+	}
+	ref, err = unmarshalChunkRef(b)
+	if err != nil {
+		return ref, false, fmt.Errorf("look up chunk %s: %w", id.Short(), err)
+	}
+	return ref, true, nil
+}
+
+// HasChunk reports whether a chunk is stored.
+func (c *Catalog) HasChunk(id ID) (bool, error) {
+	ok, err := c.db.Has(kv.Chunks, id[:])
+	if err != nil {
+		return false, fmt.Errorf("look up chunk %s: %w", id.Short(), err)
+	}
+	return ok, nil
+}
+
+// AddPack records a pack whose shards every holder has acknowledged, with
+// the chunks it holds, in one transaction: a chunk is never indexed without
+// its pack. It is not synced; whatever later refers to the pack (a
+// snapshot) is written with a sync, which makes this durable too.
+func (c *Catalog) AddPack(rec PackRecord, entries []BlobEntry) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	err = c.db.Update(func(tx *kv.Tx) error {
+		if err := tx.Put(kv.Packs, rec.ID[:], b); err != nil {
+			return err
+		}
+		for _, e := range entries {
+			ref := ChunkRef{Pack: rec.ID, Type: e.Type, Compression: e.Compression, Offset: e.Offset, Length: e.Length, RawLength: e.RawLength}
+			if err := tx.Put(kv.Chunks, e.ID[:], ref.marshal()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index pack %s: %w", rec.ID.Short(), err)
+	}
+	return nil
+}
+
+// Pack returns a pack's record.
+func (c *Catalog) Pack(id ID) (PackRecord, bool, error) {
+	var rec PackRecord
+	b, err := c.db.Get(kv.Packs, id[:])
+	if errors.Is(err, kv.ErrNotFound) {
+		return rec, false, nil
+	}
+	if err != nil {
+		return rec, false, fmt.Errorf("look up pack %s: %w", id.Short(), err)
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, false, fmt.Errorf("look up pack %s: damaged record: %w", id.Short(), err)
+	}
+	return rec, true, nil
+}
+
+// PutPack replaces a pack's record (after a repair moved shards).
+func (c *Catalog) PutPack(rec PackRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return c.db.Put(kv.Packs, rec.ID[:], b)
+}
+
+// Packs calls fn for every pack record.
+func (c *Catalog) Packs(fn func(PackRecord) error) error {
+	return c.db.Iterate(kv.Packs, kv.IterOptions{}, func(_, v []byte) error {
+		var rec PackRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("damaged pack record: %w", err)
+		}
+		return fn(rec)
+	})
+}
+
+// Sync makes every catalog write so far durable.
+func (c *Catalog) Sync() error { return c.db.Sync() }

@@ -1,0 +1,130 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"testing"
+)
+
+func randBytes(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	var s [32]byte
+	binary.LittleEndian.PutUint64(s[:], seed)
+	rand.NewChaCha8(s).Read(b)
+	return b
+}
+
+func TestPackRoundTrip(t *testing.T) {
+	b := NewPackBuilder(0)
+	var want []BlobEntry
+	var blobs [][]byte
+	for i, n := range []int{1, 0, 1000, 256 << 10} {
+		blob := randBytes(uint64(i), n)
+		id := ShardIDOf(blob)
+		want = append(want, b.Add(DataBlob, NoCompression, id, blob, n))
+		blobs = append(blobs, blob)
+	}
+	want = append(want, b.Add(TreeBlob, Zstd, ID{9}, []byte("zz"), 100))
+	blobs = append(blobs, []byte("zz"))
+	plain := b.Finish()
+	got, err := ParsePack(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("ParsePack found %d blobs, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("blob %d: got %+v, want %+v", i, got[i], want[i])
+		}
+		if e := got[i]; !bytes.Equal(plain[e.Offset:e.Offset+e.Length], blobs[i]) {
+			t.Errorf("blob %d: bytes at its offset differ", i)
+		}
+	}
+	b.Reset()
+	if b.Len() != 0 || b.Count() != 0 {
+		t.Fatal("Reset left blobs behind")
+	}
+}
+
+func TestPackFits(t *testing.T) {
+	b := NewPackBuilder(0)
+	if !b.Fits(MaxBlobSize) {
+		t.Fatal("an empty pack refuses a blob")
+	}
+	b.Add(DataBlob, NoCompression, ID{}, make([]byte, TargetPackSize-10), TargetPackSize-10)
+	if b.Fits(11) {
+		t.Fatal("pack accepts a blob past TargetPackSize")
+	}
+	if !b.Fits(10) {
+		t.Fatal("pack refuses a blob that reaches TargetPackSize exactly")
+	}
+}
+
+func TestParsePackRejects(t *testing.T) {
+	good := func() []byte {
+		b := NewPackBuilder(0)
+		b.Add(DataBlob, NoCompression, ID{1}, []byte("hello"), 5)
+		b.Add(DataBlob, NoCompression, ID{2}, []byte("world!"), 6)
+		return bytes.Clone(b.Finish())
+	}
+	countAt := func(p []byte) int { return len(p) - trailerFooter }
+	tests := []struct {
+		name   string
+		mutate func([]byte) []byte
+	}{
+		{"empty", func([]byte) []byte { return nil }},
+		{"no magic", func(p []byte) []byte { p[len(p)-1] ^= 1; return p }},
+		{"huge count", func(p []byte) []byte { binary.LittleEndian.PutUint32(p[countAt(p):], 1<<31); return p }},
+		{"count off by one", func(p []byte) []byte { binary.LittleEndian.PutUint32(p[countAt(p):], 1); return p }},
+		{"length past area", func(p []byte) []byte {
+			binary.LittleEndian.PutUint32(p[countAt(p)-trailerEntry+34:], 1<<20)
+			return p
+		}},
+		{"unknown type", func(p []byte) []byte { p[countAt(p)-trailerEntry] = 99; return p }},
+		{"unknown compression", func(p []byte) []byte { p[countAt(p)-trailerEntry+1] = 7; return p }},
+		{"two lengths uncompressed", func(p []byte) []byte {
+			binary.LittleEndian.PutUint32(p[countAt(p)-trailerEntry+38:], 7)
+			return p
+		}},
+		{"truncated", func(p []byte) []byte { return p[3:] }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := ParsePack(tt.mutate(good())); !errors.Is(err, ErrBadPack) {
+				t.Fatalf("ParsePack = %v, want ErrBadPack", err)
+			}
+		})
+	}
+}
+
+// FuzzParsePack feeds arbitrary bytes (a friend's disk is untrusted) to the
+// trailer parser: it must never panic, and what it accepts must tile the blob
+// area exactly.
+func FuzzParsePack(f *testing.F) {
+	b := NewPackBuilder(0)
+	b.Add(DataBlob, NoCompression, ID{1}, []byte("hello"), 5)
+	b.Add(TreeBlob, Zstd, ID{2}, []byte("xx"), 50)
+	f.Add(bytes.Clone(b.Finish()))
+	f.Add([]byte(packMagic))
+	f.Add(append([]byte{0xff, 0xff, 0xff, 0xff}, packMagic...))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		entries, err := ParsePack(p)
+		if err != nil {
+			return
+		}
+		end := uint64(0)
+		for _, e := range entries {
+			if uint64(e.Offset) != end {
+				t.Fatalf("entry at %d, want %d", e.Offset, end)
+			}
+			end += uint64(e.Length)
+		}
+		if end+uint64(len(entries))*trailerEntry+uint64(trailerFooter) != uint64(len(p)) {
+			t.Fatal("accepted entries do not tile the pack")
+		}
+	})
+}

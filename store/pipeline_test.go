@@ -1,0 +1,200 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/plug-net/plug/chunker"
+)
+
+// sinkTarget acknowledges shards and keeps only their count: it measures the
+// local pipeline without the cost of keeping gigabytes in memory. Only
+// benchmarks and the memory test use it; tests of behaviour use MemTarget.
+type sinkTarget struct {
+	name  string
+	bytes atomic.Int64
+}
+
+func (s *sinkTarget) Name() string { return s.name }
+func (s *sinkTarget) PutShard(_ context.Context, _ [32]byte, b []byte) error {
+	s.bytes.Add(int64(len(b)))
+	return nil
+}
+func (s *sinkTarget) GetShard(context.Context, [32]byte) ([]byte, error) { return nil, io.EOF }
+func (s *sinkTarget) HasShard(context.Context, [32]byte) (bool, error)   { return false, nil }
+func (s *sinkTarget) DeleteShard(context.Context, [32]byte) error        { return nil }
+
+// randReader streams pseudo-random bytes without holding them.
+type randReader struct {
+	r    *rand.ChaCha8
+	left int64
+}
+
+func newRandReader(seed uint64, n int64) *randReader {
+	var s [32]byte
+	binary.LittleEndian.PutUint64(s[:], seed)
+	return &randReader{r: rand.NewChaCha8(s), left: n}
+}
+
+func (r *randReader) Read(p []byte) (int, error) {
+	if r.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	n, _ := r.r.Read(p)
+	r.left -= int64(n)
+	return n, nil
+}
+
+// localPipeline is the whole local path, file bytes to shards: FastCDC,
+// keyed BLAKE3 chunk IDs, deduplication against the catalog, packing, age,
+// Reed-Solomon 3+1 and shard IDs, into four sink targets.
+type localPipeline struct {
+	w *Writer
+	c *chunker.Chunker
+}
+
+func newLocalPipeline(tb testing.TB, cat *Catalog) *localPipeline {
+	keys := testKeys(tb)
+	var ts []ShardTarget
+	for i := range 4 {
+		ts = append(ts, &sinkTarget{name: fmt.Sprint("sink-", i)})
+	}
+	w, err := NewWriter(context.Background(), WriterConfig{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { w.Close() })
+	c, err := chunker.New(nil, chunker.Config{Gear: chunker.GearTable(keys.ChunkIDKey())})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &localPipeline{w: w, c: c}
+}
+
+// run stores the stream of r with chunk IDs under chunkKey.
+func (p *localPipeline) run(tb testing.TB, chunkKey [32]byte, r io.Reader) {
+	p.c.Reset(r)
+	keyer := chunker.NewIDKeyer(chunkKey)
+	for {
+		ch, err := p.c.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := p.w.Add(context.Background(), DataBlob, ID(keyer.ID(ch.Data)), ch.Data); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := p.w.Flush(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// heapPeak samples the heap until stop is called, and returns the peak of
+// the live heap (what the last GC found reachable) and of the heap in use
+// (live plus garbage not yet collected).
+func heapPeak() (stop func() (live, inuse uint64)) {
+	var peak, peakInuse atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		var ms runtime.MemStats
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		for {
+			runtime.ReadMemStats(&ms)
+			metrics.Read(sample)
+			if v := sample[0].Value.Uint64(); v > peak.Load() {
+				peak.Store(v)
+			}
+			if ms.HeapInuse > peakInuse.Load() {
+				peakInuse.Store(ms.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() (uint64, uint64) { close(done); wg.Wait(); return peak.Load(), peakInuse.Load() }
+}
+
+// BenchmarkPipeline measures file bytes → shards in memory. Run it with
+// -cpu 1,2 (README): the target is ≥ 350 MB/s on one core and ≥ 1.5× that on
+// two.
+func BenchmarkPipeline(b *testing.B) {
+	const size = 256 << 20
+	data := make([]byte, size)
+	newRandReader(1, size).Read(data)
+	p := newLocalPipeline(b, NewCatalog(openKV(b)))
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		var key [32]byte // a fresh chunk-ID key each time: nothing deduplicates
+		binary.LittleEndian.PutUint64(key[:], uint64(i+1))
+		p.run(b, key, &sliceReader{b: data})
+	}
+	st := p.w.Stats()
+	if st.Duplicates > 0 || st.RawBytes != int64(b.N)*size {
+		b.Fatalf("pipeline deduplicated: %+v", st)
+	}
+	b.ReportMetric(float64(st.ShardBytes)/float64(st.RawBytes), "shard-bytes/B")
+}
+
+// sliceReader reads a byte slice without the io.WriterTo that bytes.Reader
+// has, as a file would be read.
+type sliceReader struct {
+	b   []byte
+	off int
+}
+
+func (r *sliceReader) Read(p []byte) (int, error) {
+	if r.off >= len(r.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// TestPipelineMemoryBounded: a 1 GiB input goes through the whole local
+// pipeline without the heap growing past 64 MiB; memory depends on the packs
+// in flight, not on the size of the data.
+func TestPipelineMemoryBounded(t *testing.T) {
+	size := int64(1 << 30)
+	if testing.Short() || raceEnabled {
+		size = 128 << 20 // the bound is the same; the race detector is slow
+	}
+	p := newLocalPipeline(t, NewCatalog(openKV(t)))
+	runtime.GC()
+	stop := heapPeak()
+	p.run(t, [32]byte{7}, newRandReader(2, size))
+	live, inuse := stop()
+	st := p.w.Stats()
+	if st.RawBytes != size {
+		t.Fatalf("pipeline stored %d bytes of %d", st.RawBytes, size)
+	}
+	t.Logf("%d MiB through the pipeline in %d packs; peak live heap %.1f MiB, peak heap in use %.1f MiB",
+		size>>20, st.Packs, float64(live)/(1<<20), float64(inuse)/(1<<20))
+	if live > 64<<20 {
+		t.Fatalf("peak live heap %.1f MiB for a %d MiB input, want ≤ 64 MiB", float64(live)/(1<<20), size>>20)
+	}
+}

@@ -1,0 +1,360 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"filippo.io/age"
+	"github.com/klauspost/compress/zstd"
+)
+
+// MaxBlobsPerPack bounds the blobs of one pack, so that indexing a pack fits
+// one transaction (trees of small directories are small blobs).
+const MaxBlobsPerPack = 4096
+
+// WriterConfig configures a Writer.
+type WriterConfig struct {
+	// Targets receive one shard each: k = len(Targets) - M data shards.
+	Targets []ShardTarget
+	// M is the number of parity shards: how many targets may be lost.
+	M int
+	// Recipient is the owner's age recipient.
+	Recipient age.Recipient
+	// Catalog records stored packs and chunks, and answers deduplication.
+	Catalog *Catalog
+	// Parallel is the number of packs sealed and sent at once. 0 means
+	// GOMAXPROCS, at least 2 so that sending overlaps sealing.
+	Parallel int
+}
+
+// ErrTooFewTargets is wrapped when there are not enough targets for the
+// wanted redundancy.
+var ErrTooFewTargets = errors.New("too few friends")
+
+// WriterStats counts what a Writer stored.
+type WriterStats struct {
+	Blobs      int64 // new blobs stored
+	Duplicates int64 // blobs skipped because already stored
+	RawBytes   int64 // raw size of the new blobs
+	Packs      int64 // packs stored
+	ShardBytes int64 // bytes sent to targets
+}
+
+// Writer deduplicates blobs, gathers them into packs, seals each pack into
+// shards, puts one shard on each target and, once every target has
+// acknowledged its shard, records the pack in the catalog. Packs are sealed
+// and sent in parallel.
+//
+// Memory is bounded whatever the size of the data: Parallel+1 pack buffers
+// of about (k+m)/k × TargetPackSize (the data pack being filled and the packs
+// being sealed and sent; each is encrypted in place, see Sealer), and one
+// buffer for the metadata pack being filled.
+//
+// Add and Flush are safe for concurrent use.
+type Writer struct {
+	cfg  WriterConfig
+	k    int
+	zenc *zstd.Encoder
+
+	mu   sync.Mutex // guards open and meta
+	open *slot      // the data pack being filled
+	meta *PackBuilder
+
+	pmu     sync.Mutex // guards pending
+	pending map[ID]struct{}
+
+	slots  chan *slot // free pack buffers
+	wg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	stats struct{ blobs, dups, raw, packs, shardBytes atomic.Int64 }
+}
+
+// slot is one pack buffer: a Sealer and the builder that fills its buffer.
+type slot struct {
+	s *Sealer
+	b *PackBuilder
+}
+
+// NewWriter returns a Writer. Uploads run under ctx; canceling it fails the
+// Writer.
+func NewWriter(ctx context.Context, cfg WriterConfig) (*Writer, error) {
+	k := len(cfg.Targets) - cfg.M
+	if cfg.M < 0 || cfg.M > MaxParityShards {
+		return nil, fmt.Errorf("new writer: %d parity shards, want 0 to %d", cfg.M, MaxParityShards)
+	}
+	if k < 1 {
+		return nil, fmt.Errorf("new writer: %w: %d for %d parity shards; pair with %d more", ErrTooFewTargets, len(cfg.Targets), cfg.M, 1-k)
+	}
+	if k > MaxDataShards {
+		k = MaxDataShards
+		cfg.Targets = cfg.Targets[:k+cfg.M]
+	}
+	if cfg.Catalog == nil || cfg.Recipient == nil {
+		return nil, errors.New("new writer: catalog and recipient are required")
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = max(runtime.GOMAXPROCS(0), 2)
+	}
+	zenc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		return nil, fmt.Errorf("new writer: %w", err)
+	}
+	w := &Writer{
+		cfg:     cfg,
+		k:       k,
+		zenc:    zenc,
+		pending: make(map[ID]struct{}),
+		slots:   make(chan *slot, cfg.Parallel+1),
+	}
+	for range cfg.Parallel + 1 {
+		w.slots <- &slot{s: NewSealer(cfg.Recipient)} // buffers are made on first use
+	}
+	w.ctx, w.cancel = context.WithCancelCause(ctx)
+	return w, nil
+}
+
+// K returns the number of data shards per pack.
+func (w *Writer) K() int { return w.k }
+
+// Stats returns what the Writer has stored so far.
+func (w *Writer) Stats() WriterStats {
+	return WriterStats{
+		Blobs:      w.stats.blobs.Load(),
+		Duplicates: w.stats.dups.Load(),
+		RawBytes:   w.stats.raw.Load(),
+		Packs:      w.stats.packs.Load(),
+		ShardBytes: w.stats.shardBytes.Load(),
+	}
+}
+
+// err returns the error that failed the Writer, if any.
+func (w *Writer) err() error {
+	if w.ctx.Err() != nil {
+		return context.Cause(w.ctx)
+	}
+	return nil
+}
+
+// Has reports whether a blob is stored or on its way (deduplication).
+func (w *Writer) Has(id ID) (bool, error) {
+	w.pmu.Lock()
+	_, ok := w.pending[id]
+	w.pmu.Unlock()
+	if ok {
+		return true, nil
+	}
+	return w.cfg.Catalog.HasChunk(id)
+}
+
+// Add stores a blob unless it is already stored or on its way; added says
+// which. data is copied before Add returns. Metadata blobs (trees, index,
+// state) are compressed with zstd.
+func (w *Writer) Add(ctx context.Context, t BlobType, id ID, data []byte) (added bool, err error) {
+	if err := w.err(); err != nil {
+		return false, err
+	}
+	if len(data) > MaxBlobSize {
+		return false, fmt.Errorf("add blob %s: %d bytes, more than %d", id.Short(), len(data), MaxBlobSize)
+	}
+	w.pmu.Lock()
+	if _, ok := w.pending[id]; ok {
+		w.pmu.Unlock()
+		w.stats.dups.Add(1)
+		return false, nil
+	}
+	w.pending[id] = struct{}{}
+	w.pmu.Unlock()
+	if ok, err := w.cfg.Catalog.HasChunk(id); err != nil || ok {
+		w.unpend(id)
+		if ok {
+			w.stats.dups.Add(1)
+		}
+		return false, err
+	}
+
+	stored, comp := data, NoCompression
+	if t != DataBlob {
+		if z := w.zenc.EncodeAll(data, nil); len(z) < len(data) {
+			stored, comp = z, Zstd
+		}
+	}
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var b *PackBuilder
+	if t == DataBlob {
+		if w.open != nil && !fits(w.open.b, len(stored)) {
+			sl := w.open
+			w.open = nil
+			if err := w.ship(ctx, sl, sl.b, false); err != nil {
+				w.unpend(id)
+				return false, err
+			}
+		}
+		if w.open == nil {
+			sl, err := w.takeSlot(ctx)
+			if err != nil {
+				w.unpend(id)
+				return false, err
+			}
+			sl.b = sl.s.NewBuilder(w.k, w.cfg.M)
+			w.open = sl
+		}
+		b = w.open.b
+	} else {
+		if w.meta != nil && !fits(w.meta, len(stored)) {
+			if err := w.shipMeta(ctx); err != nil {
+				w.unpend(id)
+				return false, err
+			}
+		}
+		if w.meta == nil {
+			w.meta = NewPackBuilder(0) // metadata packs are mostly small: grow as needed
+		}
+		b = w.meta
+	}
+	b.Add(t, comp, id, stored, len(data))
+	w.stats.blobs.Add(1)
+	w.stats.raw.Add(int64(len(data)))
+	return true, nil
+}
+
+func fits(b *PackBuilder, n int) bool { return b.Fits(n) && b.Count() < MaxBlobsPerPack }
+
+func (w *Writer) unpend(ids ...ID) {
+	w.pmu.Lock()
+	for _, id := range ids {
+		delete(w.pending, id)
+	}
+	w.pmu.Unlock()
+}
+
+// takeSlot waits for a free pack buffer: while Parallel packs are in flight,
+// that wait is what bounds memory and slows the producer to the pace of the
+// friends.
+func (w *Writer) takeSlot(ctx context.Context) (*slot, error) {
+	select {
+	case sl := <-w.slots:
+		return sl, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-w.ctx.Done():
+		return nil, context.Cause(w.ctx)
+	}
+}
+
+// shipMeta ships the metadata pack being filled, with a slot of its own for
+// sealing (its plaintext is copied in).
+func (w *Writer) shipMeta(ctx context.Context) error {
+	b := w.meta
+	w.meta = nil
+	sl, err := w.takeSlot(ctx)
+	if err != nil {
+		return err
+	}
+	return w.ship(ctx, sl, b, true)
+}
+
+// ship seals and sends the pack in b in the background, in slot sl, which it
+// frees when done.
+func (w *Writer) ship(_ context.Context, sl *slot, b *PackBuilder, meta bool) error {
+	w.wg.Add(1)
+	go func() {
+		defer func() { sl.b = nil; w.slots <- sl; w.wg.Done() }()
+		ids := make([]ID, 0, b.Count())
+		for _, e := range b.Entries() {
+			ids = append(ids, e.ID)
+		}
+		if err := w.storePack(sl.s, b, meta); err != nil {
+			w.cancel(err)
+		}
+		w.unpend(ids...)
+	}()
+	return nil
+}
+
+func (w *Writer) storePack(s *Sealer, b *PackBuilder, meta bool) error {
+	entries := append([]BlobEntry(nil), b.Entries()...)
+	sealed, err := s.Seal(b.Finish(), w.k, w.cfg.M)
+	if err != nil {
+		return err
+	}
+	if err := w.putShards(sealed); err != nil {
+		return err
+	}
+	rec := PackRecord{ID: sealed.ID, Shape: sealed.Shape, Blobs: len(entries), Meta: meta, Created: time.Now().UTC()}
+	for i := range sealed.Shards {
+		rec.Holders = append(rec.Holders, w.cfg.Targets[i].Name())
+	}
+	if err := w.cfg.Catalog.AddPack(rec, entries); err != nil {
+		return err
+	}
+	w.stats.packs.Add(1)
+	return nil
+}
+
+// putShards sends shard i to target i, all at once, and returns when every
+// target has acknowledged (or the first error).
+func (w *Writer) putShards(s *Sealed) error {
+	errs := make([]error, len(s.Shards))
+	var wg sync.WaitGroup
+	for i, shard := range s.Shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := w.cfg.Targets[i]
+			if err := t.PutShard(w.ctx, s.Shape.ShardIDs[i], shard); err != nil {
+				errs[i] = fmt.Errorf("put shard %s of pack %s to %s: %w", s.Shape.ShardIDs[i].Short(), s.ID.Short(), t.Name(), err)
+				return
+			}
+			w.stats.shardBytes.Add(int64(len(shard)))
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Flush ships the packs being filled and waits until every pack is stored
+// and indexed. It returns the first error of any upload.
+func (w *Writer) Flush(ctx context.Context) error {
+	w.mu.Lock()
+	if sl := w.open; sl != nil {
+		w.open = nil
+		if sl.b.Count() > 0 {
+			w.ship(ctx, sl, sl.b, false)
+		} else {
+			sl.b = nil
+			w.slots <- sl
+		}
+	}
+	if w.meta != nil && w.meta.Count() > 0 {
+		if err := w.shipMeta(ctx); err != nil {
+			w.mu.Unlock()
+			return err
+		}
+	}
+	w.mu.Unlock()
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return w.err()
+}
+
+// Close releases the Writer; packs not flushed are dropped (their blobs were
+// never indexed, so a later backup stores them again).
+func (w *Writer) Close() error {
+	w.cancel(errors.New("writer closed"))
+	w.wg.Wait()
+	return w.zenc.Close()
+}

@@ -1,0 +1,253 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"testing"
+
+	"github.com/plug-net/plug/chunker"
+	"github.com/plug-net/plug/store/kv"
+)
+
+func openKV(t testing.TB) *kv.DB {
+	t.Helper()
+	db, err := kv.Open(t.TempDir(), kv.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func memTargets(n int) ([]ShardTarget, []*MemTarget) {
+	var ts []ShardTarget
+	var ms []*MemTarget
+	for i := range n {
+		m := NewMemTarget(fmt.Sprintf("friend-%d", i))
+		ts = append(ts, m)
+		ms = append(ms, m)
+	}
+	return ts, ms
+}
+
+// chunkInto chunks r and adds every chunk to w as a data blob, returning the
+// chunk IDs in order.
+func chunkInto(t testing.TB, w *Writer, keyer *chunker.IDKeyer, r io.Reader) []ID {
+	t.Helper()
+	c, err := chunker.New(r, chunker.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []ID
+	for {
+		ch, err := c.Next()
+		if err == io.EOF {
+			return ids
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := ID(keyer.ID(ch.Data))
+		if _, err := w.Add(context.Background(), DataBlob, id, ch.Data); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+}
+
+// readBlob fetches the pack of a chunk from the targets and returns the
+// chunk's bytes, checked against its ID.
+func readBlob(t *testing.T, cat *Catalog, targets map[string]ShardTarget, o *Opener, keyer *chunker.IDKeyer, id ID) []byte {
+	t.Helper()
+	ref, ok, err := cat.Chunk(id)
+	if err != nil || !ok {
+		t.Fatalf("chunk %s not indexed (%v)", id.Short(), err)
+	}
+	rec, ok, err := cat.Pack(ref.Pack)
+	if err != nil || !ok {
+		t.Fatalf("pack %s of chunk %s not recorded (%v)", ref.Pack.Short(), id.Short(), err)
+	}
+	shards := make([][]byte, len(rec.Holders))
+	for i, h := range rec.Holders {
+		shards[i], _ = targets[h].GetShard(t.Context(), rec.Shape.ShardIDs[i])
+	}
+	plain, bad, err := o.Open(rec.Shape, shards)
+	if err != nil || len(bad) > 0 {
+		t.Fatalf("open pack %s: %v (bad %v)", rec.ID.Short(), err, bad)
+	}
+	entries, err := ParsePack(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.ID == id {
+			b := bytes.Clone(plain[e.Offset : e.Offset+e.Length])
+			if got := ID(keyer.ID(b)); got != id {
+				t.Fatalf("chunk %s reads back with ID %s", id.Short(), got.Short())
+			}
+			return b
+		}
+	}
+	t.Fatalf("chunk %s not in its pack %s", id.Short(), rec.ID.Short())
+	return nil
+}
+
+func TestWriterStoresAndDeduplicates(t *testing.T) {
+	keys := testKeys(t)
+	keyer := chunker.NewIDKeyer(keys.ChunkIDKey())
+	cat := NewCatalog(openKV(t))
+	ts, ms := memTargets(4)
+	w, err := NewWriter(t.Context(), WriterConfig{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if w.K() != 3 {
+		t.Fatalf("K() = %d, want 3 with 4 targets and m=1", w.K())
+	}
+	data := randBytes(1, 40<<20)
+	ids := chunkInto(t, w, keyer, bytes.NewReader(data))
+	if err := w.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st := w.Stats()
+	if st.Packs < 4 || st.Blobs != int64(len(ids)) || st.RawBytes != int64(len(data)) {
+		t.Fatalf("stats %+v for %d chunks of %d bytes", st, len(ids), len(data))
+	}
+	// Every target holds exactly one shard of every pack.
+	for _, m := range ms {
+		if n, _ := m.Len(); int64(n) != st.Packs {
+			t.Fatalf("%s holds %d shards for %d packs", m.Name(), n, st.Packs)
+		}
+	}
+	// Every chunk reads back through its pack, even with one target gone.
+	byName := map[string]ShardTarget{}
+	for _, x := range ts {
+		byName[x.Name()] = x
+	}
+	ms[1].SetDown(true)
+	o := NewOpener(keys.AgeIdentity())
+	var got []byte
+	for _, id := range ids {
+		got = append(got, readBlob(t, cat, byName, o, keyer, id)...)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("data read back from the packs differs")
+	}
+	ms[1].SetDown(false)
+
+	// The same data again stores nothing new.
+	before := w.Stats()
+	chunkInto(t, w, keyer, bytes.NewReader(data))
+	if err := w.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	after := w.Stats()
+	if after.Packs != before.Packs || after.ShardBytes != before.ShardBytes {
+		t.Fatalf("second pass stored data: %+v -> %+v", before, after)
+	}
+	if after.Duplicates-before.Duplicates != int64(len(ids)) {
+		t.Fatalf("second pass: %d duplicates, want %d", after.Duplicates-before.Duplicates, len(ids))
+	}
+}
+
+func TestWriterTooFewTargets(t *testing.T) {
+	keys := testKeys(t)
+	ts, _ := memTargets(1)
+	_, err := NewWriter(t.Context(), WriterConfig{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: NewCatalog(openKV(t))})
+	if !errors.Is(err, ErrTooFewTargets) {
+		t.Fatalf("NewWriter with 1 target and m=1: %v, want ErrTooFewTargets", err)
+	}
+}
+
+// failingTarget acknowledges the first n puts, then fails every put, like a
+// friend that goes away in the middle of a backup.
+type failingTarget struct {
+	*MemTarget
+	left atomic.Int64
+}
+
+func (f *failingTarget) PutShard(ctx context.Context, id [32]byte, data []byte) error {
+	if f.left.Add(-1) < 0 {
+		return errors.New("connection reset")
+	}
+	return f.MemTarget.PutShard(ctx, id, data)
+}
+
+// TestWriterCrashSafeOrder: a pack is indexed only once every target has
+// acknowledged its shard. After a failed run, the catalog names no shard that
+// is not stored, and a second run stores what the first did not.
+func TestWriterCrashSafeOrder(t *testing.T) {
+	keys := testKeys(t)
+	keyer := chunker.NewIDKeyer(keys.ChunkIDKey())
+	cat := NewCatalog(openKV(t))
+	ts, ms := memTargets(3)
+	flaky := &failingTarget{MemTarget: ms[2]}
+	flaky.left.Store(2)
+	ts[2] = flaky
+	w, err := NewWriter(t.Context(), WriterConfig{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat, Parallel: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randBytes(2, 64<<20)
+	c, _ := chunker.New(bytes.NewReader(data), chunker.Config{})
+	var addErr error
+	for {
+		ch, err := c.Next()
+		if err == io.EOF {
+			break
+		}
+		id := ID(keyer.ID(ch.Data))
+		if _, addErr = w.Add(t.Context(), DataBlob, id, ch.Data); addErr != nil {
+			break
+		}
+	}
+	ferr := w.Flush(t.Context())
+	w.Close()
+	if addErr == nil && ferr == nil {
+		t.Fatal("backup with a failing friend reported success")
+	}
+	indexed := 0
+	err = cat.Packs(func(rec PackRecord) error {
+		indexed++
+		for i, h := range rec.Holders {
+			var tg *MemTarget
+			for _, m := range ms {
+				if m.Name() == h {
+					tg = m
+				}
+			}
+			if ok, _ := tg.HasShard(t.Context(), rec.Shape.ShardIDs[i]); !ok {
+				return fmt.Errorf("catalog names shard %d of pack %s on %s, which does not hold it", i, rec.ID.Short(), h)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if indexed > 2 {
+		t.Fatalf("%d packs indexed though the third target acknowledged only 2 shards", indexed)
+	}
+
+	// The friend is back: a new run completes and indexes every chunk.
+	flaky.left.Store(1 << 30)
+	w2, err := NewWriter(t.Context(), WriterConfig{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	all := chunkInto(t, w2, keyer, bytes.NewReader(data))
+	if err := w2.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range all {
+		if ok, _ := cat.HasChunk(id); !ok {
+			t.Fatalf("chunk %s not indexed after the second run", id.Short())
+		}
+	}
+}
