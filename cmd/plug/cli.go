@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// stdio is what a command may touch of the outside world besides the data
+// directory and the network.
+type stdio struct {
+	in     io.Reader
+	out    io.Writer
+	err    io.Writer
+	getenv func(string) string
+}
+
+// usageError is a mistake in the command line: exit code 2.
+type usageError struct {
+	msg   string
+	usage string
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(usage, format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...), usage: usage}
+}
+
+// command is one subcommand of plug.
+type command struct {
+	name  string
+	usage string // after "plug "
+	short string
+	run   func(ctx context.Context, std stdio, args []string) error
+}
+
+var commands []*command
+
+func init() {
+	commands = []*command{
+		{"init", "init [--data DIR] [--recover] [--json]", "create this plug's identity and print its 24 recovery words", cmdInit},
+		{"up", "up [--data DIR] [--api HOST:PORT] [--listen MULTIADDR]... [--bootstrap MULTIADDR|none]... [--name NAME] [--grace DURATION]", "run the plug (initializes it on first run)", cmdUp},
+		{"status", "status [--data DIR] [--json]", "show what the running plug is doing", cmdStatus},
+		{"log", "log [--data DIR] [--follow] [-n N]", "show the plug's event log", cmdLog},
+	}
+}
+
+func findCommand(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func run(ctx context.Context, args []string, std stdio) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		printHelp(std.out)
+		if len(args) == 0 {
+			return &usageError{msg: "no command given"}
+		}
+		return nil
+	}
+	if args[0] == "version" || args[0] == "--version" {
+		fmt.Fprintln(std.out, "plug", version())
+		return nil
+	}
+	c := findCommand(args[0])
+	if c == nil {
+		return &usageError{msg: fmt.Sprintf("unknown command %q (run \"plug help\" for the list)", args[0])}
+	}
+	return c.run(ctx, std, args[1:])
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, "plug: your personal server; backs up your files to friends' plugs.")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  plug %s\n      %s\n", c.usage, c.short)
+	}
+	fmt.Fprintln(w, "\n--data defaults to $PLUG_DATA, then $XDG_DATA_HOME/plug, then ~/.local/share/plug.")
+}
+
+// flags is a flag set for one command that accepts flags anywhere among its
+// arguments (plug backup DIR --json) and knows the command's usage line.
+type flags struct {
+	*flag.FlagSet
+	cmd  *command
+	data *string
+}
+
+func newFlags(name string, std stdio) *flags {
+	c := findCommand(name)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(std.err)
+	f := &flags{FlagSet: fs, cmd: c}
+	fs.Usage = func() {
+		fmt.Fprintf(std.err, "usage: plug %s\n", c.usage)
+		fs.PrintDefaults()
+	}
+	f.data = fs.String("data", "", "data `directory` of the plug (default $PLUG_DATA, then $XDG_DATA_HOME/plug)")
+	return f
+}
+
+// parse parses flags placed anywhere among the positional arguments, which it
+// returns. "--" ends the flags.
+func (f *flags) parse(args []string) ([]string, error) {
+	var pos []string
+	f.SetOutput(io.Discard)
+	for {
+		if err := f.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				f.SetOutput(os.Stderr)
+				f.Usage()
+				return nil, &usageError{msg: "help requested"}
+			}
+			return nil, usagef(f.cmd.usage, "%s: %v", f.cmd.name, err)
+		}
+		args = f.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// dataDir resolves --data: the flag, then $PLUG_DATA, then
+// $XDG_DATA_HOME/plug, then ~/.local/share/plug.
+func (f *flags) dataDir(std stdio) (string, error) {
+	d := *f.data
+	if d == "" {
+		d = std.getenv("PLUG_DATA")
+	}
+	if d == "" {
+		if x := std.getenv("XDG_DATA_HOME"); x != "" {
+			d = filepath.Join(x, "plug")
+		}
+	}
+	if d == "" {
+		home := std.getenv("HOME")
+		if home == "" {
+			return "", errors.New("no data directory: pass --data DIR or set PLUG_DATA")
+		}
+		d = filepath.Join(home, ".local", "share", "plug")
+	}
+	abs, err := filepath.Abs(d)
+	if err != nil {
+		return "", fmt.Errorf("data directory %s: %w", d, err)
+	}
+	return abs, nil
+}
+
+// noArgs fails with a usage error when positional arguments were given.
+func (f *flags) noArgs(pos []string) error {
+	if len(pos) > 0 {
+		return usagef(f.cmd.usage, "%s: unexpected argument %q", f.cmd.name, strings.Join(pos, " "))
+	}
+	return nil
+}
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

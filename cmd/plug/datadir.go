@@ -1,0 +1,115 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// dataDir is the layout of a plug's data directory (DESIGN.md).
+type dataDir string
+
+func (d dataDir) keys() string     { return filepath.Join(string(d), "keys") }
+func (d dataDir) db() string       { return filepath.Join(string(d), "db") }
+func (d dataDir) apiAddr() string  { return filepath.Join(string(d), "api.addr") }
+func (d dataDir) apiToken() string { return filepath.Join(string(d), "api.token") }
+func (d dataDir) lockFile() string { return filepath.Join(string(d), "plug.pid") }
+
+// errAlreadyRunning says another plug process owns the data directory.
+type errAlreadyRunning struct {
+	dir string
+	pid int
+}
+
+func (e *errAlreadyRunning) Error() string {
+	who := "another process"
+	if e.pid > 0 {
+		who = fmt.Sprintf("pid %d", e.pid)
+	}
+	return fmt.Sprintf("a plug is already running on %s (%s): use \"plug status --data %s\" to talk to it, or stop it first", e.dir, who, e.dir)
+}
+
+// lock takes the data directory for this process with an exclusive flock on
+// DIR/plug.pid and writes our pid into it. The lock ends with the process, so
+// a killed plug never leaves a stale lock behind.
+func (d dataDir) lock() (release func(), err error) {
+	f, err := os.OpenFile(d.lockFile(), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(d.lockFile())
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, &errAlreadyRunning{dir: string(d), pid: pid}
+		}
+		return nil, fmt.Errorf("lock data directory %s: %w", d, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+		f.Sync()
+	}
+	return func() {
+		f.Truncate(0)
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// writeFileAtomic writes b to path through a synced temporary file and a
+// rename, so readers see the old content or the new, never a part.
+func writeFileAtomic(path string, b []byte, perm fs.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// apiToken returns the API token in DIR/api.token, creating it (0600) on
+// first use. The token stays the same across restarts, so a logged-in web UI
+// and scripts keep working.
+func (d dataDir) ensureAPIToken() (string, error) {
+	b, err := os.ReadFile(d.apiToken())
+	if err == nil {
+		if tok := strings.TrimSpace(string(b)); len(tok) >= 32 {
+			if err := os.Chmod(d.apiToken(), 0o600); err != nil {
+				return "", fmt.Errorf("api token: %w", err)
+			}
+			return tok, nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("api token: %w", err)
+	}
+	var raw [32]byte
+	rand.Read(raw[:])
+	tok := hex.EncodeToString(raw[:])
+	if err := writeFileAtomic(d.apiToken(), []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("api token: %w", err)
+	}
+	return tok, nil
+}

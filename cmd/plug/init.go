@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/term"
+
+	"github.com/plug-net/plug/crypto"
+)
+
+func cmdInit(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("init", std)
+	recov := f.Bool("recover", false, "recover an existing plug: read its 24 words from stdin")
+	jsonOut := f.Bool("json", false, `print {"peer_id", "recovery_phrase"} as JSON`)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.noArgs(pos); err != nil {
+		return err
+	}
+	dir, err := f.dataDir(std)
+	if err != nil {
+		return err
+	}
+	var phrase crypto.Phrase
+	if *recov {
+		if phrase, err = readPhrase(std); err != nil {
+			return err
+		}
+	}
+	keys, phrase, err := initialize(dataDir(dir), phrase)
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		return json.NewEncoder(std.out).Encode(map[string]string{
+			"peer_id":         keys.PeerID().String(),
+			"recovery_phrase": phrase.String(),
+		})
+	}
+	if *recov {
+		fmt.Fprintf(std.out, "Recovered plug %s in %s.\n", keys.PeerID(), dir)
+		fmt.Fprintf(std.out, "Start it with: plug up --data %s --bootstrap MULTIADDR (any plug or DHT peer); it will find the friends that hold its data.\n", dir)
+		return nil
+	}
+	printPhrase(std, keys, phrase, dir)
+	return nil
+}
+
+// printPhrase shows the recovery phrase once: the words alone on one line of
+// stdout, what to do with them on stderr.
+func printPhrase(std stdio, keys *crypto.Keys, phrase crypto.Phrase, dir string) {
+	fmt.Fprintf(std.err, "New plug %s in %s.\n", keys.PeerID(), dir)
+	fmt.Fprintln(std.err, "Write these 24 words down on paper and keep them somewhere safe: they are the only way to")
+	fmt.Fprintln(std.err, "bring this plug and its backups back if it is lost. They are stored nowhere and not shown again.")
+	fmt.Fprintln(std.out, phrase.String())
+}
+
+// readPhrase reads a recovery phrase from stdin: one line from a terminal
+// (after a prompt), everything (at most 4 KiB) from a pipe.
+func readPhrase(std stdio) (crypto.Phrase, error) {
+	var text string
+	if f, ok := std.in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(std.err, "Type your 24 recovery words, then Enter: ")
+		line, err := bufio.NewReader(f).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return crypto.Phrase{}, fmt.Errorf("read recovery phrase: %w", err)
+		}
+		text = line
+	} else {
+		b, err := readAllLimit(std.in, 4096)
+		if err != nil {
+			return crypto.Phrase{}, fmt.Errorf("read recovery phrase from stdin: %w", err)
+		}
+		text = string(b)
+	}
+	p, err := crypto.ParsePhrase(text)
+	if err != nil {
+		return crypto.Phrase{}, fmt.Errorf("%w; nothing was written", err)
+	}
+	return p, nil
+}
+
+func readAllLimit(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("more than %d bytes", limit)
+	}
+	return b, nil
+}
+
+// initialize creates the data directory and the keys from phrase (a new
+// phrase when it is zero). It refuses a directory that already holds keys.
+func initialize(dir dataDir, phrase crypto.Phrase) (*crypto.Keys, crypto.Phrase, error) {
+	if existing, err := crypto.LoadKeys(dir.keys()); err == nil {
+		return nil, phrase, fmt.Errorf("%s already holds plug %s: to make a new one, use another --data directory", dir, existing.PeerID())
+	} else if !errors.Is(err, crypto.ErrNoKeys) {
+		return nil, phrase, err
+	}
+	if phrase.String() == "" {
+		var err error
+		if phrase, err = crypto.NewPhrase(); err != nil {
+			return nil, phrase, err
+		}
+	}
+	keys, err := crypto.DeriveKeys(phrase)
+	if err != nil {
+		return nil, phrase, err
+	}
+	if err := os.MkdirAll(string(dir), 0o700); err != nil {
+		return nil, phrase, fmt.Errorf("create data directory: %w", err)
+	}
+	if err := keys.SaveKeys(dir.keys()); err != nil {
+		return nil, phrase, err
+	}
+	return keys, phrase, nil
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/plug-net/plug/httpui"
+)
+
+func cmdStatus(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("status", std)
+	jsonOut := f.Bool("json", false, "print the status as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.noArgs(pos); err != nil {
+		return err
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	var st httpui.Status
+	if err := c.do(ctx, "GET", "/api/v1/status", nil, nil, &st); err != nil {
+		return err
+	}
+	if *jsonOut {
+		return printJSON(std.out, st)
+	}
+	w := std.out
+	fmt.Fprintf(w, "plug %s (%s), up %s, pid %d\n", st.Name, st.Version, time.Duration(st.UptimeS)*time.Second, st.PID)
+	fmt.Fprintf(w, "peer ID:      %s\n", st.PeerID)
+	fmt.Fprintf(w, "reachability: %s\n", st.Reachability)
+	if st.DHT != "" {
+		fmt.Fprintf(w, "DHT:          %s\n", st.DHT)
+	}
+	fmt.Fprintf(w, "friends:      %d\n", st.Friends)
+	fmt.Fprintf(w, "data:         %s\n", st.DataDir)
+	fmt.Fprintln(w, "listening on:")
+	for _, a := range st.ListenAddrs {
+		fmt.Fprintf(w, "  %s\n", a)
+	}
+	return nil
+}
+
+func cmdLog(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("log", std)
+	follow := f.Bool("follow", false, "keep printing new events as they happen (Ctrl-C stops)")
+	n := f.Int("n", 50, "show the last `N` events")
+	jsonOut := f.Bool("json", false, "print events as JSON lines")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.noArgs(pos); err != nil {
+		return err
+	}
+	if *n < 0 || *n > 10000 {
+		return usagef(f.cmd.usage, "log: -n must be from 0 to 10000")
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	var events []httpui.EventJSON
+	if *n > 0 {
+		if err := c.do(ctx, "GET", "/api/v1/events", url.Values{"limit": {strconv.Itoa(*n)}}, nil, &events); err != nil {
+			return err
+		}
+	}
+	var last uint64
+	print := func(es []httpui.EventJSON) {
+		for _, e := range es {
+			if *jsonOut {
+				printJSONLine(std, e)
+			} else {
+				fmt.Fprintln(std.out, formatEvent(e))
+			}
+			last = e.Seq
+		}
+	}
+	print(events)
+	if !*follow {
+		return nil
+	}
+	if len(events) == 0 {
+		// Start after the newest event, whatever -n said.
+		var newest []httpui.EventJSON
+		if err := c.do(ctx, "GET", "/api/v1/events", url.Values{"limit": {"1"}}, nil, &newest); err != nil {
+			return err
+		}
+		if len(newest) > 0 {
+			last = newest[0].Seq
+		}
+	}
+	for {
+		var es []httpui.EventJSON
+		q := url.Values{"after": {strconv.FormatUint(last, 10)}, "wait": {"30s"}, "limit": {"1000"}}
+		if err := c.do(ctx, "GET", "/api/v1/events", q, nil, &es); err != nil {
+			if ctx.Err() != nil {
+				return nil // Ctrl-C ends --follow normally
+			}
+			return err
+		}
+		print(es)
+	}
+}
+
+func printJSONLine(std stdio, v any) {
+	b, _ := jsonMarshal(v)
+	std.out.Write(append(b, '\n'))
+}
+
+// formatEvent renders an event on one line for a person.
+func formatEvent(e httpui.EventJSON) string {
+	s := e.Time.Local().Format("2006-01-02 15:04:05") + " " + fmt.Sprintf("%-5s", e.Level)
+	if e.Component != "" {
+		s += " " + e.Component + ":"
+	}
+	s += " " + e.Message
+	for _, k := range sortedKeys(e.Attrs) {
+		s += " " + k + "=" + quoteIfNeeded(e.Attrs[k])
+	}
+	return s
+}

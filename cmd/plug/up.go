@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/httpui"
+	"github.com/plug-net/plug/p2p"
+	"github.com/plug-net/plug/store/kv"
+)
+
+// Defaults of "plug up".
+const (
+	defaultAPI   = "127.0.0.1:7777"
+	defaultGrace = 72 * time.Hour
+	// memoryLimit is the soft limit of the Go heap: the daemon gives memory
+	// back before it grows past it (a plug may live on a 512 MiB board).
+	memoryLimit = 96 << 20
+	// eventsKept bounds the event log.
+	eventsKept = 50_000
+)
+
+// upConfig is the command line of "plug up".
+type upConfig struct {
+	dir         dataDir
+	api         string
+	allowRemote bool
+	listen      []ma.Multiaddr
+	bootstrap   []string // "none" alone means no bootstrap peers
+	name        string
+	grace       time.Duration
+	verbose     bool
+}
+
+func cmdUp(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("up", std)
+	var listen, bootstrap multiFlag
+	cfg := upConfig{}
+	f.StringVar(&cfg.api, "api", defaultAPI, "`HOST:PORT` of the web UI and JSON API (port 0 picks a free one)")
+	f.BoolVar(&cfg.allowRemote, "allow-remote-ui", false, "allow --api on a non-loopback address (the UI is then reachable from the network)")
+	f.Var(&listen, "listen", "libp2p listen `MULTIADDR` (repeatable; default TCP and QUIC on port 7778)")
+	f.Var(&bootstrap, "bootstrap", "DHT bootstrap peer `MULTIADDR` (repeatable), or \"none\" (default: the public IPFS DHT)")
+	f.StringVar(&cfg.name, "name", "", "this plug's `NAME`, shown to friends (default: the host name)")
+	f.DurationVar(&cfg.grace, "grace", defaultGrace, "how long a friend may be offline before its shards are moved elsewhere")
+	f.BoolVar(&cfg.verbose, "v", false, "log debug messages to stderr")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.noArgs(pos); err != nil {
+		return err
+	}
+	dir, err := f.dataDir(std)
+	if err != nil {
+		return err
+	}
+	cfg.dir = dataDir(dir)
+	for _, s := range listen {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return usagef(f.cmd.usage, "up: --listen %q is not a multiaddr: %v", s, err)
+		}
+		cfg.listen = append(cfg.listen, a)
+	}
+	cfg.bootstrap = bootstrap
+	if err := checkAPIAddr(cfg.api, cfg.allowRemote); err != nil {
+		return usagef(f.cmd.usage, "up: %v", err)
+	}
+	if cfg.name == "" {
+		cfg.name, _ = os.Hostname()
+	}
+	return runDaemon(ctx, std, cfg)
+}
+
+// checkAPIAddr refuses a non-loopback API address unless allowed.
+func checkAPIAddr(addr string, allowRemote bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--api %q is not HOST:PORT: %v", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return fmt.Errorf("--api %q: HOST must be an IP address or localhost", addr)
+	}
+	if !ip.IsLoopback() && !allowRemote {
+		return fmt.Errorf("--api %s would open the web UI to the network; add --allow-remote-ui if you mean it", addr)
+	}
+	return nil
+}
+
+// app is the running daemon: one struct wires every part together.
+type app struct {
+	cfg     upConfig
+	keys    *crypto.Keys
+	db      *kv.DB
+	host    host.Host
+	log     *slog.Logger
+	events  *notifier
+	started time.Time
+	reach   *reachability
+}
+
+func runDaemon(ctx context.Context, std stdio, cfg upConfig) error {
+	debug.SetMemoryLimit(memoryLimit)
+	if err := os.MkdirAll(string(cfg.dir), 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	release, err := cfg.dir.lock()
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	keys, err := crypto.LoadKeys(cfg.dir.keys())
+	if errors.Is(err, crypto.ErrNoKeys) {
+		var phrase crypto.Phrase
+		keys, phrase, err = initialize(cfg.dir, crypto.Phrase{})
+		if err == nil {
+			printPhrase(std, keys, phrase, string(cfg.dir))
+		}
+	}
+	if err != nil {
+		return err
+	}
+
+	db, err := kv.Open(cfg.dir.db(), kv.Options{})
+	if err != nil {
+		return fmt.Errorf("open the store: %w", err)
+	}
+	defer db.Close()
+
+	level := slog.LevelInfo
+	if cfg.verbose {
+		level = slog.LevelDebug
+	}
+	a := &app{cfg: cfg, keys: keys, db: db, events: newNotifier(), started: time.Now()}
+	text := slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: level})
+	a.log = slog.New(newEventHandler(text, db, a.events))
+	return a.run(ctx)
+}
+
+func (a *app) run(ctx context.Context) error {
+	log := a.log.With("component", "daemon")
+	h, err := p2p.NewHost(p2p.HostConfig{Key: a.keys.LibP2PKey(), ListenAddrs: a.cfg.listen})
+	if err != nil {
+		log.Error("could not start the network", "err", err)
+		return fmt.Errorf("start libp2p host: %w", err)
+	}
+	a.host = h
+	defer h.Close()
+	if a.reach, err = watchReachability(h); err != nil {
+		return err
+	}
+	defer a.reach.close()
+
+	token, err := a.cfg.dir.ensureAPIToken()
+	if err != nil {
+		return err
+	}
+	ui, err := httpui.New(httpui.Config{Token: token, Logger: a.log.With("component", "httpui")}, a)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.cfg.api)
+	if err != nil {
+		log.Error("could not open the web UI and API", "addr", a.cfg.api, "err", err)
+		return fmt.Errorf("listen on --api %s: %w (is another program using that port? try --api 127.0.0.1:0)", a.cfg.api, err)
+	}
+	srv := &http.Server{Handler: ui.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	addr := ln.Addr().String()
+	if err := writeFileAtomic(a.cfg.dir.apiAddr(), []byte(addr+"\n"), 0o644); err != nil {
+		srv.Close()
+		return fmt.Errorf("write api.addr: %w", err)
+	}
+	defer os.Remove(a.cfg.dir.apiAddr())
+	if !net.ParseIP(hostOf(addr)).IsLoopback() {
+		log.Warn("the web UI is open to the network", "addr", addr)
+	}
+
+	go a.trimEvents(ctx)
+
+	log.Info("plug is up", "peer", h.ID().String(), "name", a.cfg.name, "api", "http://"+addr+"/", "pid", os.Getpid())
+	for _, s := range p2p.FullAddrs(h) {
+		log.Info("listening", "addr", s)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		log.Error("the web UI and API stopped", "err", err)
+		return fmt.Errorf("serve API: %w", err)
+	}
+	log.Info("plug is shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	log.Info("plug stopped")
+	return nil
+}
+
+func hostOf(addr string) string {
+	h, _, _ := net.SplitHostPort(addr)
+	return h
+}
+
+// trimEvents bounds the event log once an hour.
+func (a *app) trimEvents(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if err := a.db.TrimEvents(eventsKept); err != nil {
+			a.log.Warn("could not trim the event log", "component", "daemon", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Status implements httpui.Backend.
+func (a *app) Status(ctx context.Context) (httpui.Status, error) {
+	friends, err := a.db.Count(kv.Friends, nil)
+	if err != nil {
+		return httpui.Status{}, err
+	}
+	return httpui.Status{
+		PeerID:       a.host.ID().String(),
+		Name:         a.cfg.name,
+		ListenAddrs:  p2p.FullAddrs(a.host),
+		Reachability: a.reach.get(),
+		Friends:      friends,
+		Version:      version(),
+		UptimeS:      int64(time.Since(a.started).Seconds()),
+		DataDir:      string(a.cfg.dir),
+		PID:          os.Getpid(),
+	}, nil
+}
+
+// Events implements httpui.Backend.
+func (a *app) Events(ctx context.Context, after uint64, limit int) ([]kv.Event, error) {
+	return a.db.Events(after, limit)
+}
+
+// LastEvents implements httpui.Backend.
+func (a *app) LastEvents(ctx context.Context, n int) ([]kv.Event, error) {
+	return a.db.LastEvents(n)
+}
+
+// EventsChanged implements httpui.Backend.
+func (a *app) EventsChanged() <-chan struct{} { return a.events.wait() }
+
+// reachability follows what AutoNAT says of this plug.
+type reachability struct {
+	sub event.Subscription
+	mu  sync.Mutex
+	val network.Reachability
+}
+
+func watchReachability(h host.Host) (*reachability, error) {
+	sub, err := h.EventBus().Subscribe(new(event.EvtLocalReachabilityChanged))
+	if err != nil {
+		return nil, fmt.Errorf("watch reachability: %w", err)
+	}
+	r := &reachability{sub: sub}
+	go func() {
+		for e := range sub.Out() {
+			r.mu.Lock()
+			r.val = e.(event.EvtLocalReachabilityChanged).Reachability
+			r.mu.Unlock()
+		}
+	}()
+	return r, nil
+}
+
+func (r *reachability) get() string {
+	r.mu.Lock()
+	v := r.val
+	r.mu.Unlock()
+	switch v {
+	case network.ReachabilityPublic:
+		return "public"
+	case network.ReachabilityPrivate:
+		return "private"
+	}
+	return "unknown"
+}
+
+func (r *reachability) close() { r.sub.Close() }
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "0.1.0-dev"
+}

@@ -1,0 +1,353 @@
+package httpui
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/plug-net/plug/store/kv"
+)
+
+// Status is what GET /api/v1/status answers; the JSON keys are the
+// command-line contract (DESIGN.md) and are only ever extended.
+type Status struct {
+	PeerID       string   `json:"peer_id"`
+	Name         string   `json:"name,omitempty"`
+	ListenAddrs  []string `json:"listen_addrs"`
+	Reachability string   `json:"reachability"`
+	Friends      int      `json:"friends"`
+	Version      string   `json:"version"`
+	UptimeS      int64    `json:"uptime_s"`
+	DataDir      string   `json:"data_dir"`
+	PID          int      `json:"pid"`
+	DHT          string   `json:"dht,omitempty"`
+}
+
+// Backend is what the API needs from the running plug.
+type Backend interface {
+	Status(ctx context.Context) (Status, error)
+	Events(ctx context.Context, after uint64, limit int) ([]kv.Event, error)
+	LastEvents(ctx context.Context, n int) ([]kv.Event, error)
+	// EventsChanged returns a channel closed at the next appended event.
+	EventsChanged() <-chan struct{}
+}
+
+// Config configures the server.
+type Config struct {
+	Token  string       // the API token (DIR/api.token); required
+	Logger *slog.Logger // default: discard
+	// AllowedHosts are extra Host header names accepted besides IP literals
+	// and "localhost" (DNS-rebinding protection).
+	AllowedHosts []string
+}
+
+// Server is the plug's HTTP front: JSON API, login and pages.
+type Server struct {
+	cfg      Config
+	backend  Backend
+	log      *slog.Logger
+	mux      *http.ServeMux
+	handler  http.Handler
+	sessions sessions
+}
+
+//go:embed templates
+var templateFS embed.FS
+
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"since": func(s int64) string { return (time.Duration(s) * time.Second).String() },
+}).ParseFS(templateFS, "templates/*.html"))
+
+// New returns the server; serve it with Handler.
+func New(cfg Config, backend Backend) (*Server, error) {
+	if len(cfg.Token) < 32 {
+		return nil, errors.New("httpui: API token missing or too short")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, backend: backend, log: cfg.Logger, mux: http.NewServeMux()}
+	s.sessions.m = make(map[string]time.Time)
+	s.routes()
+	cop := http.NewCrossOriginProtection()
+	s.handler = s.checkHost(cop.Handler(s.mux))
+	return s, nil
+}
+
+// Handler returns the root handler with every protection applied.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /login", s.loginPage)
+	s.mux.HandleFunc("POST /login", s.login)
+	s.mux.HandleFunc("POST /logout", s.logout)
+	s.mux.Handle("GET /{$}", s.page(s.statusPage))
+	s.mux.Handle("GET /api/v1/status", s.api(s.apiStatus))
+	s.mux.Handle("GET /api/v1/events", s.api(s.apiEvents))
+	s.mux.Handle("/api/", s.api(func(w http.ResponseWriter, r *http.Request) error {
+		return &apiError{code: http.StatusNotFound, msg: "no such API endpoint: " + r.Method + " " + r.URL.Path}
+	}))
+}
+
+// checkHost refuses requests whose Host header is a DNS name other than
+// localhost or a configured one: a page on evil.example that rebinds its name
+// to 127.0.0.1 still sends "Host: evil.example".
+func (s *Server) checkHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		ok := host == "localhost" || net.ParseIP(host) != nil
+		for _, a := range s.cfg.AllowedHosts {
+			ok = ok || strings.EqualFold(a, host)
+		}
+		if !ok {
+			http.Error(w, "plug: refused: unexpected Host header "+strconv.Quote(r.Host)+" (open the UI at its IP address or localhost)", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sessions are logged-in browsers, by random cookie value.
+type sessions struct {
+	mu sync.Mutex
+	m  map[string]time.Time // id -> expiry
+}
+
+const (
+	sessionCookie = "plug_session"
+	sessionTTL    = 30 * 24 * time.Hour
+)
+
+func (ss *sessions) create() string {
+	var b [32]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	ss.mu.Lock()
+	ss.m[id] = time.Now().Add(sessionTTL)
+	ss.mu.Unlock()
+	return id
+}
+
+func (ss *sessions) valid(id string) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	exp, ok := ss.m[id]
+	if ok && time.Now().After(exp) {
+		delete(ss.m, id)
+		return false
+	}
+	return ok
+}
+
+func (ss *sessions) drop(id string) {
+	ss.mu.Lock()
+	delete(ss.m, id)
+	ss.mu.Unlock()
+}
+
+// authorized reports whether r carries the API token or a live session.
+func (s *Server) authorized(r *http.Request) bool {
+	if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
+		return subtle.ConstantTimeCompare([]byte(strings.TrimPrefix(a, "Bearer ")), []byte(s.cfg.Token)) == 1
+	}
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		return s.sessions.valid(c.Value)
+	}
+	return false
+}
+
+// apiError is an error with an HTTP status, answered as JSON.
+type apiError struct {
+	code int
+	msg  string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+// api wraps a JSON handler: authentication, then errors answered as
+// {"error": "..."} with their status.
+func (s *Server) api(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not logged in: send the token of DIR/api.token as \"Authorization: Bearer TOKEN\", or log in at /login"})
+			return
+		}
+		if err := h(w, r); err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) {
+				ae = &apiError{code: http.StatusInternalServerError, msg: err.Error()}
+				if errors.Is(err, context.Canceled) {
+					return
+				}
+			}
+			writeJSON(w, ae.code, map[string]string{"error": ae.msg})
+		}
+	})
+}
+
+// page wraps an HTML handler: a browser without a session goes to /login.
+func (s *Server) page(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		if err := h(w, r); err != nil {
+			s.log.Warn("page failed", "path", r.URL.Path, "err", err)
+			http.Error(w, "plug: "+err.Error(), http.StatusInternalServerError)
+		}
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) render(w http.ResponseWriter, name string, data any) error {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	return pages.ExecuteTemplate(w, name, data)
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, "login.html", map[string]any{"Failed": r.URL.Query().Has("failed")})
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	tok := strings.TrimSpace(r.PostFormValue("token"))
+	if subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) != 1 {
+		s.log.Warn("login refused", "remote", r.RemoteAddr)
+		http.Redirect(w, r, "/login?failed", http.StatusSeeOther)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: s.sessions.create(), Path: "/",
+		MaxAge: int(sessionTTL / time.Second), HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode,
+	})
+	s.log.Info("logged in to the web UI", "remote", r.RemoteAddr)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		s.sessions.drop(c.Value)
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.backend.Status(r.Context())
+	if err != nil {
+		return err
+	}
+	ev, err := s.backend.LastEvents(r.Context(), 20)
+	if err != nil {
+		return err
+	}
+	return s.render(w, "status.html", map[string]any{"Status": st, "Events": ev})
+}
+
+func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.backend.Status(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+// EventJSON is one event as the API answers it.
+type EventJSON struct {
+	Seq       uint64            `json:"seq"`
+	Time      time.Time         `json:"time"`
+	Level     string            `json:"level"`
+	Component string            `json:"component,omitempty"`
+	Message   string            `json:"message"`
+	Attrs     map[string]string `json:"attrs,omitempty"`
+}
+
+// apiEvents answers GET /api/v1/events?after=SEQ&limit=N&wait=DURATION: the
+// events after SEQ, oldest first. With wait, it holds the request until an
+// event arrives or the wait ends (long polling for "plug log --follow").
+// Without after, it answers the last N events.
+func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return &apiError{code: http.StatusBadRequest, msg: "limit must be a number from 1 to 10000"}
+		}
+		limit = n
+	}
+	var wait time.Duration
+	if v := q.Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > 5*time.Minute {
+			return &apiError{code: http.StatusBadRequest, msg: "wait must be a duration up to 5m"}
+		}
+		wait = d
+	}
+	var (
+		ev  []kv.Event
+		err error
+	)
+	if !q.Has("after") {
+		ev, err = s.backend.LastEvents(r.Context(), limit)
+	} else {
+		after, perr := strconv.ParseUint(q.Get("after"), 10, 64)
+		if perr != nil {
+			return &apiError{code: http.StatusBadRequest, msg: "after must be an event sequence number"}
+		}
+		deadline := time.NewTimer(wait)
+		defer deadline.Stop()
+		for {
+			changed := s.backend.EventsChanged()
+			ev, err = s.backend.Events(r.Context(), after, limit)
+			if err != nil || len(ev) > 0 || wait == 0 {
+				break
+			}
+			select {
+			case <-changed:
+				continue
+			case <-deadline.C:
+			case <-r.Context().Done():
+				return r.Context().Err()
+			}
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("read event log: %w", err)
+	}
+	out := make([]EventJSON, len(ev))
+	for i, e := range ev {
+		out[i] = EventJSON{Seq: e.Seq, Time: e.Time, Level: e.Level, Component: e.Component, Message: e.Message, Attrs: e.Attrs}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

@@ -1,0 +1,175 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// plugBin is the plug binary built once for every test of the package.
+var plugBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "plug-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	plugBin = filepath.Join(dir, "plug")
+	args := []string{"build", "-o", plugBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "../cmd/plug")...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build plug:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is what a finished plug command did.
+type result struct {
+	code   int
+	stdout string
+	stderr string
+}
+
+// plug runs a plug client command to completion.
+func plug(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, plugBin, args...)
+	cmd.Env = append(os.Environ(), "PLUG_DATA=", "XDG_DATA_HOME=")
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("plug %s: %v", strings.Join(args, " "), err)
+	}
+	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+// mustPlug runs a command that must succeed.
+func mustPlug(t *testing.T, args ...string) result {
+	t.Helper()
+	r := plug(t, "", args...)
+	if r.code != 0 {
+		t.Fatalf("plug %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// daemon is a running "plug up".
+type daemon struct {
+	t    *testing.T
+	dir  string
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	log  bytes.Buffer
+	done chan struct{}
+	err  error
+}
+
+func (d *daemon) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.Write(p)
+}
+
+// logText returns what the daemon wrote so far.
+func (d *daemon) logText() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.String()
+}
+
+// startPlug starts "plug up" on dir and waits until it answers status.
+func startPlug(t *testing.T, dir string, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, dir: dir, done: make(chan struct{})}
+	all := append([]string{"up", "--data", dir, "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0"}, args...)
+	d.cmd = exec.Command(plugBin, all...)
+	d.cmd.Env = append(os.Environ(), "PLUG_DATA=", "XDG_DATA_HOME=")
+	d.cmd.Stdout, d.cmd.Stderr = d, d
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.err = d.cmd.Wait(); close(d.done) }()
+	t.Cleanup(func() { d.kill() })
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-d.done:
+			t.Fatalf("plug up exited early: %v\n%s", d.err, d.logText())
+		default:
+		}
+		if _, err := os.Stat(filepath.Join(dir, "api.addr")); err == nil {
+			if r := plug(t, "", "status", "--data", dir, "--json"); r.code == 0 {
+				return d
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("plug up did not answer within 60s:\n%s", d.logText())
+	return nil
+}
+
+// stop sends SIGTERM and returns the exit code.
+func (d *daemon) stop() int {
+	d.t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(30 * time.Second):
+		d.t.Fatalf("plug up did not stop within 30s of SIGTERM:\n%s", d.logText())
+	}
+	return d.cmd.ProcessState.ExitCode()
+}
+
+// kill ends the daemon with SIGKILL if it still runs.
+func (d *daemon) kill() {
+	select {
+	case <-d.done:
+	default:
+		d.cmd.Process.Kill()
+		<-d.done
+	}
+}
+
+func status(t *testing.T, dir string) map[string]any {
+	t.Helper()
+	r := mustPlug(t, "status", "--data", dir, "--json")
+	var st map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("status --json is not JSON: %v\n%s", err, r.stdout)
+	}
+	return st
+}
+
+func lines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
