@@ -197,6 +197,7 @@ func (a *app) run(ctx context.Context) error {
 	}
 
 	go a.trimEvents(ctx)
+	go a.db.RunGC(ctx, kv.DefaultGCInterval)
 
 	log.Info("plug is up", "peer", h.ID().String(), "name", a.cfg.name, "api", "http://"+addr+"/", "pid", os.Getpid())
 	for _, s := range p2p.FullAddrs(h) {
