@@ -36,13 +36,23 @@ type Status struct {
 	DHT          string   `json:"dht,omitempty"`
 }
 
-// Backend is what the API needs from the running plug.
+// Backend is what the API needs from the running plug. Its errors may carry
+// an HTTP status with StatusError; others answer 500.
 type Backend interface {
 	Status(ctx context.Context) (Status, error)
 	Events(ctx context.Context, after uint64, limit int) ([]kv.Event, error)
 	LastEvents(ctx context.Context, n int) ([]kv.Event, error)
 	// EventsChanged returns a channel closed at the next appended event.
 	EventsChanged() <-chan struct{}
+	FriendsBackend
+}
+
+// StatusError gives err an HTTP status for the API's answer.
+func StatusError(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &apiError{code: code, msg: err.Error(), err: err}
 }
 
 // Config configures the server.
@@ -97,6 +107,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /{$}", s.page(s.statusPage))
 	s.mux.Handle("GET /api/v1/status", s.api(s.apiStatus))
 	s.mux.Handle("GET /api/v1/events", s.api(s.apiEvents))
+	s.friendRoutes()
 	s.mux.Handle("/api/", s.api(func(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{code: http.StatusNotFound, msg: "no such API endpoint: " + r.Method + " " + r.URL.Path}
 	}))
@@ -177,9 +188,11 @@ func (s *Server) authorized(r *http.Request) bool {
 type apiError struct {
 	code int
 	msg  string
+	err  error
 }
 
 func (e *apiError) Error() string { return e.msg }
+func (e *apiError) Unwrap() error { return e.err }
 
 // api wraps a JSON handler: authentication, then errors answered as
 // {"error": "..."} with their status.

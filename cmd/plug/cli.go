@@ -47,6 +47,9 @@ func init() {
 		{"init", "init [--data DIR] [--recover] [--json]", "create this plug's identity and print its 24 recovery words", cmdInit},
 		{"up", "up [--data DIR] [--api HOST:PORT] [--listen MULTIADDR]... [--bootstrap MULTIADDR|none]... [--name NAME] [--grace DURATION]", "run the plug (initializes it on first run)", cmdUp},
 		{"status", "status [--data DIR] [--json]", "show what the running plug is doing", cmdStatus},
+		{"invite", "invite [--data DIR] [--png FILE] [--json] [--ttl DURATION]", "make a one-time invite code (and QR code) for a friend", cmdInvite},
+		{"accept", "accept [--data DIR] [--json] CODE", "accept a friend's invite; returns once you are friends", cmdAccept},
+		{"friends", "friends [--data DIR] [--json] [quota NAME|PEER SIZE | remove NAME|PEER]", "list friends, change what you give one, or remove one", cmdFriends},
 		{"log", "log [--data DIR] [--follow] [-n N]", "show the plug's event log", cmdLog},
 	}
 }

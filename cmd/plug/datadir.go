@@ -18,6 +18,7 @@ type dataDir string
 
 func (d dataDir) keys() string     { return filepath.Join(string(d), "keys") }
 func (d dataDir) db() string       { return filepath.Join(string(d), "db") }
+func (d dataDir) shards() string   { return filepath.Join(string(d), "shards") }
 func (d dataDir) apiAddr() string  { return filepath.Join(string(d), "api.addr") }
 func (d dataDir) apiToken() string { return filepath.Join(string(d), "api.token") }
 func (d dataDir) lockFile() string { return filepath.Join(string(d), "plug.pid") }

@@ -9,17 +9,16 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
-	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/plug-net/plug/crypto"
 	"github.com/plug-net/plug/httpui"
 	"github.com/plug-net/plug/p2p"
+	"github.com/plug-net/plug/p2p/holdstore"
 	"github.com/plug-net/plug/store/kv"
 )
 
@@ -40,7 +39,8 @@ type upConfig struct {
 	api         string
 	allowRemote bool
 	listen      []ma.Multiaddr
-	bootstrap   []string // "none" alone means no bootstrap peers
+	bootstrap   []peer.AddrInfo // nil: the public IPFS DHT
+	noBootstrap bool
 	name        string
 	grace       time.Duration
 	verbose     bool
@@ -76,7 +76,20 @@ func cmdUp(ctx context.Context, std stdio, args []string) error {
 		}
 		cfg.listen = append(cfg.listen, a)
 	}
-	cfg.bootstrap = bootstrap
+	for _, b := range bootstrap {
+		if b == "none" {
+			if len(bootstrap) > 1 {
+				return usagef(f.cmd.usage, "up: --bootstrap none cannot be combined with bootstrap peers")
+			}
+			cfg.noBootstrap = true
+			continue
+		}
+		pi, err := peer.AddrInfoFromString(b)
+		if err != nil {
+			return usagef(f.cmd.usage, "up: --bootstrap %q is not a multiaddr ending in /p2p/PEER_ID: %v", b, err)
+		}
+		cfg.bootstrap = append(cfg.bootstrap, *pi)
+	}
 	if err := checkAPIAddr(cfg.api, cfg.allowRemote); err != nil {
 		return usagef(f.cmd.usage, "up: %v", err)
 	}
@@ -111,10 +124,11 @@ type app struct {
 	keys    *crypto.Keys
 	db      *kv.DB
 	host    host.Host
+	node    *p2p.Node
+	held    *holdstore.Store
 	log     *slog.Logger
 	events  *notifier
 	started time.Time
-	reach   *reachability
 }
 
 func runDaemon(ctx context.Context, std stdio, cfg upConfig) error {
@@ -158,17 +172,43 @@ func runDaemon(ctx context.Context, std stdio, cfg upConfig) error {
 
 func (a *app) run(ctx context.Context) error {
 	log := a.log.With("component", "daemon")
-	h, err := p2p.NewHost(p2p.HostConfig{Key: a.keys.LibP2PKey(), ListenAddrs: a.cfg.listen})
+	held, repair, err := holdstore.Open(a.cfg.dir.shards(), a.db)
+	if err != nil {
+		return fmt.Errorf("open the shards held for friends: %w", err)
+	}
+	a.held = held
+	if !repair.Empty() {
+		log.Warn("repaired the shards held for friends after a crash", "repair", repair.String())
+	}
+	var isFriend func(peer.ID) bool
+	h, err := p2p.NewHost(p2p.HostConfig{
+		Key:         a.keys.LibP2PKey(),
+		ListenAddrs: a.cfg.listen,
+		RelayFor:    func(p peer.ID) bool { return isFriend != nil && isFriend(p) },
+	})
 	if err != nil {
 		log.Error("could not start the network", "err", err)
 		return fmt.Errorf("start libp2p host: %w", err)
 	}
 	a.host = h
 	defer h.Close()
-	if a.reach, err = watchReachability(h); err != nil {
+	node, err := p2p.NewNode(p2p.Config{
+		Host:        h,
+		DB:          a.db,
+		Held:        held,
+		Name:        a.cfg.name,
+		Rendezvous:  a.keys.RendezvousKey(),
+		Bootstrap:   a.cfg.bootstrap,
+		NoBootstrap: a.cfg.noBootstrap,
+		Logger:      a.log,
+	})
+	if err != nil {
 		return err
 	}
-	defer a.reach.close()
+	a.node = node
+	isFriend = node.IsFriend
+	defer node.Close()
+	go node.Run(ctx)
 
 	token, err := a.cfg.dir.ensureAPIToken()
 	if err != nil {
@@ -249,7 +289,8 @@ func (a *app) Status(ctx context.Context) (httpui.Status, error) {
 		PeerID:       a.host.ID().String(),
 		Name:         a.cfg.name,
 		ListenAddrs:  p2p.FullAddrs(a.host),
-		Reachability: a.reach.get(),
+		Reachability: a.node.Reachability(),
+		DHT:          a.node.DHTStatus(),
 		Friends:      friends,
 		Version:      version(),
 		UptimeS:      int64(time.Since(a.started).Seconds()),
@@ -270,44 +311,6 @@ func (a *app) LastEvents(ctx context.Context, n int) ([]kv.Event, error) {
 
 // EventsChanged implements httpui.Backend.
 func (a *app) EventsChanged() <-chan struct{} { return a.events.wait() }
-
-// reachability follows what AutoNAT says of this plug.
-type reachability struct {
-	sub event.Subscription
-	mu  sync.Mutex
-	val network.Reachability
-}
-
-func watchReachability(h host.Host) (*reachability, error) {
-	sub, err := h.EventBus().Subscribe(new(event.EvtLocalReachabilityChanged))
-	if err != nil {
-		return nil, fmt.Errorf("watch reachability: %w", err)
-	}
-	r := &reachability{sub: sub}
-	go func() {
-		for e := range sub.Out() {
-			r.mu.Lock()
-			r.val = e.(event.EvtLocalReachabilityChanged).Reachability
-			r.mu.Unlock()
-		}
-	}()
-	return r, nil
-}
-
-func (r *reachability) get() string {
-	r.mu.Lock()
-	v := r.val
-	r.mu.Unlock()
-	switch v {
-	case network.ReachabilityPublic:
-		return "public"
-	case network.ReachabilityPrivate:
-		return "private"
-	}
-	return "unknown"
-}
-
-func (r *reachability) close() { r.sub.Close() }
 
 func version() string {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"golang.org/x/term"
+
+	"github.com/plug-net/plug/httpui"
+	"github.com/plug-net/plug/p2p"
+	"github.com/plug-net/plug/p2p/invite"
+)
+
+// ---- the daemon's side (httpui.FriendsBackend) ----
+
+// CreateInvite implements httpui.FriendsBackend.
+func (a *app) CreateInvite(ctx context.Context, ttl time.Duration) (httpui.Invite, error) {
+	inv, err := a.node.CreateInvite(ttl)
+	if err != nil {
+		return httpui.Invite{}, err
+	}
+	return httpui.Invite{Code: inv.Code(), Expires: inv.Expires.UTC()}, nil
+}
+
+// AcceptInvite implements httpui.FriendsBackend.
+func (a *app) AcceptInvite(ctx context.Context, code string) (httpui.Friend, error) {
+	f, err := a.node.Accept(ctx, code)
+	switch {
+	case errors.Is(err, invite.ErrNotInvite), errors.Is(err, invite.ErrMistyped), errors.Is(err, invite.ErrMalformed),
+		errors.Is(err, invite.ErrVersion), errors.Is(err, p2p.ErrOwnInvite):
+		return httpui.Friend{}, httpui.StatusError(http.StatusBadRequest, err)
+	case errors.Is(err, p2p.ErrInviteUsed), errors.Is(err, p2p.ErrInviteExpired), errors.Is(err, p2p.ErrInviteUnknown):
+		return httpui.Friend{}, httpui.StatusError(http.StatusConflict, err)
+	case err != nil:
+		return httpui.Friend{}, httpui.StatusError(http.StatusBadGateway, err)
+	}
+	fs, err := a.Friends(ctx)
+	if err != nil {
+		return httpui.Friend{}, err
+	}
+	for _, x := range fs {
+		if x.PeerID == f.PeerID.String() {
+			return x, nil
+		}
+	}
+	return httpui.Friend{}, fmt.Errorf("paired with %s, but it is not in the friend list", f.PeerID)
+}
+
+// Friends implements httpui.FriendsBackend.
+func (a *app) Friends(ctx context.Context) ([]httpui.Friend, error) {
+	fs, err := a.node.Friends()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]httpui.Friend, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, httpui.Friend{
+			Name: f.Name, PeerID: f.PeerID.String(), Online: f.Online, LastSeen: f.LastSeen,
+			QuotaGiven: f.QuotaGiven, UsedGiven: f.UsedGiven, QuotaTaken: f.QuotaTaken, UsedTaken: f.UsedTaken,
+			Addrs: f.Addrs, ShardsGiven: f.ShardsGiven, Added: f.Added,
+		})
+	}
+	return out, nil
+}
+
+func (a *app) findFriend(who string) (p2p.Friend, error) {
+	f, err := a.node.FindFriend(who)
+	if err != nil {
+		return f, httpui.StatusError(http.StatusNotFound, err)
+	}
+	return f, nil
+}
+
+// SetQuota implements httpui.FriendsBackend.
+func (a *app) SetQuota(ctx context.Context, who string, bytes int64) (httpui.Friend, error) {
+	f, err := a.findFriend(who)
+	if err != nil {
+		return httpui.Friend{}, err
+	}
+	if _, err := a.node.SetQuota(f.PeerID, bytes); err != nil {
+		return httpui.Friend{}, err
+	}
+	fs, err := a.Friends(ctx)
+	if err != nil {
+		return httpui.Friend{}, err
+	}
+	for _, x := range fs {
+		if x.PeerID == f.PeerID.String() {
+			return x, nil
+		}
+	}
+	return httpui.Friend{}, errors.New("friend vanished")
+}
+
+// RemoveFriend implements httpui.FriendsBackend.
+func (a *app) RemoveFriend(ctx context.Context, who string) (int64, error) {
+	f, err := a.findFriend(who)
+	if err != nil {
+		return 0, err
+	}
+	return a.node.RemoveFriend(ctx, f.PeerID)
+}
+
+// ---- the command line ----
+
+func cmdInvite(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("invite", std)
+	png := f.String("png", "", "also write the QR code as a PNG image to `FILE`")
+	jsonOut := f.Bool("json", false, `print {"code", "expires"} as JSON`)
+	ttl := f.Duration("ttl", p2p.DefaultInviteTTL, "how long the invite stays valid")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.noArgs(pos); err != nil {
+		return err
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	var inv httpui.Invite
+	q := url.Values{"ttl": {ttl.String()}}
+	if err := c.do(ctx, "POST", "/api/v1/invites", q, nil, &inv); err != nil {
+		return err
+	}
+	if *png != "" {
+		b, err := invite.QRPNG(inv.Code, 512)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*png, b, 0o644); err != nil {
+			return fmt.Errorf("write the QR code: %w", err)
+		}
+	}
+	if *jsonOut {
+		return printJSON(std.out, inv)
+	}
+	if isTerminal(std.err) {
+		if qr, err := invite.QRTerminal(inv.Code, true); err == nil {
+			fmt.Fprint(std.err, qr)
+		}
+		fmt.Fprintf(std.err, "Give this code to a friend (or let them scan the QR code). They run: plug accept CODE\nIt works once and expires %s.\n", inv.Expires.Local().Format("Mon 2 Jan 15:04"))
+	}
+	fmt.Fprintln(std.out, inv.Code)
+	return nil
+}
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func cmdAccept(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("accept", std)
+	jsonOut := f.Bool("json", false, "print the new friend as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usagef(f.cmd.usage, "accept: give the invite code your friend sent you")
+	}
+	code := strings.Join(pos, "") // a code pasted with spaces arrives as several arguments
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	var fr httpui.Friend
+	if err := c.do(ctx, "POST", "/api/v1/friends/accept", nil, map[string]string{"code": code}, &fr); err != nil {
+		return err
+	}
+	if *jsonOut {
+		return printJSON(std.out, fr)
+	}
+	fmt.Fprintf(std.out, "You and %s are now friends (%s).\n", fr.Name, fr.PeerID)
+	return nil
+}
+
+func cmdFriends(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("friends", std)
+	jsonOut := f.Bool("json", false, "print the friends as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		switch pos[0] {
+		case "quota":
+			if len(pos) != 3 {
+				return usagef(f.cmd.usage, "friends quota: give a friend (name or peer ID) and a size, e.g. plug friends quota ann 20GiB")
+			}
+			size, err := humanize.ParseBytes(pos[2])
+			if err != nil || size > 1<<62 {
+				return usagef(f.cmd.usage, "friends quota: %q is not a size (try 20GiB or 500MB)", pos[2])
+			}
+			var fr httpui.Friend
+			if err := c.do(ctx, "PUT", "/api/v1/friends/"+url.PathEscape(pos[1])+"/quota", nil, map[string]int64{"quota_given": int64(size)}, &fr); err != nil {
+				return err
+			}
+			if *jsonOut {
+				return printJSON(std.out, fr)
+			}
+			fmt.Fprintf(std.out, "You now give %s up to %s (they use %s).\n", fr.Name, humanize.IBytes(uint64(fr.QuotaGiven)), humanize.IBytes(uint64(fr.UsedGiven)))
+			return nil
+		case "remove":
+			if len(pos) != 2 {
+				return usagef(f.cmd.usage, "friends remove: give one friend (name or peer ID)")
+			}
+			var res struct {
+				Freed int64 `json:"freed"`
+			}
+			if err := c.do(ctx, "DELETE", "/api/v1/friends/"+url.PathEscape(pos[1]), nil, nil, &res); err != nil {
+				return err
+			}
+			if *jsonOut {
+				return printJSON(std.out, res)
+			}
+			fmt.Fprintf(std.out, "Removed %s: it gets no more service from this plug; %s of its shards deleted.\n", pos[1], humanize.IBytes(uint64(res.Freed)))
+			return nil
+		default:
+			return usagef(f.cmd.usage, "friends: unknown subcommand %q", pos[0])
+		}
+	}
+	var fs []httpui.Friend
+	if err := c.do(ctx, "GET", "/api/v1/friends", nil, nil, &fs); err != nil {
+		return err
+	}
+	if *jsonOut {
+		if fs == nil {
+			fs = []httpui.Friend{}
+		}
+		return printJSON(std.out, fs)
+	}
+	if len(fs) == 0 {
+		fmt.Fprintln(std.out, "No friends yet. Run \"plug invite\" and give the code to a friend.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATUS\tYOU GIVE (USED)\tTHEY GIVE (USED)\tPEER ID")
+	for _, x := range fs {
+		st := "online"
+		if !x.Online {
+			st = "offline"
+			if !x.LastSeen.IsZero() {
+				st += ", seen " + humanize.Time(x.LastSeen)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s (%s)\t%s (%s)\t%s\n", x.Name, st,
+			humanize.IBytes(uint64(x.QuotaGiven)), humanize.IBytes(uint64(x.UsedGiven)),
+			humanize.IBytes(uint64(x.QuotaTaken)), humanize.IBytes(uint64(x.UsedTaken)), x.PeerID)
+	}
+	return tw.Flush()
+}

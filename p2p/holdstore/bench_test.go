@@ -1,0 +1,75 @@
+package holdstore
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/zeebo/blake3"
+)
+
+// BenchmarkPut stores 8 MiB shards: hashing, the outboard tree, writing and
+// syncing both files, the synced record.
+func BenchmarkPut(b *testing.B) {
+	ts := newStore(b)
+	owner := newOwner(b)
+	const n = 8 << 20
+	shard := make([]byte, n)
+	rng := rand.NewChaCha8([32]byte{1})
+	b.SetBytes(n)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		rng.Read(shard)
+		id := blake3.Sum256(shard)
+		b.StartTimer()
+		if err := ts.Put(b.Context(), owner, id, n, bytes.NewReader(shard), noQuota); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkProve makes proofs of random 64 KiB ranges of an 8 MiB shard:
+// the friend's side of a proof of storage.
+func BenchmarkProve(b *testing.B) {
+	ts := newStore(b)
+	owner := newOwner(b)
+	const n = 8 << 20
+	id, shard := newShard(n)
+	ts.put(b, owner, id, shard)
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.SetBytes(MaxProofLength)
+	b.ReportAllocs()
+	var proofBytes int
+	for b.Loop() {
+		off := rng.Uint64N(n - MaxProofLength)
+		slice, err := ts.Prove(b.Context(), owner, id, off, MaxProofLength)
+		if err != nil {
+			b.Fatal(err)
+		}
+		proofBytes = len(slice)
+	}
+	b.ReportMetric(float64(proofBytes), "proof-bytes")
+}
+
+// BenchmarkVerifyProof checks proofs of 64 KiB ranges of an 8 MiB shard:
+// the owner's side.
+func BenchmarkVerifyProof(b *testing.B) {
+	ts := newStore(b)
+	owner := newOwner(b)
+	const n = 8 << 20
+	id, shard := newShard(n)
+	ts.put(b, owner, id, shard)
+	const off = n/2 + 1000
+	slice, err := ts.Prove(b.Context(), owner, id, off, MaxProofLength)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(MaxProofLength)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := VerifyProof(id, n, off, MaxProofLength, slice); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,219 @@
+package p2p
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/plug-net/plug/p2p/invite"
+	"github.com/plug-net/plug/store/kv"
+)
+
+// DefaultInviteTTL is how long an invite stays valid.
+const DefaultInviteTTL = 24 * time.Hour
+
+// Errors of Accept that a person must be told apart.
+var (
+	ErrInviteUsed    = errors.New("this invite was already used: ask your friend for a new one")
+	ErrInviteExpired = errors.New("this invite has expired: ask your friend for a new one")
+	ErrInviteUnknown = errors.New("the inviting plug does not know this invite (it may be from an older installation): ask your friend for a new one")
+	ErrOwnInvite     = errors.New("this invite was made by this plug: give it to a friend, who accepts it on their plug")
+)
+
+// inviteRecord is what the inviter keeps of an invite, under the hash of its
+// secret (never the secret itself).
+type inviteRecord struct {
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	UsedBy  string    `json:"used_by,omitempty"`
+	UsedAt  time.Time `json:"used_at,omitzero"`
+}
+
+// CreateInvite makes a one-time invite valid for ttl (DefaultInviteTTL if 0)
+// with this plug's current addresses.
+func (n *Node) CreateInvite(ttl time.Duration) (invite.Invite, error) {
+	if ttl <= 0 {
+		ttl = DefaultInviteTTL
+	}
+	now := time.Now()
+	inv, err := invite.New(n.h.ID(), n.h.Addrs(), ttl, now)
+	if err != nil {
+		return inv, fmt.Errorf("create invite: %w", err)
+	}
+	h := inv.SecretHash()
+	b, _ := json.Marshal(inviteRecord{Created: now.UTC(), Expires: inv.Expires.UTC()})
+	if err := n.db.PutSync(kv.Invites, h[:], b); err != nil {
+		return inv, fmt.Errorf("create invite: %w", err)
+	}
+	n.log.Info("invite created", "expires", inv.Expires.Format(time.RFC3339))
+	return inv, nil
+}
+
+// Accept redeems an invite code: it dials the inviter (at the addresses in
+// the code, else through the DHT), and returns once both plugs list each
+// other as friends.
+func (n *Node) Accept(ctx context.Context, code string) (Friend, error) {
+	inv, err := invite.Parse(code)
+	if err != nil {
+		return Friend{}, err
+	}
+	if inv.Inviter == n.h.ID() {
+		return Friend{}, ErrOwnInvite
+	}
+	if inv.Expired(time.Now()) {
+		return Friend{}, fmt.Errorf("%w (it expired at %s)", ErrInviteExpired, inv.Expires.Local().Format(time.DateTime))
+	}
+	n.h.Peerstore().AddAddrs(inv.Inviter, inv.Addrs, peerstore.TempAddrTTL)
+	if err := n.Connect(ctx, inv.Inviter); err != nil {
+		return Friend{}, fmt.Errorf("cannot reach the inviting plug %s: %w; check that it is running and reachable, then try again", inv.Inviter, err)
+	}
+	s, err := n.h.NewStream(ctx, inv.Inviter, protocol.ID(ProtoPair))
+	if err != nil {
+		return Friend{}, fmt.Errorf("pair with %s: %w", inv.Inviter, err)
+	}
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(30 * time.Second))
+	rdv := n.cfg.Rendezvous
+	req := pairRequest{Secret: hex.EncodeToString(inv.Secret[:]), Name: n.cfg.Name, Rendezvous: hex.EncodeToString(rdv[:]), Quota: DefaultQuota}
+	if err := writeMsg(s, req); err != nil {
+		return Friend{}, fmt.Errorf("pair with %s: %w", inv.Inviter, err)
+	}
+	b, err := readFrame(s, MaxControl)
+	if err != nil {
+		return Friend{}, fmt.Errorf("pair with %s: no answer: %w", inv.Inviter, err)
+	}
+	resp, theirRdv, err := decodePairResponse(b)
+	if err != nil {
+		return Friend{}, fmt.Errorf("pair with %s: %w", inv.Inviter, err)
+	}
+	if !resp.OK {
+		switch resp.Code {
+		case codeUsed:
+			return Friend{}, ErrInviteUsed
+		case codeExpired:
+			return Friend{}, ErrInviteExpired
+		case codeUnknown:
+			return Friend{}, ErrInviteUnknown
+		}
+		return Friend{}, fmt.Errorf("pair with %s: refused: %s", inv.Inviter, resp.Msg)
+	}
+	addrs := addrStrings(n.h.Peerstore().Addrs(inv.Inviter))
+	f, err := n.friends.update(inv.Inviter, true, func(f *Friend) {
+		f.Name = nameOr(resp.Name, inv.Inviter)
+		f.Rendezvous = hex.EncodeToString(theirRdv[:])
+		f.QuotaTaken = resp.Quota
+		f.Addrs = addrs
+		f.LastSeen = time.Now().UTC()
+	})
+	if err != nil {
+		return f, err
+	}
+	n.h.Peerstore().AddAddrs(inv.Inviter, n.h.Peerstore().Addrs(inv.Inviter), peerstore.PermanentAddrTTL)
+	n.log.Info("paired with a friend", "friend", f.Name, "peer", f.PeerID.String(), "role", "accepted their invite")
+	return f, nil
+}
+
+func nameOr(name string, p peer.ID) string {
+	if name != "" {
+		return name
+	}
+	s := p.String()
+	return "plug-" + s[len(s)-6:]
+}
+
+// handlePair redeems an invite for a peer that is not yet a friend: the only
+// /plug protocol a stranger may use, and only with a live invite's secret.
+func (n *Node) handlePair(s network.Stream) {
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(30 * time.Second))
+	remote := s.Conn().RemotePeer()
+	fail := func(code, msg string) {
+		writeMsg(s, pairResponse{response: response{Code: code, Msg: msg}})
+	}
+	b, err := readFrame(s, MaxControl)
+	if err != nil {
+		s.Reset()
+		return
+	}
+	req, secret, theirRdv, err := decodePairRequest(b)
+	if err != nil {
+		fail(codeBadRequest, err.Error())
+		return
+	}
+	h := invite.Invite{Secret: secret}.SecretHash()
+	var rec inviteRecord
+	now := time.Now()
+	err = n.db.Update(func(tx *kv.Tx) error {
+		v, err := tx.Get(kv.Invites, h[:])
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return err
+		}
+		if rec.UsedBy != "" {
+			if rec.UsedBy == remote.String() {
+				return nil // the same friend again (a retry): answer as before
+			}
+			return ErrInviteUsed
+		}
+		if now.After(rec.Expires) {
+			return ErrInviteExpired
+		}
+		rec.UsedBy, rec.UsedAt = remote.String(), now.UTC()
+		nb, _ := json.Marshal(rec)
+		return tx.Put(kv.Invites, h[:], nb)
+	})
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		n.log.Warn("pairing refused: unknown invite", "peer", remote.String())
+		fail(codeUnknown, "unknown invite")
+		return
+	case errors.Is(err, ErrInviteUsed):
+		n.log.Warn("pairing refused: invite already used", "peer", remote.String())
+		fail(codeUsed, "invite already used")
+		return
+	case errors.Is(err, ErrInviteExpired):
+		n.log.Warn("pairing refused: invite expired", "peer", remote.String())
+		fail(codeExpired, "invite expired")
+		return
+	case err != nil:
+		n.log.Error("pairing failed", "peer", remote.String(), "err", err)
+		fail(codeInternal, "internal error")
+		return
+	}
+	addrs := addrStrings(n.h.Peerstore().Addrs(remote)) // from identify
+	if len(addrs) == 0 {
+		addrs = []string{s.Conn().RemoteMultiaddr().String()}
+	}
+	f, err := n.friends.update(remote, true, func(f *Friend) {
+		f.Name = nameOr(req.Name, remote)
+		f.Rendezvous = hex.EncodeToString(theirRdv[:])
+		f.QuotaTaken = req.Quota
+		f.Addrs = addrs
+		f.LastSeen = now.UTC()
+	})
+	if err != nil {
+		n.log.Error("pairing failed", "peer", remote.String(), "err", err)
+		fail(codeInternal, "internal error")
+		return
+	}
+	n.db.Sync()
+	rdv := n.cfg.Rendezvous
+	writeMsg(s, pairResponse{
+		response:   response{OK: true, Quota: f.QuotaGiven},
+		Name:       n.cfg.Name,
+		Rendezvous: hex.EncodeToString(rdv[:]),
+	})
+	n.h.Peerstore().AddAddrs(remote, []ma.Multiaddr{s.Conn().RemoteMultiaddr()}, peerstore.PermanentAddrTTL)
+	n.log.Info("paired with a friend", "friend", f.Name, "peer", remote.String(), "role", "redeemed our invite")
+}

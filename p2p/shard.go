@@ -1,0 +1,337 @@
+package p2p
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/plug-net/plug/p2p/holdstore"
+)
+
+// shardDeadline bounds one shard operation on the wire: a 32 MiB shard at a
+// slow 1 Mbit/s home uplink takes about 4 minutes.
+const shardDeadline = 5 * time.Minute
+
+// ErrQuota is wrapped when a friend refuses a shard that would pass the
+// quota it gives this plug.
+var ErrQuota = errors.New("quota exceeded")
+
+// ErrRefused is wrapped when a friend refuses this plug (it no longer lists
+// it as a friend).
+var ErrRefused = errors.New("refused")
+
+// handleShard serves /plug/shard to paired friends only, judged by the
+// connection's authenticated peer ID. A stranger gets one refusal and the
+// stream is closed: nothing is read, stored or served.
+func (n *Node) handleShard(s network.Stream) {
+	defer s.Close()
+	owner := s.Conn().RemotePeer()
+	f, ok := n.friends.get(owner)
+	if !ok {
+		n.log.Warn("refused a stranger on the shard protocol", "peer", owner.String())
+		writeMsg(s, response{Code: codeNotFriend, Msg: "this plug does not list you as a friend"})
+		return // Close (deferred) sends the refusal; nothing was read
+	}
+	s.SetDeadline(time.Now().Add(shardDeadline))
+	b, err := readFrame(s, MaxControl)
+	if err != nil {
+		s.Reset()
+		return
+	}
+	req, id, err := decodeShardRequest(b)
+	if err != nil {
+		writeMsg(s, response{Code: codeBadRequest, Msg: err.Error()})
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), shardDeadline)
+	defer cancel()
+	fail := func(err error) {
+		code := codeInternal
+		switch {
+		case errors.Is(err, holdstore.ErrQuota):
+			code = codeQuota
+		case errors.Is(err, fs.ErrNotExist):
+			code = codeNotFound
+		case errors.Is(err, holdstore.ErrMismatch):
+			code = codeMismatch
+		case errors.Is(err, holdstore.ErrTooLarge):
+			code = codeTooLarge
+		case errors.Is(err, holdstore.ErrRange):
+			code = codeBadRequest
+		}
+		if code == codeInternal {
+			n.log.Error("shard operation failed", "friend", f.Name, "op", req.Op, "err", err)
+		}
+		writeMsg(s, response{Code: code, Msg: err.Error()})
+	}
+	switch req.Op {
+	case opPut:
+		// Quota first: the owner sends the body only once told to.
+		used, _, err := n.held.Usage(owner)
+		if err != nil {
+			fail(err)
+			return
+		}
+		has, err := n.held.Has(ctx, owner, id)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if has {
+			// Already held: answer without asking for the body.
+			writeMsg(s, response{OK: true, Has: true})
+			return
+		}
+		if used+req.Size > f.QuotaGiven {
+			fail(fmt.Errorf("%w: %s holds %s of the %s it gives you; this shard needs %s more", holdstore.ErrQuota, n.cfg.Name, humanBytes(used), humanBytes(f.QuotaGiven), humanBytes(req.Size)))
+			return
+		}
+		if err := writeMsg(s, response{OK: true}); err != nil {
+			return
+		}
+		if err := n.held.Put(ctx, owner, id, req.Size, bufio.NewReaderSize(s, 256<<10), f.QuotaGiven); err != nil {
+			fail(err)
+			return
+		}
+		writeMsg(s, response{OK: true})
+		if used == 0 {
+			n.kickProvide() // a new owner's data: announce its rendezvous soon
+		}
+	case opGet:
+		r, size, err := n.held.Open(ctx, owner, id)
+		if err != nil {
+			fail(err)
+			return
+		}
+		defer r.Close()
+		if err := writeMsg(s, response{OK: true, Size: size}); err != nil {
+			return
+		}
+		io.CopyN(s, r, size)
+	case opHas:
+		has, err := n.held.Has(ctx, owner, id)
+		if err != nil {
+			fail(err)
+			return
+		}
+		writeMsg(s, response{OK: true, Has: has})
+	case opDelete:
+		if err := n.held.Delete(ctx, owner, id); err != nil {
+			fail(err)
+			return
+		}
+		writeMsg(s, response{OK: true})
+	case opProve:
+		slice, err := n.held.Prove(ctx, owner, id, req.Offset, req.Length)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if err := writeMsg(s, response{OK: true, Size: int64(len(slice))}); err != nil {
+			return
+		}
+		s.Write(slice)
+	case opUsage:
+		used, shards, err := n.held.Usage(owner)
+		if err != nil {
+			fail(err)
+			return
+		}
+		writeMsg(s, response{OK: true, Quota: f.QuotaGiven, Used: used, Shards: shards})
+	}
+}
+
+// humanBytes renders a byte count for people (binary units).
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// FriendTarget is a friend's plug as a place for shards: it implements
+// store.ShardTarget over /plug/shard.
+type FriendTarget struct {
+	n *Node
+	p peer.ID
+}
+
+// Target returns the friend p as a shard target.
+func (n *Node) Target(p peer.ID) *FriendTarget { return &FriendTarget{n: n, p: p} }
+
+// Name returns the friend's peer ID.
+func (t *FriendTarget) Name() string { return t.p.String() }
+
+// Peer returns the friend's peer ID.
+func (t *FriendTarget) Peer() peer.ID { return t.p }
+
+// open connects to the friend, opens a shard stream and sends the request.
+func (t *FriendTarget) open(ctx context.Context, req shardRequest) (network.Stream, error) {
+	if err := t.n.Connect(ctx, t.p); err != nil {
+		return nil, err
+	}
+	s, err := t.n.h.NewStream(ctx, t.p, protocol.ID(ProtoShard))
+	if err != nil {
+		return nil, fmt.Errorf("open shard stream to %s: %w", t.p, err)
+	}
+	dl := time.Now().Add(shardDeadline)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	s.SetDeadline(dl)
+	if err := writeMsg(s, req); err != nil {
+		s.Reset()
+		return nil, fmt.Errorf("send %s request to %s: %w", req.Op, t.p, err)
+	}
+	return s, nil
+}
+
+// answer reads a response and turns a refusal into an error.
+func (t *FriendTarget) answer(s network.Stream, op string, id [32]byte) (response, error) {
+	r, err := readResponse(s)
+	if err != nil {
+		return r, fmt.Errorf("%s shard %x at %s: %w", op, id[:4], t.p, err)
+	}
+	if r.OK {
+		return r, nil
+	}
+	var kind error
+	switch r.Code {
+	case codeNotFound:
+		kind = fs.ErrNotExist
+	case codeQuota:
+		kind = ErrQuota
+	case codeNotFriend:
+		kind = ErrRefused
+	default:
+		kind = errors.New(r.Code)
+	}
+	return r, fmt.Errorf("%s shard %x at %s: %w: %s", op, id[:4], t.p, kind, r.Msg)
+}
+
+// PutShard stores a shard at the friend and returns once the friend has it
+// on disk, synced.
+func (t *FriendTarget) PutShard(ctx context.Context, id [32]byte, data []byte) error {
+	s, err := t.open(ctx, shardRequest{Op: opPut, ID: hex.EncodeToString(id[:]), Size: int64(len(data))})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	r, err := t.answer(s, "put", id) // quota checked before the body
+	if err != nil {
+		return err
+	}
+	if r.Has {
+		return nil // the friend already holds it, durably
+	}
+	if _, err := s.Write(data); err != nil {
+		s.Reset()
+		return fmt.Errorf("put shard %x to %s: %w", id[:4], t.p, err)
+	}
+	_, err = t.answer(s, "put", id)
+	return err
+}
+
+// GetShard fetches a shard. Its bytes are not checked here: the caller checks
+// them against the ID.
+func (t *FriendTarget) GetShard(ctx context.Context, id [32]byte) ([]byte, error) {
+	s, err := t.open(ctx, shardRequest{Op: opGet, ID: hex.EncodeToString(id[:])})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	r, err := t.answer(s, "get", id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Size > MaxShardSize {
+		s.Reset()
+		return nil, fmt.Errorf("get shard %x from %s: %w: %d bytes", id[:4], t.p, ErrFrameTooLarge, r.Size)
+	}
+	b := make([]byte, r.Size)
+	if _, err := io.ReadFull(s, b); err != nil {
+		return nil, fmt.Errorf("get shard %x from %s: %w", id[:4], t.p, err)
+	}
+	return b, nil
+}
+
+// HasShard asks whether the friend holds a shard.
+func (t *FriendTarget) HasShard(ctx context.Context, id [32]byte) (bool, error) {
+	s, err := t.open(ctx, shardRequest{Op: opHas, ID: hex.EncodeToString(id[:])})
+	if err != nil {
+		return false, err
+	}
+	defer s.Close()
+	r, err := t.answer(s, "has", id)
+	return r.Has, err
+}
+
+// DeleteShard asks the friend to drop a shard.
+func (t *FriendTarget) DeleteShard(ctx context.Context, id [32]byte) error {
+	s, err := t.open(ctx, shardRequest{Op: opDelete, ID: hex.EncodeToString(id[:])})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	_, err = t.answer(s, "delete", id)
+	return err
+}
+
+// Prove asks the friend for bytes [offset, offset+length) of a shard with
+// their Bao proof, and checks them against the shard ID (the Bao root) and
+// its size. The challenge is the caller's: pick it at random when asking.
+func (t *FriendTarget) Prove(ctx context.Context, id [32]byte, size int64, offset, length uint64) ([]byte, error) {
+	s, err := t.open(ctx, shardRequest{Op: opProve, ID: hex.EncodeToString(id[:]), Offset: offset, Length: length})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	r, err := t.answer(s, "prove", id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Size > maxProofSlice {
+		s.Reset()
+		return nil, fmt.Errorf("prove shard %x at %s: %w: proof of %d bytes", id[:4], t.p, ErrFrameTooLarge, r.Size)
+	}
+	slice := make([]byte, r.Size)
+	if _, err := io.ReadFull(s, slice); err != nil {
+		return nil, fmt.Errorf("prove shard %x at %s: %w", id[:4], t.p, err)
+	}
+	data, err := holdstore.VerifyProof(id, uint64(size), offset, length, slice)
+	if err != nil {
+		return nil, fmt.Errorf("prove shard %x at %s: %w", id[:4], t.p, err)
+	}
+	return data, nil
+}
+
+// Usage asks the friend how much it gives this plug and how much this plug
+// uses there, and remembers the answer.
+func (t *FriendTarget) Usage(ctx context.Context) (quota, used int64, shards int, err error) {
+	s, err := t.open(ctx, shardRequest{Op: opUsage})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer s.Close()
+	r, err := t.answer(s, "usage", [32]byte{})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	t.n.friends.update(t.p, false, func(f *Friend) { f.QuotaTaken, f.UsedTaken = r.Quota, r.Used })
+	return r.Quota, r.Used, r.Shards, nil
+}
