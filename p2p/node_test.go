@@ -36,6 +36,8 @@ type testPlug struct {
 	held *holdstore.Store
 	node *Node
 	boot []peer.AddrInfo
+	// listen overrides the default /ip4/127.0.0.1/tcp/0 (set before start).
+	listen []ma.Multiaddr
 	stop context.CancelFunc
 }
 
@@ -71,7 +73,11 @@ func newTestPlug(t testing.TB, name string, boot []peer.AddrInfo) *testPlug {
 
 func (tp *testPlug) start(boot []peer.AddrInfo) {
 	tp.t.Helper()
-	h, err := NewHost(HostConfig{Key: tp.keys.LibP2PKey(), ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}})
+	listen := tp.listen
+	if listen == nil {
+		listen = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}
+	}
+	h, err := NewHost(HostConfig{Key: tp.keys.LibP2PKey(), ListenAddrs: listen})
 	if err != nil {
 		tp.t.Fatal(err)
 	}
@@ -435,5 +441,37 @@ func TestRemoveFriend(t *testing.T) {
 	}
 	if _, err := os.Stat(d.held.Path(a.node.ID(), id)); !os.IsNotExist(err) {
 		t.Fatal("the removed friend's shard is still on disk")
+	}
+}
+
+// TestQUIC: two plugs that speak only QUIC pair and exchange a shard.
+func TestQUIC(t *testing.T) {
+	quic := []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/udp/0/quic-v1")}
+	a := newTestPlug(t, "ann", nil)
+	d := newTestPlug(t, "dan", nil)
+	for _, x := range []*testPlug{a, d} {
+		x.halt()
+		x.listen = quic
+		x.start(nil)
+		for _, addr := range x.node.Host().Addrs() {
+			if _, err := addr.ValueForProtocol(ma.P_QUIC_V1); err != nil {
+				t.Fatalf("%s listens on %v, not only QUIC", x.name, addr)
+			}
+		}
+	}
+	pair(t, d, a)
+	id, data := randShard(t, 2<<20)
+	tg := a.node.Target(d.node.ID())
+	if err := tg.PutShard(t.Context(), id, data); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tg.GetShard(t.Context(), id)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("GetShard over QUIC: %v", err)
+	}
+	for _, c := range a.node.Host().Network().ConnsToPeer(d.node.ID()) {
+		if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_QUIC_V1); err != nil {
+			t.Fatalf("connection over %v, want QUIC", c.RemoteMultiaddr())
+		}
 	}
 }
