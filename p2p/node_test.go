@@ -38,7 +38,7 @@ type testPlug struct {
 	boot []peer.AddrInfo
 	// listen overrides the default /ip4/127.0.0.1/tcp/0 (set before start).
 	listen []ma.Multiaddr
-	stop context.CancelFunc
+	stop   context.CancelFunc
 }
 
 // newTestPlug starts a plug with the given bootstrap peers (none: a
