@@ -264,3 +264,54 @@ func (n *Node) RemoveFriend(ctx context.Context, p peer.ID) (int64, error) {
 	n.log.Info("friend removed", "friend", f.Name, "peer", p.String(), "freed", humanBytes(freed))
 	return freed, nil
 }
+
+// Reachable returns the friends this plug can reach now (connecting to each,
+// in parallel, within timeout), sorted by peer ID.
+func (n *Node) Reachable(ctx context.Context, timeout time.Duration) []Friend {
+	fs := n.friends.list()
+	ok := make([]bool, len(fs))
+	var wg sync.WaitGroup
+	for i, f := range fs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			ok[i] = n.Connect(cctx, f.PeerID) == nil
+		}()
+	}
+	wg.Wait()
+	var out []Friend
+	for i, f := range fs {
+		if ok[i] {
+			out = append(out, f)
+		}
+	}
+	slices.SortFunc(out, func(a, b Friend) int { return strings.Compare(string(a.PeerID), string(b.PeerID)) })
+	return out
+}
+
+// ImportFriends adds friends from a recovered head record. A friend already
+// known keeps its record. It returns how many were added.
+func (n *Node) ImportFriends(fs []Friend) (int, error) {
+	added := 0
+	for _, f := range fs {
+		if f.PeerID == n.h.ID() || n.friends.isFriend(f.PeerID) {
+			continue
+		}
+		if _, err := n.friends.update(f.PeerID, true, func(x *Friend) {
+			added0 := x.Added
+			*x = f
+			x.PeerID = f.PeerID
+			x.Name = cleanName(f.Name)
+			if x.Added.IsZero() {
+				x.Added = added0
+			}
+		}); err != nil {
+			return added, err
+		}
+		added++
+		n.log.Info("friend restored from the head record", "friend", f.Name, "peer", f.PeerID.String())
+	}
+	return added, nil
+}

@@ -123,6 +123,7 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	n.h.SetStreamHandler(protocol.ID(ProtoPair), n.handlePair)
 	n.h.SetStreamHandler(protocol.ID(ProtoShard), n.handleShard)
+	n.h.SetStreamHandler(protocol.ID(ProtoHead), n.handleHead)
 	n.h.Network().Notify(&network.NotifyBundle{ConnectedF: n.connected})
 	sub, err := n.h.EventBus().Subscribe(new(event.EvtLocalReachabilityChanged))
 	if err != nil {
@@ -154,6 +155,7 @@ func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.h.RemoveStreamHandler(protocol.ID(ProtoPair))
 		n.h.RemoveStreamHandler(protocol.ID(ProtoShard))
+		n.h.RemoveStreamHandler(protocol.ID(ProtoHead))
 		for _, s := range n.subs {
 			s.Close()
 		}

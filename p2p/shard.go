@@ -25,6 +25,10 @@ const shardDeadline = 5 * time.Minute
 // quota it gives this plug.
 var ErrQuota = errors.New("quota exceeded")
 
+// ErrShardCorrupt is wrapped when a friend finds the shard it holds damaged
+// (or refuses bytes that do not match their ID).
+var ErrShardCorrupt = errors.New("shard corrupt")
+
 // ErrRefused is wrapped when a friend refuses this plug (it no longer lists
 // it as a friend).
 var ErrRefused = errors.New("refused")
@@ -61,7 +65,7 @@ func (n *Node) handleShard(s network.Stream) {
 			code = codeQuota
 		case errors.Is(err, fs.ErrNotExist):
 			code = codeNotFound
-		case errors.Is(err, holdstore.ErrMismatch):
+		case errors.Is(err, holdstore.ErrMismatch), errors.Is(err, holdstore.ErrCorrupt):
 			code = codeMismatch
 		case errors.Is(err, holdstore.ErrTooLarge):
 			code = codeTooLarge
@@ -182,12 +186,17 @@ func (t *FriendTarget) Peer() peer.ID { return t.p }
 
 // open connects to the friend, opens a shard stream and sends the request.
 func (t *FriendTarget) open(ctx context.Context, req shardRequest) (network.Stream, error) {
+	return t.openProto(ctx, ProtoShard, req)
+}
+
+// openProto connects to the friend, opens a stream of proto and sends req.
+func (t *FriendTarget) openProto(ctx context.Context, proto string, req any) (network.Stream, error) {
 	if err := t.n.Connect(ctx, t.p); err != nil {
 		return nil, err
 	}
-	s, err := t.n.h.NewStream(ctx, t.p, protocol.ID(ProtoShard))
+	s, err := t.n.h.NewStream(ctx, t.p, protocol.ID(proto))
 	if err != nil {
-		return nil, fmt.Errorf("open shard stream to %s: %w", t.p, err)
+		return nil, fmt.Errorf("open %s stream to %s: %w", proto, t.p, err)
 	}
 	dl := time.Now().Add(shardDeadline)
 	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
@@ -196,7 +205,7 @@ func (t *FriendTarget) open(ctx context.Context, req shardRequest) (network.Stre
 	s.SetDeadline(dl)
 	if err := writeMsg(s, req); err != nil {
 		s.Reset()
-		return nil, fmt.Errorf("send %s request to %s: %w", req.Op, t.p, err)
+		return nil, fmt.Errorf("send %s request to %s: %w", proto, t.p, err)
 	}
 	return s, nil
 }
@@ -218,6 +227,8 @@ func (t *FriendTarget) answer(s network.Stream, op string, id [32]byte) (respons
 		kind = ErrQuota
 	case codeNotFriend:
 		kind = ErrRefused
+	case codeMismatch:
+		kind = ErrShardCorrupt
 	default:
 		kind = errors.New(r.Code)
 	}

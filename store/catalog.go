@@ -105,18 +105,42 @@ func (c *Catalog) AddPack(rec PackRecord, entries []BlobEntry) error {
 		if err := tx.Put(kv.Packs, rec.ID[:], b); err != nil {
 			return err
 		}
+		onlyIndex := true
 		for _, e := range entries {
 			ref := ChunkRef{Pack: rec.ID, Type: e.Type, Compression: e.Compression, Offset: e.Offset, Length: e.Length, RawLength: e.RawLength}
 			if err := tx.Put(kv.Chunks, e.ID[:], ref.marshal()); err != nil {
 				return err
 			}
+			onlyIndex = onlyIndex && e.Type == IndexBlob
 		}
-		return nil
+		if onlyIndex {
+			return nil // the head record names index blobs directly
+		}
+		// The next head record's index segment will describe this pack.
+		return tx.Put(kv.Local, pendingKey(rec.ID), appendPackEntries(nil, PackEntries{Pack: rec.ID, Entries: entries}))
 	})
 	if err != nil {
 		return fmt.Errorf("index pack %s: %w", rec.ID.Short(), err)
 	}
 	return nil
+}
+
+var pendingPrefix = []byte("pend/")
+
+func pendingKey(id ID) []byte { return append(append([]byte(nil), pendingPrefix...), id[:]...) }
+
+// pending returns the packs not yet described by an index segment.
+func (c *Catalog) pending() ([]PackEntries, error) {
+	var out []PackEntries
+	err := c.db.Iterate(kv.Local, kv.IterOptions{Prefix: pendingPrefix}, func(_, v []byte) error {
+		pes, err := decodePackEntries(v)
+		if err != nil {
+			return err
+		}
+		out = append(out, pes...)
+		return nil
+	})
+	return out, err
 }
 
 // Pack returns a pack's record.

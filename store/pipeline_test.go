@@ -159,22 +159,6 @@ func BenchmarkPipeline(b *testing.B) {
 	b.ReportMetric(float64(st.ShardBytes)/float64(st.RawBytes), "shard-bytes/B")
 }
 
-// sliceReader reads a byte slice without the io.WriterTo that bytes.Reader
-// has, as a file would be read.
-type sliceReader struct {
-	b   []byte
-	off int
-}
-
-func (r *sliceReader) Read(p []byte) (int, error) {
-	if r.off >= len(r.b) {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b[r.off:])
-	r.off += n
-	return n, nil
-}
-
 // TestPipelineMemoryBounded: a 1 GiB input goes through the whole local
 // pipeline without the heap growing past 64 MiB; memory depends on the packs
 // in flight, not on the size of the data.

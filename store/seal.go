@@ -343,3 +343,36 @@ func (o *Opener) Open(sh Shape, shards [][]byte) (plain []byte, bad []*ShardErro
 	}
 	return o.plain.Bytes(), bad, nil
 }
+
+// recut cuts a sealed pack's ciphertext again into k data and m parity
+// shards (new buffers), for when a friend went away before storing its
+// shard. The ciphertext, and so the plaintext, is unchanged.
+func recut(s *Sealed, k, m int) (*Sealed, error) {
+	if k < 1 || k > MaxDataShards || m < 0 || m > MaxParityShards {
+		return nil, fmt.Errorf("recut pack: %d+%d shards", k, m)
+	}
+	per := (s.Shape.Size + k - 1) / k
+	buf := make([]byte, (k+m)*per)
+	off := 0
+	for _, sh := range s.Shards[:s.Shape.K] {
+		off += copy(buf[off:s.Shape.Size], sh)
+	}
+	shards := make([][]byte, k+m)
+	for i := range shards {
+		shards[i] = buf[i*per : (i+1)*per : (i+1)*per]
+	}
+	if m > 0 {
+		enc, err := encoder(k, m)
+		if err != nil {
+			return nil, err
+		}
+		if err := enc.Encode(shards); err != nil {
+			return nil, fmt.Errorf("recut pack: erasure code: %w", err)
+		}
+	}
+	sh := Shape{Size: s.Shape.Size, K: k, M: m, ShardIDs: make([]ID, k+m)}
+	for i, b := range shards {
+		sh.ShardIDs[i] = ShardIDOf(b)
+	}
+	return &Sealed{ID: sh.PackID(), Shape: sh, Shards: shards}, nil
+}

@@ -6,6 +6,9 @@ import (
 	"io/fs"
 	"slices"
 	"sync"
+
+	"github.com/plug-net/plug/p2p"
+	"github.com/plug-net/plug/p2p/holdstore"
 )
 
 // ShardTarget is where shards go and come back from: a friend's plug over the
@@ -35,10 +38,11 @@ type MemTarget struct {
 	name string
 	mu   sync.Mutex
 	data map[[32]byte][]byte
+	head []byte
 	down bool
 }
 
-var _ ShardTarget = (*MemTarget)(nil)
+var _ Holder = (*MemTarget)(nil)
 
 // NewMemTarget returns an empty in-memory target.
 func NewMemTarget(name string) *MemTarget {
@@ -139,4 +143,76 @@ func (t *MemTarget) Len() (n int, bytes int64) {
 		bytes += int64(len(b))
 	}
 	return n, bytes
+}
+
+// Prove answers a proof of storage from memory, checked as the network
+// target checks a friend's answer.
+func (t *MemTarget) Prove(ctx context.Context, id [32]byte, size int64, offset, length uint64) ([]byte, error) {
+	t.mu.Lock()
+	b, ok := t.data[id]
+	down := t.down
+	t.mu.Unlock()
+	if down {
+		return nil, fmt.Errorf("prove at %s: %w", t.name, ErrTargetDown)
+	}
+	if !ok {
+		return nil, fmt.Errorf("prove shard %x at %s: %w", id[:4], t.name, fs.ErrNotExist)
+	}
+	slice, err := holdstore.ProveBytes(b, offset, length)
+	if err != nil {
+		return nil, fmt.Errorf("prove shard %x at %s: %w", id[:4], t.name, err)
+	}
+	return holdstore.VerifyProof(id, uint64(size), offset, length, slice)
+}
+
+// PutHead keeps a head envelope, the newest version only.
+func (t *MemTarget) PutHead(ctx context.Context, env []byte) error {
+	h, err := p2p.OpenHead(env)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.down {
+		return fmt.Errorf("put head at %s: %w", t.name, ErrTargetDown)
+	}
+	if t.head != nil {
+		if old, err := p2p.OpenHead(t.head); err == nil && old.Version >= h.Version {
+			return nil
+		}
+	}
+	t.head = slices.Clone(env)
+	return nil
+}
+
+// GetHead returns the kept head envelope.
+func (t *MemTarget) GetHead(ctx context.Context) ([]byte, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.down {
+		return nil, fmt.Errorf("get head at %s: %w", t.name, ErrTargetDown)
+	}
+	if t.head == nil {
+		return nil, fmt.Errorf("get head at %s: %w", t.name, fs.ErrNotExist)
+	}
+	return slices.Clone(t.head), nil
+}
+
+// Wipe forgets every shard and the head record, as a friend whose disk died.
+func (t *MemTarget) Wipe() {
+	t.mu.Lock()
+	t.data = make(map[[32]byte][]byte)
+	t.head = nil
+	t.mu.Unlock()
+}
+
+// IDs returns the IDs of the shards held.
+func (t *MemTarget) IDs() [][32]byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([][32]byte, 0, len(t.data))
+	for id := range t.data {
+		out = append(out, id)
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,10 @@ type WriterConfig struct {
 	// Parallel is the number of packs sealed and sent at once. 0 means
 	// GOMAXPROCS, at least 2 so that sending overlaps sealing.
 	Parallel int
+	// TargetLost, if set, is told when a target fails a put: the Writer
+	// goes on without it (and with one data shard fewer per pack) as long as
+	// at least M+1 targets remain.
+	TargetLost func(name string, err error, left int)
 }
 
 // ErrTooFewTargets is wrapped when there are not enough targets for the
@@ -58,8 +63,11 @@ type WriterStats struct {
 // Add and Flush are safe for concurrent use.
 type Writer struct {
 	cfg  WriterConfig
-	k    int
 	zenc *zstd.Encoder
+
+	tmu     sync.Mutex // guards targets and k
+	targets []ShardTarget
+	k       int
 
 	mu   sync.Mutex // guards open and meta
 	open *slot      // the data pack being filled
@@ -108,6 +116,7 @@ func NewWriter(ctx context.Context, cfg WriterConfig) (*Writer, error) {
 	}
 	w := &Writer{
 		cfg:     cfg,
+		targets: slices.Clone(cfg.Targets),
 		k:       k,
 		zenc:    zenc,
 		pending: make(map[ID]struct{}),
@@ -121,7 +130,49 @@ func NewWriter(ctx context.Context, cfg WriterConfig) (*Writer, error) {
 }
 
 // K returns the number of data shards per pack.
-func (w *Writer) K() int { return w.k }
+func (w *Writer) K() int {
+	w.tmu.Lock()
+	defer w.tmu.Unlock()
+	return w.k
+}
+
+// placement returns the current targets and k.
+func (w *Writer) placement() ([]ShardTarget, int) {
+	w.tmu.Lock()
+	defer w.tmu.Unlock()
+	return w.targets, w.k
+}
+
+// drop removes failed targets; it returns an error when too few remain.
+func (w *Writer) drop(failed map[string]error) error {
+	w.tmu.Lock()
+	defer w.tmu.Unlock()
+	var kept []ShardTarget
+	for _, t := range w.targets {
+		if err, bad := failed[t.Name()]; bad {
+			if w.cfg.TargetLost != nil {
+				w.cfg.TargetLost(t.Name(), err, len(w.targets)-len(failed))
+			}
+			continue
+		}
+		kept = append(kept, t)
+	}
+	w.targets = kept
+	w.k = min(len(kept)-w.cfg.M, MaxDataShards)
+	if w.k < 1 {
+		return fmt.Errorf("%w: %d friends went away during the backup and %d remain, but %d parity shards need at least %d: %w",
+			ErrTooFewTargets, len(failed), len(kept), w.cfg.M, w.cfg.M+1, errors.Join(mapValues(failed)...))
+	}
+	return nil
+}
+
+func mapValues(m map[string]error) []error {
+	out := make([]error, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
 
 // Stats returns what the Writer has stored so far.
 func (w *Writer) Stats() WriterStats {
@@ -204,7 +255,7 @@ func (w *Writer) Add(ctx context.Context, t BlobType, id ID, data []byte) (added
 				w.unpend(id)
 				return false, err
 			}
-			sl.b = sl.s.NewBuilder(w.k, w.cfg.M)
+			sl.b = sl.s.NewBuilder(w.K(), w.cfg.M)
 			w.open = sl
 		}
 		b = w.open.b
@@ -282,16 +333,33 @@ func (w *Writer) ship(_ context.Context, sl *slot, b *PackBuilder, meta bool) er
 
 func (w *Writer) storePack(s *Sealer, b *PackBuilder, meta bool) error {
 	entries := append([]BlobEntry(nil), b.Entries()...)
-	sealed, err := s.Seal(b.Finish(), w.k, w.cfg.M)
+	targets, k := w.placement()
+	sealed, err := s.Seal(b.Finish(), k, w.cfg.M)
 	if err != nil {
 		return err
 	}
-	if err := w.putShards(sealed); err != nil {
-		return err
+	for {
+		failed := w.putShards(sealed, targets)
+		if len(failed) == 0 {
+			break
+		}
+		if w.ctx.Err() != nil {
+			return context.Cause(w.ctx)
+		}
+		// Friends went away: go on with the others, cutting this pack's
+		// ciphertext again for one data shard fewer per lost friend. What
+		// the others already stored of it is left for prune.
+		if err := w.drop(failed); err != nil {
+			return err
+		}
+		targets, k = w.placement()
+		if sealed, err = recut(sealed, k, w.cfg.M); err != nil {
+			return err
+		}
 	}
 	rec := PackRecord{ID: sealed.ID, Shape: sealed.Shape, Blobs: len(entries), Meta: meta, Created: time.Now().UTC()}
 	for i := range sealed.Shards {
-		rec.Holders = append(rec.Holders, w.cfg.Targets[i].Name())
+		rec.Holders = append(rec.Holders, targets[i].Name())
 	}
 	if err := w.cfg.Catalog.AddPack(rec, entries); err != nil {
 		return err
@@ -300,16 +368,16 @@ func (w *Writer) storePack(s *Sealer, b *PackBuilder, meta bool) error {
 	return nil
 }
 
-// putShards sends shard i to target i, all at once, and returns when every
-// target has acknowledged (or the first error).
-func (w *Writer) putShards(s *Sealed) error {
+// putShards sends shard i to targets[i], all at once, and returns when every
+// target has answered: the failed ones, by name.
+func (w *Writer) putShards(s *Sealed, targets []ShardTarget) map[string]error {
 	errs := make([]error, len(s.Shards))
 	var wg sync.WaitGroup
 	for i, shard := range s.Shards {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t := w.cfg.Targets[i]
+			t := targets[i]
 			if err := t.PutShard(w.ctx, s.Shape.ShardIDs[i], shard); err != nil {
 				errs[i] = fmt.Errorf("put shard %s of pack %s to %s: %w", s.Shape.ShardIDs[i].Short(), s.ID.Short(), t.Name(), err)
 				return
@@ -318,7 +386,16 @@ func (w *Writer) putShards(s *Sealed) error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	var failed map[string]error
+	for i, err := range errs {
+		if err != nil {
+			if failed == nil {
+				failed = make(map[string]error)
+			}
+			failed[targets[i].Name()] = err
+		}
+	}
+	return failed
 }
 
 // Flush ships the packs being filled and waits until every pack is stored

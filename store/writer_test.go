@@ -185,10 +185,10 @@ func TestWriterCrashSafeOrder(t *testing.T) {
 	keys := testKeys(t)
 	keyer := chunker.NewIDKeyer(keys.ChunkIDKey())
 	cat := NewCatalog(openKV(t))
-	ts, ms := memTargets(3)
-	flaky := &failingTarget{MemTarget: ms[2]}
+	ts, ms := memTargets(2) // k=1, m=1: losing one friend leaves too few
+	flaky := &failingTarget{MemTarget: ms[1]}
 	flaky.left.Store(2)
-	ts[2] = flaky
+	ts[1] = flaky
 	w, err := NewWriter(t.Context(), WriterConfig{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat, Parallel: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -210,6 +210,9 @@ func TestWriterCrashSafeOrder(t *testing.T) {
 	w.Close()
 	if addErr == nil && ferr == nil {
 		t.Fatal("backup with a failing friend reported success")
+	}
+	if err := errors.Join(addErr, ferr); !errors.Is(err, ErrTooFewTargets) {
+		t.Fatalf("backup with too few friends left: %v, want ErrTooFewTargets", err)
 	}
 	indexed := 0
 	err = cat.Packs(func(rec PackRecord) error {
@@ -249,5 +252,56 @@ func TestWriterCrashSafeOrder(t *testing.T) {
 		if ok, _ := cat.HasChunk(id); !ok {
 			t.Fatalf("chunk %s not indexed after the second run", id.Short())
 		}
+	}
+}
+
+// TestWriterGoesOnWithoutLostFriend: a friend that goes away in the middle
+// of a backup is dropped; the backup finishes on the others with one data
+// shard fewer per pack, and everything reads back.
+func TestWriterGoesOnWithoutLostFriend(t *testing.T) {
+	keys := testKeys(t)
+	keyer := chunker.NewIDKeyer(keys.ChunkIDKey())
+	cat := NewCatalog(openKV(t))
+	ts, ms := memTargets(4)
+	flaky := &failingTarget{MemTarget: ms[3]}
+	flaky.left.Store(3)
+	ts[3] = flaky
+	var lost []string
+	w, err := NewWriter(t.Context(), WriterConfig{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat,
+		TargetLost: func(name string, err error, left int) { lost = append(lost, fmt.Sprintf("%s %d", name, left)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	data := randBytes(3, 48<<20)
+	ids := chunkInto(t, w, keyer, bytes.NewReader(data))
+	if err := w.Flush(t.Context()); err != nil {
+		t.Fatalf("backup with one friend lost of four: %v", err)
+	}
+	if len(lost) != 1 || lost[0] != "friend-3 3" || w.K() != 2 {
+		t.Fatalf("lost %v, k now %d; want friend-3 reported once and k=2", lost, w.K())
+	}
+	byName := map[string]ShardTarget{}
+	for _, x := range ms {
+		byName[x.Name()] = x
+	}
+	o := NewOpener(keys.AgeIdentity())
+	var got []byte
+	for _, id := range ids {
+		got = append(got, readBlob(t, cat, byName, o, keyer, id)...)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("data read back differs")
+	}
+	err = cat.Packs(func(rec PackRecord) error {
+		for _, h := range rec.Holders {
+			if h == "friend-3" && rec.Shape.K == 2 {
+				return fmt.Errorf("pack %s cut for 2 data shards names the lost friend", rec.ID.Short())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

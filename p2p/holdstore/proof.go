@@ -144,3 +144,21 @@ func proofSize(size, offset, length uint64) uint64 {
 	rec(0, size)
 	return n
 }
+
+// ProveBytes makes the proof Store.Prove would give for bytes [offset,
+// offset+length) of a shard held in memory (for in-memory holders in
+// tests).
+func ProveBytes(shard []byte, offset, length uint64) ([]byte, error) {
+	size := uint64(len(shard))
+	if length < 1 || length > MaxProofLength || !inShard(size, offset, length) {
+		return nil, fmt.Errorf("%w: a proof covers 1 to %d bytes of a %d-byte shard", ErrRange, MaxProofLength, size)
+	}
+	tree, _ := bao.EncodeBuf(shard, baoGroup, true)
+	start := offset / groupSize * groupSize
+	end := min((offset+length+groupSize-1)/groupSize*groupSize, size)
+	var out bytes.Buffer
+	if err := bao.ExtractSlice(&out, bytes.NewReader(shard[start:end]), bytes.NewReader(tree), baoGroup, offset, length); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}

@@ -35,9 +35,17 @@ const (
 	Events Space = 0x09
 	// Invites holds the pending pairing invites.
 	Invites Space = 0x0a
+	// Heads holds the head records friends gave this plug to keep, and
+	// this plug's own latest head record.
+	Heads Space = 0x0b
+	// Trees caches this plug's own tree blobs (directory listings), so that
+	// an incremental backup and browsing need no download.
+	Trees Space = 0x0c
+	// Local holds the owner's backup state: sources, schedule, job records.
+	Local Space = 0x0d
 
 	// lastSpace is the highest space in use. Move it when adding one.
-	lastSpace = Invites
+	lastSpace = Local
 )
 
 // String returns the space's name, such as "chunks".
@@ -63,6 +71,12 @@ func (s Space) String() string {
 		return "events"
 	case Invites:
 		return "invites"
+	case Heads:
+		return "heads"
+	case Trees:
+		return "trees"
+	case Local:
+		return "local"
 	}
 	return fmt.Sprintf("space(0x%02x)", byte(s))
 }

@@ -1,0 +1,90 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/plug-net/plug/store/kv"
+)
+
+// ErrUnknownChunk is wrapped when the catalog does not know a chunk.
+var ErrUnknownChunk = errors.New("chunk not in the catalog")
+
+// fetchPackOf fetches the pack that holds chunk id.
+func (r *Repo) fetchPackOf(ctx context.Context, id ID) ([]byte, []BlobEntry, ChunkRef, error) {
+	ref, ok, err := r.cat.Chunk(id)
+	if err != nil {
+		return nil, nil, ref, err
+	}
+	if !ok {
+		return nil, nil, ref, fmt.Errorf("%w: %s", ErrUnknownChunk, id.Short())
+	}
+	rec, ok, err := r.cat.Pack(ref.Pack)
+	if err != nil {
+		return nil, nil, ref, err
+	}
+	if !ok {
+		return nil, nil, ref, fmt.Errorf("chunk %s is in pack %s, which the catalog does not know", id.Short(), ref.Pack.Short())
+	}
+	plain, entries, err := r.fetcher.Fetch(ctx, rec)
+	return plain, entries, ref, err
+}
+
+// readMetaBlob returns a tree, index or state chunk: from the local tree
+// cache, else from its pack (and then every tree of that pack goes into the
+// cache, since neighbours are usually wanted next).
+func (r *Repo) readMetaBlob(ctx context.Context, id ID) ([]byte, error) {
+	if b, err := r.db.Get(kv.Trees, id[:]); err == nil {
+		if ID(r.keyer.ID(b)) == id {
+			return b, nil
+		}
+		r.db.Delete(kv.Trees, id[:]) // damaged cache entry: fetch it again
+	}
+	plain, entries, _, err := r.fetchPackOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var want []byte
+	for _, e := range entries {
+		if e.Type != TreeBlob && e.ID != id {
+			continue
+		}
+		b, err := ExtractBlob(plain, e, r.keyer)
+		if err != nil {
+			if e.ID == id {
+				return nil, err
+			}
+			continue
+		}
+		if e.Type == TreeBlob {
+			r.db.Put(kv.Trees, e.ID[:], b)
+		}
+		if e.ID == id {
+			want = b
+		}
+	}
+	if want == nil {
+		return nil, fmt.Errorf("chunk %s is not in its pack", id.Short())
+	}
+	return want, nil
+}
+
+// LoadTree reads and checks the tree whose chunks are ids.
+func (r *Repo) LoadTree(ctx context.Context, ids []ID) (*Tree, error) {
+	if len(ids) == 0 {
+		return &Tree{}, nil
+	}
+	var b []byte
+	for _, id := range ids {
+		c, err := r.readMetaBlob(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("read tree: %w", err)
+		}
+		if len(b)+len(c) > MaxTreeSize {
+			return nil, fmt.Errorf("%w: larger than %d bytes", ErrBadTree, MaxTreeSize)
+		}
+		b = append(b, c...)
+	}
+	return DecodeTree(b)
+}

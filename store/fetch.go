@@ -1,0 +1,292 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/plug-net/plug/chunker"
+)
+
+// BadShard reports a shard that could not be used.
+type BadShard struct {
+	Pack    ID     `json:"pack"`
+	Index   int    `json:"index"`
+	Shard   ID     `json:"shard"`
+	Holder  string `json:"holder"`
+	Problem string `json:"problem"` // "missing", "corrupt" or "unreachable"
+	Err     string `json:"error,omitempty"`
+}
+
+// Fetcher downloads packs from their holders: the k holders that have been
+// fastest so far first (data shards before parity, which saves decoding),
+// checking each shard against its ID and asking another holder when one is
+// missing, wrong or slow to fail. Safe for concurrent use.
+type Fetcher struct {
+	target   func(holder string) ShardTarget
+	identity age.Identity
+	openers  sync.Pool
+
+	mu      sync.Mutex
+	latency map[string]time.Duration // moving average per holder
+	bad     []BadShard
+}
+
+// NewFetcher returns a Fetcher that reaches holders through target and
+// decrypts with identity.
+func NewFetcher(target func(holder string) ShardTarget, identity age.Identity) *Fetcher {
+	f := &Fetcher{target: target, identity: identity, latency: make(map[string]time.Duration)}
+	f.openers.New = func() any { return NewOpener(identity) }
+	return f
+}
+
+// BadShards returns every bad shard seen so far.
+func (f *Fetcher) BadShards() []BadShard {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.bad)
+}
+
+func (f *Fetcher) report(b BadShard) {
+	f.mu.Lock()
+	f.bad = append(f.bad, b)
+	f.mu.Unlock()
+}
+
+func (f *Fetcher) observe(holder string, d time.Duration, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !ok {
+		d = 10 * time.Second // a failure ranks a holder last for a while
+	}
+	old, seen := f.latency[holder]
+	if !seen {
+		f.latency[holder] = d
+		return
+	}
+	f.latency[holder] = (3*old + d) / 4
+}
+
+// order returns the shard indexes of rec to try, best first.
+func (f *Fetcher) order(rec PackRecord) []int {
+	idx := make([]int, len(rec.Holders))
+	for i := range idx {
+		idx[i] = i
+	}
+	f.mu.Lock()
+	lat := make([]time.Duration, len(idx))
+	for i, h := range rec.Holders {
+		lat[i] = f.latency[h]
+	}
+	f.mu.Unlock()
+	k := rec.Shape.K
+	slices.SortStableFunc(idx, func(a, b int) int {
+		// Unknown holders (latency 0) and data shards first.
+		da, db := a < k, b < k
+		if lat[a] != lat[b] {
+			if lat[a] < lat[b] {
+				return -1
+			}
+			return 1
+		}
+		if da != db {
+			if da {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+	return idx
+}
+
+// Fetch returns the plaintext of a pack (the caller owns it) and the entries
+// of its trailer. An error wraps ErrNotEnoughShards when fewer than k intact
+// shards could be had.
+func (f *Fetcher) Fetch(ctx context.Context, rec PackRecord) ([]byte, []BlobEntry, error) {
+	sh := rec.Shape
+	if err := sh.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("fetch pack %s: %w", rec.ID.Short(), err)
+	}
+	if len(rec.Holders) != sh.K+sh.M {
+		return nil, nil, fmt.Errorf("fetch pack %s: %d holders for %d shards", rec.ID.Short(), len(rec.Holders), sh.K+sh.M)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		i   int
+		b   []byte
+		err error
+		d   time.Duration
+	}
+	results := make(chan result, len(rec.Holders))
+	order := f.order(rec)
+	next := 0
+	running := 0
+	start := func() {
+		i := order[next]
+		next++
+		running++
+		go func() {
+			t0 := time.Now()
+			tg := f.target(rec.Holders[i])
+			var b []byte
+			var err error
+			if tg == nil {
+				err = fmt.Errorf("holder %s is not a friend any more", rec.Holders[i])
+			} else {
+				b, err = tg.GetShard(ctx, sh.ShardIDs[i])
+			}
+			results <- result{i, b, err, time.Since(t0)}
+		}()
+	}
+	for next < sh.K {
+		start()
+	}
+	shards := make([][]byte, len(rec.Holders))
+	good := 0
+	var problems []error
+	for good < sh.K && running > 0 {
+		r := <-results
+		running--
+		bad := BadShard{Pack: rec.ID, Index: r.i, Shard: sh.ShardIDs[r.i], Holder: rec.Holders[r.i]}
+		switch {
+		case r.err != nil && ctx.Err() != nil:
+			return nil, nil, ctx.Err()
+		case r.err != nil:
+			bad.Problem = "unreachable"
+			if errors.Is(r.err, fs.ErrNotExist) {
+				bad.Problem = "missing"
+			}
+			bad.Err = r.err.Error()
+		case len(r.b) != sh.ShardSize() || ShardIDOf(r.b) != sh.ShardIDs[r.i]:
+			bad.Problem = "corrupt"
+			bad.Err = fmt.Sprintf("%d bytes that do not hash to the shard ID", len(r.b))
+		}
+		f.observe(rec.Holders[r.i], r.d, bad.Problem == "")
+		if bad.Problem != "" {
+			f.report(bad)
+			problems = append(problems, fmt.Errorf("shard %d on %s: %s", r.i, shortName(bad.Holder), bad.Problem))
+			if next < len(order) {
+				start()
+			}
+			continue
+		}
+		shards[r.i] = r.b
+		good++
+	}
+	if good < sh.K {
+		return nil, nil, fmt.Errorf("pack %s: %w: %d of %d shards intact, need %d (%w)", rec.ID.Short(), ErrNotEnoughShards, good, sh.K+sh.M, sh.K, errors.Join(problems...))
+	}
+	cancel() // stop the slower fetches
+	o := f.openers.Get().(*Opener)
+	defer f.openers.Put(o)
+	plain, _, err := o.Open(sh, shards)
+	if err != nil {
+		return nil, nil, err
+	}
+	plain = slices.Clone(plain)
+	entries, err := ParsePack(plain)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pack %s: %w", rec.ID.Short(), err)
+	}
+	return plain, entries, nil
+}
+
+func shortName(s string) string {
+	if len(s) > 12 {
+		return "…" + s[len(s)-8:]
+	}
+	return s
+}
+
+// zstdDecoder is shared: DecodeAll is safe for concurrent use.
+var zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxBlobSize+1<<20))
+
+// ErrBlobMismatch is wrapped when a blob read back does not hash to its
+// chunk ID.
+var ErrBlobMismatch = errors.New("blob does not match its ID")
+
+// ExtractBlob returns the raw bytes of blob e of a pack plaintext, checked
+// against its keyed chunk ID.
+func ExtractBlob(plain []byte, e BlobEntry, keyer *chunker.IDKeyer) ([]byte, error) {
+	end := uint64(e.Offset) + uint64(e.Length)
+	if end > uint64(len(plain)) {
+		return nil, fmt.Errorf("%w: blob %s runs past its pack", ErrBadPack, e.ID.Short())
+	}
+	b := plain[e.Offset:end]
+	if e.Compression == Zstd {
+		out, err := zstdDecoder.DecodeAll(b, make([]byte, 0, e.RawLength))
+		if err != nil {
+			return nil, fmt.Errorf("%w: blob %s: %v", ErrBadPack, e.ID.Short(), err)
+		}
+		if len(out) != int(e.RawLength) {
+			return nil, fmt.Errorf("%w: blob %s decompresses to %d bytes, want %d", ErrBadPack, e.ID.Short(), len(out), e.RawLength)
+		}
+		b = out
+	}
+	if ID(keyer.ID(b)) != e.ID {
+		return nil, fmt.Errorf("%w: %s", ErrBlobMismatch, e.ID.Short())
+	}
+	return b, nil
+}
+
+// FetchShards returns every shard of a pack: the intact ones fetched, the
+// others rebuilt with Reed-Solomon from any k intact ones and checked
+// against their IDs.
+func (f *Fetcher) FetchShards(ctx context.Context, rec PackRecord, skip map[int]bool) ([][]byte, error) {
+	sh := rec.Shape
+	if err := sh.Validate(); err != nil {
+		return nil, err
+	}
+	shards := make([][]byte, sh.K+sh.M)
+	good := 0
+	for _, i := range f.order(rec) {
+		if good == sh.K {
+			break
+		}
+		if skip[i] {
+			continue
+		}
+		tg := f.target(rec.Holders[i])
+		if tg == nil {
+			continue
+		}
+		t0 := time.Now()
+		b, err := tg.GetShard(ctx, sh.ShardIDs[i])
+		f.observe(rec.Holders[i], time.Since(t0), err == nil)
+		if err != nil || len(b) != sh.ShardSize() || ShardIDOf(b) != sh.ShardIDs[i] {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		shards[i] = b
+		good++
+	}
+	if good < sh.K {
+		return nil, fmt.Errorf("pack %s: %w: %d intact shards found, need %d", rec.ID.Short(), ErrNotEnoughShards, good, sh.K)
+	}
+	if sh.M > 0 {
+		enc, err := encoder(sh.K, sh.M)
+		if err != nil {
+			return nil, err
+		}
+		if err := enc.Reconstruct(shards); err != nil {
+			return nil, fmt.Errorf("pack %s: rebuild: %w", rec.ID.Short(), err)
+		}
+	}
+	for i, b := range shards {
+		if ShardIDOf(b) != sh.ShardIDs[i] {
+			return nil, fmt.Errorf("pack %s: rebuilt shard %d does not match its ID", rec.ID.Short(), i)
+		}
+	}
+	return shards, nil
+}

@@ -1,0 +1,538 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/p2p"
+	"github.com/plug-net/plug/store/kv"
+)
+
+// BlobRef names a blob and where it is, for the head record.
+type BlobRef struct {
+	ID          ID          `json:"id"`
+	Pack        ID          `json:"pack"`
+	Compression Compression `json:"comp,omitempty"`
+	Offset      uint32      `json:"off"`
+	Length      uint32      `json:"len"`
+	RawLength   uint32      `json:"raw"`
+}
+
+// HeadDoc is the plaintext of a head record: the owner's catalog root.
+type HeadDoc struct {
+	Format    int          `json:"format"`
+	Version   uint64       `json:"version"`
+	Time      time.Time    `json:"time"`
+	Owner     string       `json:"owner"`
+	M         int          `json:"m"`
+	Friends   []p2p.Friend `json:"friends"`
+	Snapshots []Snapshot   `json:"snapshots"`
+	Packs     []PackRecord `json:"packs"`
+	// Index names the index segments that rebuild the chunk index.
+	Index []BlobRef `json:"index"`
+	// State names blobs of the plug's own state (posts, settings), kept by
+	// whoever owns it; opaque here.
+	State []BlobRef `json:"state,omitempty"`
+	// Extra holds small named settings restored with the plug.
+	Extra map[string]json.RawMessage `json:"extra,omitempty"`
+}
+
+const (
+	headFormat = 1
+	// maxHeadPlain bounds a decompressed head record.
+	maxHeadPlain = 256 << 20
+	// maxIndexRefs is how many segments may pile up before they are merged
+	// into a fresh full index.
+	maxIndexRefs = 64
+)
+
+var (
+	keyIndexRefs = []byte("index-refs")
+	keyState     = []byte("state-refs")
+	keyExtra     = []byte("extra")
+	keyIndexFull = []byte("index-full") // the next index must describe every pack
+)
+
+func (r *Repo) headVersion() uint64 {
+	b, err := r.db.Get(kv.Local, keyHeadVer)
+	if err != nil || len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+// HeadVersion returns the version of the newest head record this plug made
+// or recovered (0: none).
+func (r *Repo) HeadVersion() uint64 { return r.headVersion() }
+
+func (r *Repo) loadRefs(key []byte) ([]BlobRef, error) {
+	var refs []BlobRef
+	b, err := r.db.Get(kv.Local, key)
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return refs, json.Unmarshal(b, &refs)
+}
+
+func (r *Repo) saveRefs(key []byte, refs []BlobRef) error {
+	b, err := json.Marshal(refs)
+	if err != nil {
+		return err
+	}
+	return r.db.Put(kv.Local, key, b)
+}
+
+// SetState records the blobs of the plug's own state for the next head
+// record (the social package stores them through StoreState).
+func (r *Repo) setState(refs []BlobRef) error { return r.saveRefs(keyState, refs) }
+
+// StateRefs returns the state blobs named by the last head record.
+func (r *Repo) StateRefs() ([]BlobRef, error) { return r.loadRefs(keyState) }
+
+// Publish writes the pending index segment and a new head record, and gives
+// the record to every reachable friend.
+func (r *Repo) Publish(ctx context.Context) error {
+	unlock, err := r.lock("head record update")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return r.publish(ctx)
+}
+
+// publish does Publish under the job lock.
+func (r *Repo) publish(ctx context.Context) error {
+	holders := r.net.Reachable(ctx)
+	if err := r.writeIndex(ctx, holders); err != nil {
+		return err
+	}
+	env, doc, err := r.makeHead()
+	if err != nil {
+		return err
+	}
+	gave, err := r.giveHead(ctx, env, holders)
+	r.log.Info("head record published", "version", doc.Version, "snapshots", len(doc.Snapshots), "packs", len(doc.Packs), "friends_holding_it", gave)
+	return err
+}
+
+// writeIndex stores an index segment for the pending packs (or a fresh full
+// index when segments have piled up) and records its blobs.
+func (r *Repo) writeIndex(ctx context.Context, holders []Holder) error {
+	pend, err := r.cat.pending()
+	if err != nil {
+		return err
+	}
+	refs, err := r.loadRefs(keyIndexRefs)
+	if err != nil {
+		return err
+	}
+	forced, _ := r.db.Has(kv.Local, keyIndexFull)
+	if len(pend) == 0 && !forced {
+		return nil
+	}
+	full := len(refs) >= maxIndexRefs || forced
+	if full {
+		if pend, err = r.cat.allEntries(); err != nil {
+			return err
+		}
+		refs = nil
+	}
+	if len(holders) < r.cfg.M+1 {
+		return fmt.Errorf("%w: %d friend(s) reachable to store the index, need %d", ErrTooFewFriends, len(holders), r.cfg.M+1)
+	}
+	targets := make([]ShardTarget, len(holders))
+	for i, h := range holders {
+		targets[i] = h
+	}
+	w, err := NewWriter(ctx, WriterConfig{Targets: targets, M: r.cfg.M, Recipient: r.keys.AgeRecipient(), Catalog: r.cat, Parallel: 1})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	// Segments of at most 4 MiB each, so that one is one blob.
+	var segs [][]byte
+	var cur []PackEntries
+	size := 0
+	for _, pe := range pend {
+		n := 36 + len(pe.Entries)*indexEntrySize
+		if size+n > 4<<20-64 && len(cur) > 0 {
+			segs = append(segs, EncodeIndex(cur))
+			cur, size = nil, 0
+		}
+		cur = append(cur, pe)
+		size += n
+	}
+	segs = append(segs, EncodeIndex(cur))
+	var ids []ID
+	for _, s := range segs {
+		id := ID(r.keyer.ID(s))
+		if _, err := w.Add(ctx, IndexBlob, id, s); err != nil {
+			return err
+		}
+		ids = append(ids, id)
+	}
+	if err := w.Flush(ctx); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		ref, ok, err := r.cat.Chunk(id)
+		if err != nil || !ok {
+			return fmt.Errorf("index segment %s not indexed after storing it (%v)", id.Short(), err)
+		}
+		refs = append(refs, BlobRef{ID: id, Pack: ref.Pack, Compression: ref.Compression, Offset: ref.Offset, Length: ref.Length, RawLength: ref.RawLength})
+	}
+	if err := r.saveRefs(keyIndexRefs, refs); err != nil {
+		return err
+	}
+	// Then the pending marks: should this stop half-way, the next segment
+	// describes some packs twice, which is harmless.
+	return r.db.Batch(func(b *kv.Batch) error {
+		for _, pe := range pend {
+			if err := b.Delete(kv.Local, pendingKey(pe.Pack)); err != nil {
+				return err
+			}
+		}
+		return b.Delete(kv.Local, keyIndexFull)
+	})
+}
+
+// allEntries returns every pack's entries, from the chunk index.
+func (c *Catalog) allEntries() ([]PackEntries, error) {
+	byPack := map[ID][]BlobEntry{}
+	err := c.db.Iterate(kv.Chunks, kv.IterOptions{}, func(k, v []byte) error {
+		ref, err := unmarshalChunkRef(v)
+		if err != nil {
+			return err
+		}
+		if ref.Type == IndexBlob {
+			return nil
+		}
+		var id ID
+		copy(id[:], k)
+		byPack[ref.Pack] = append(byPack[ref.Pack], BlobEntry{Type: ref.Type, Compression: ref.Compression, ID: id, Offset: ref.Offset, Length: ref.Length, RawLength: ref.RawLength})
+		return nil
+	})
+	out := make([]PackEntries, 0, len(byPack))
+	for p, es := range byPack {
+		out = append(out, PackEntries{Pack: p, Entries: es})
+	}
+	slices.SortFunc(out, func(a, b PackEntries) int { return bytes.Compare(a.Pack[:], b.Pack[:]) })
+	return out, err
+}
+
+// makeHead builds, encrypts and signs the next head record, and keeps it
+// locally (synced) before anyone else gets it.
+func (r *Repo) makeHead() ([]byte, HeadDoc, error) {
+	doc := HeadDoc{
+		Format:  headFormat,
+		Version: r.headVersion() + 1,
+		Time:    time.Now().UTC(),
+		Owner:   r.keys.PeerID().String(),
+		M:       r.cfg.M,
+		Friends: r.net.Friends(),
+	}
+	var err error
+	if doc.Snapshots, err = r.Snapshots(); err != nil {
+		return nil, doc, err
+	}
+	if err := r.cat.Packs(func(p PackRecord) error { doc.Packs = append(doc.Packs, p); return nil }); err != nil {
+		return nil, doc, err
+	}
+	if doc.Index, err = r.loadRefs(keyIndexRefs); err != nil {
+		return nil, doc, err
+	}
+	if doc.State, err = r.loadRefs(keyState); err != nil {
+		return nil, doc, err
+	}
+	if b, err := r.db.Get(kv.Local, keyExtra); err == nil {
+		json.Unmarshal(b, &doc.Extra)
+	}
+	plain, err := json.Marshal(doc)
+	if err != nil {
+		return nil, doc, err
+	}
+	var ct bytes.Buffer
+	zw, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return nil, doc, err
+	}
+	z := zw.EncodeAll(plain, nil)
+	zw.Close()
+	aw, err := crypto.Encrypt(&ct, r.keys.AgeRecipient())
+	if err != nil {
+		return nil, doc, err
+	}
+	aw.Write(z)
+	if err := aw.Close(); err != nil {
+		return nil, doc, err
+	}
+	env, err := p2p.SealHead(r.keys.Identity(), r.keys.PeerID(), doc.Version, doc.Time, ct.Bytes())
+	if err != nil {
+		return nil, doc, err
+	}
+	var ver [8]byte
+	binary.BigEndian.PutUint64(ver[:], doc.Version)
+	err = r.db.UpdateSync(func(tx *kv.Tx) error {
+		if err := tx.Put(kv.Heads, []byte(r.keys.PeerID()), env); err != nil {
+			return err
+		}
+		if err := tx.Put(kv.Local, keyHeadVer, ver[:]); err != nil {
+			return err
+		}
+		return tx.Delete(kv.Local, keyDirty)
+	})
+	return env, doc, err
+}
+
+// giveHead hands the head record to the holders, all at once.
+func (r *Repo) giveHead(ctx context.Context, env []byte, holders []Holder) (int, error) {
+	var (
+		mu   sync.Mutex
+		gave int
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for _, h := range holders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			defer cancel()
+			err := h.PutHead(cctx, env)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			gave++
+		}()
+	}
+	wg.Wait()
+	if gave == 0 && len(holders) > 0 {
+		return 0, fmt.Errorf("no friend took the head record: %w", errors.Join(errs...))
+	}
+	return gave, nil
+}
+
+// OpenHeadRecord checks a head envelope from a friend (signed by this plug's
+// identity) and decrypts it.
+func (r *Repo) OpenHeadRecord(env []byte) (HeadDoc, error) {
+	var doc HeadDoc
+	h, err := p2p.OpenHead(env)
+	if err != nil {
+		return doc, err
+	}
+	if h.Owner != r.keys.PeerID() {
+		return doc, fmt.Errorf("%w: signed by %s, not by this plug", p2p.ErrBadHead, h.Owner)
+	}
+	ar, err := crypto.Decrypt(bytes.NewReader(h.Ciphertext), r.keys.AgeIdentity())
+	if err != nil {
+		return doc, fmt.Errorf("%w: %v", p2p.ErrBadHead, err)
+	}
+	z, err := io.ReadAll(io.LimitReader(ar, p2p.MaxHeadCiphertext+1))
+	if err != nil {
+		return doc, fmt.Errorf("%w: %v", p2p.ErrBadHead, err)
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxHeadPlain), zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return doc, err
+	}
+	defer dec.Close()
+	plain, err := dec.DecodeAll(z, nil)
+	if err != nil {
+		return doc, fmt.Errorf("%w: %v", p2p.ErrBadHead, err)
+	}
+	if err := json.Unmarshal(plain, &doc); err != nil {
+		return doc, fmt.Errorf("%w: %v", p2p.ErrBadHead, err)
+	}
+	if doc.Version != h.Version || doc.Owner != h.Owner.String() || doc.Format != headFormat {
+		return doc, fmt.Errorf("%w: contents do not match the envelope (version %d/%d)", p2p.ErrBadHead, doc.Version, h.Version)
+	}
+	for _, p := range doc.Packs {
+		if err := p.Shape.Validate(); err != nil || p.Shape.PackID() != p.ID || len(p.Holders) != p.Shape.K+p.Shape.M {
+			return doc, fmt.Errorf("%w: pack %s does not match its shards", p2p.ErrBadHead, p.ID.Short())
+		}
+	}
+	return doc, nil
+}
+
+// ErrNothingToRecover is returned when no friend keeps a head record of
+// this plug.
+var ErrNothingToRecover = errors.New("no friend holds a head record of this plug")
+
+// Recover looks for the friends that hold this plug's data (the known ones
+// and, through the DHT rendezvous key, any others), takes the newest valid
+// head record among them, and rebuilds the catalog from it: friends, packs,
+// snapshots and the chunk index. It returns the recovered document.
+func (r *Repo) Recover(ctx context.Context) (HeadDoc, error) {
+	unlock, err := r.lock("recovery")
+	if err != nil {
+		return HeadDoc{}, err
+	}
+	defer unlock()
+	seen := map[string]bool{}
+	var holders []Holder
+	for _, h := range r.net.Reachable(ctx) {
+		seen[h.Name()] = true
+		holders = append(holders, h)
+	}
+	for _, h := range r.net.FindHolders(ctx) {
+		if !seen[h.Name()] {
+			seen[h.Name()] = true
+			holders = append(holders, h)
+		}
+	}
+	var (
+		mu   sync.Mutex
+		best HeadDoc
+		env  []byte
+		wg   sync.WaitGroup
+		bad  []error
+	)
+	for _, h := range holders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			e, err := h.GetHead(cctx)
+			if err != nil {
+				mu.Lock()
+				bad = append(bad, err)
+				mu.Unlock()
+				return
+			}
+			doc, err := r.OpenHeadRecord(e)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				r.log.Warn("a friend gave a bad head record", "friend", h.Name(), "err", err)
+				bad = append(bad, err)
+				return
+			}
+			if doc.Version > best.Version {
+				best, env = doc, e
+			}
+		}()
+	}
+	wg.Wait()
+	if env == nil {
+		if len(holders) == 0 {
+			return HeadDoc{}, fmt.Errorf("%w: no friend found yet", ErrNothingToRecover)
+		}
+		return HeadDoc{}, fmt.Errorf("%w (%d asked): %w", ErrNothingToRecover, len(holders), errors.Join(bad...))
+	}
+	if best.Version <= r.headVersion() {
+		return best, nil // nothing newer than what this plug has
+	}
+	if err := r.apply(ctx, best, env); err != nil {
+		return best, err
+	}
+	r.log.Info("recovered from the head record", "version", best.Version, "snapshots", len(best.Snapshots), "packs", len(best.Packs), "friends", len(best.Friends))
+	return best, nil
+}
+
+// apply rebuilds the catalog from a head record.
+func (r *Repo) apply(ctx context.Context, doc HeadDoc, env []byte) error {
+	if _, err := r.net.ImportFriends(doc.Friends); err != nil {
+		return err
+	}
+	for _, p := range doc.Packs {
+		if err := r.cat.PutPack(p); err != nil {
+			return err
+		}
+	}
+	// The index segments rebuild the chunk index.
+	for _, ref := range doc.Index {
+		rec, ok := findPack(doc.Packs, ref.Pack)
+		if !ok {
+			return fmt.Errorf("index segment %s is in pack %s, which the head record does not list", ref.ID.Short(), ref.Pack.Short())
+		}
+		plain, _, err := r.fetcher.Fetch(ctx, rec)
+		if err != nil {
+			return fmt.Errorf("fetch index segment %s: %w", ref.ID.Short(), err)
+		}
+		seg, err := ExtractBlob(plain, BlobEntry{Type: IndexBlob, Compression: ref.Compression, ID: ref.ID, Offset: ref.Offset, Length: ref.Length, RawLength: ref.RawLength}, r.keyer)
+		if err != nil {
+			return err
+		}
+		packs, err := DecodeIndex(seg)
+		if err != nil {
+			return err
+		}
+		known := make(map[ID]bool, len(doc.Packs))
+		for _, p := range doc.Packs {
+			known[p.ID] = true
+		}
+		for _, pe := range packs {
+			if !known[pe.Pack] {
+				continue // pruned or repacked since that segment was written
+			}
+			err := r.db.Batch(func(b *kv.Batch) error {
+				for _, e := range pe.Entries {
+					ref := ChunkRef{Pack: pe.Pack, Type: e.Type, Compression: e.Compression, Offset: e.Offset, Length: e.Length, RawLength: e.RawLength}
+					if err := b.Put(kv.Chunks, e.ID[:], ref.marshal()); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		r.cat.db.Put(kv.Chunks, ref.ID[:], ChunkRef{Pack: ref.Pack, Type: IndexBlob, Compression: ref.Compression, Offset: ref.Offset, Length: ref.Length, RawLength: ref.RawLength}.marshal())
+	}
+	for _, s := range doc.Snapshots {
+		b, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		if err := r.db.Put(kv.Snapshots, s.ID[:], b); err != nil {
+			return err
+		}
+	}
+	if err := r.saveRefs(keyIndexRefs, doc.Index); err != nil {
+		return err
+	}
+	if err := r.saveRefs(keyState, doc.State); err != nil {
+		return err
+	}
+	if doc.Extra != nil {
+		b, _ := json.Marshal(doc.Extra)
+		r.db.Put(kv.Local, keyExtra, b)
+	}
+	var ver [8]byte
+	binary.BigEndian.PutUint64(ver[:], doc.Version)
+	return r.db.UpdateSync(func(tx *kv.Tx) error {
+		if err := tx.Put(kv.Heads, []byte(r.keys.PeerID()), env); err != nil {
+			return err
+		}
+		return tx.Put(kv.Local, keyHeadVer, ver[:])
+	})
+}
+
+func findPack(packs []PackRecord, id ID) (PackRecord, bool) {
+	for _, p := range packs {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return PackRecord{}, false
+}
+

@@ -1,0 +1,207 @@
+package store
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/plug-net/plug/chunker"
+)
+
+func TestVerify(t *testing.T) {
+	keys := testKeys(t)
+	net := newMemNet(3) // k=2, m=1
+	r := newTestRepo(t, keys, net)
+	src := t.TempDir()
+	makeTree(t, src)
+	ctx := t.Context()
+	if _, err := r.Backup(ctx, []string{src}, BackupOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, readData := range []bool{false, true} {
+		rep, err := r.Verify(ctx, VerifyOptions{ReadData: readData})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.OK || rep.CanLose != 1 || len(rep.Friends) != 3 {
+			t.Fatalf("healthy verify (read data %v): %+v", readData, rep)
+		}
+		for _, f := range rep.Friends {
+			if f.Proved != f.Checked || f.Checked == 0 || f.Missing+f.Corrupt != 0 {
+				t.Fatalf("friend %+v", f)
+			}
+		}
+	}
+	// One friend flips a bit in every shard: proofs fail there.
+	for _, id := range net.holders[1].IDs() {
+		net.holders[1].Tamper(id, func(b []byte) []byte {
+			for i := 0; i < len(b); i += 1024 {
+				b[i] ^= 0x80
+			}
+			return b
+		})
+	}
+	for _, readData := range []bool{false, true} {
+		rep, err := r.Verify(ctx, VerifyOptions{ReadData: readData})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bad FriendCheck
+		for _, f := range rep.Friends {
+			if f.PeerID == net.holders[1].Name() {
+				bad = f
+			}
+		}
+		if rep.OK || rep.CanLose != 0 || bad.Corrupt == 0 || bad.Proved != 0 {
+			t.Fatalf("verify with a corrupt friend (read data %v): %+v, friend %+v", readData, rep, bad)
+		}
+	}
+	// Another one is wiped too: data is lost and verify says so.
+	net.holders[2].Wipe()
+	rep, _ := r.Verify(ctx, VerifyOptions{})
+	if rep.OK || len(rep.LostPacks) == 0 {
+		t.Fatalf("verify with m+1 friends bad: %+v", rep)
+	}
+}
+
+func TestRepair(t *testing.T) {
+	keys := testKeys(t)
+	net := newMemNet(5)
+	net.holders[4].SetDown(true) // not there at backup time: 4 friends, k=3
+	r := newTestRepo(t, keys, net)
+	src := t.TempDir()
+	makeTree(t, src)
+	ctx := t.Context()
+	snap, err := r.Backup(ctx, []string{src}, BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// friend-0 dies; friend-4 comes.
+	net.holders[0].SetDown(true)
+	net.holders[4].SetDown(false)
+	if rep, _ := r.Verify(ctx, VerifyOptions{}); rep.CanLose != 0 {
+		t.Fatalf("before repair can lose %d", rep.CanLose)
+	}
+	rep, err := r.Repair(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Replaced) != 1 || rep.Replaced[0] != net.holders[0].Name() || rep.Moved == 0 || rep.Repacked != 0 {
+		t.Fatalf("repair %+v: want friend-0's shards moved to friend-4", rep)
+	}
+	v, err := r.Verify(ctx, VerifyOptions{ReadData: true})
+	if err != nil || !v.OK || v.CanLose != 1 {
+		t.Fatalf("after repair: %+v %v", v, err)
+	}
+	// friend-1 dies too, and no one new comes: packs are cut again over the
+	// three friends left.
+	net.holders[1].SetDown(true)
+	rep, err = r.Repair(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Repacked == 0 {
+		t.Fatalf("repair without a spare friend: %+v", rep)
+	}
+	v, err = r.Verify(ctx, VerifyOptions{ReadData: true})
+	if err != nil || !v.OK || v.CanLose != 1 {
+		t.Fatalf("after repack: %+v %v", v, err)
+	}
+	o := t.TempDir()
+	if _, err := r.Restore(ctx, snap, o, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, src, filepath.Join(o, src))
+	// A recovered plug sees the repaired placement.
+	r2 := newTestRepo(t, keys, net)
+	if _, err := r2.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o2 := t.TempDir()
+	if _, err := r2.Restore(ctx, snap, o2, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, src, filepath.Join(o2, src))
+}
+
+func TestForgetPrune(t *testing.T) {
+	keys := testKeys(t)
+	net := newMemNet(3)
+	r := newTestRepo(t, keys, net)
+	src := t.TempDir()
+	ctx := t.Context()
+	os.WriteFile(filepath.Join(src, "old"), randBytes(21, 9<<20), 0o644)
+	s1, err := r.Backup(ctx, []string{src}, BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(src, "old"))
+	os.WriteFile(filepath.Join(src, "new"), randBytes(22, 3<<20), 0o644)
+	s2, err := r.Backup(ctx, []string{src}, BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := shardBytes(net)
+	rep, err := r.Forget(ctx, Retention{Last: 1}, false)
+	if err != nil || rep.Removed != 1 || rep.Kept != 1 {
+		t.Fatalf("forget: %+v %v", rep, err)
+	}
+	if _, err := r.FindSnapshot(s1.ID.String()); err == nil {
+		t.Fatal("the forgotten snapshot is still listed")
+	}
+	rep, err = r.Forget(ctx, Retention{Last: 1}, true)
+	if err != nil || rep.PacksDeleted == 0 {
+		t.Fatalf("prune: %+v %v", rep, err)
+	}
+	if after := shardBytes(net); after >= before-8<<20 {
+		t.Fatalf("prune freed %d bytes at friends, want the 9 MiB file's packs", before-after)
+	}
+	o := t.TempDir()
+	if _, err := r.Restore(ctx, s2, o, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, src, filepath.Join(o, src))
+	// A plug recovered after the prune restores as well, and does not
+	// believe pruned chunks are stored.
+	r2 := newTestRepo(t, keys, net)
+	if _, err := r2.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := chunker.New(bytes.NewReader(randBytes(21, 9<<20)), chunker.Config{Gear: r2.gear})
+	ch, _ := c.Next()
+	if ok, _ := r2.cat.HasChunk(ID(r2.keyer.ID(ch.Data))); ok {
+		t.Fatal("the recovered catalog believes a pruned chunk is stored: a backup would skip it")
+	}
+	if ok, _ := r.cat.HasChunk(ID(r.keyer.ID(ch.Data))); ok {
+		t.Fatal("the catalog still lists a pruned chunk")
+	}
+	o2 := t.TempDir()
+	if _, err := r2.Restore(ctx, s2, o2, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, src, filepath.Join(o2, src))
+}
+
+func TestRetention(t *testing.T) {
+	var snaps []Snapshot
+	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.Local)
+	for i := range 120 { // one snapshot a day
+		snaps = append(snaps, Snapshot{ID: ID{byte(i), byte(i >> 8)}, Time: start.AddDate(0, 0, i)})
+	}
+	keep := DefaultRetention.keep(snaps)
+	// 5 daily + 3 weekly + 3 monthly, with overlaps: the last 5 days, the
+	// newest of the 3 last weeks (2 more), of the 3 last months (2 more).
+	if len(keep) < 7 || len(keep) > 11 {
+		t.Fatalf("default retention keeps %d of 120 daily snapshots", len(keep))
+	}
+	for i := 115; i < 120; i++ {
+		if !keep[snaps[i].ID] {
+			t.Fatalf("day %d not kept", i)
+		}
+	}
+	if keep[snaps[0].ID] {
+		t.Fatal("the oldest snapshot is kept")
+	}
+}

@@ -1,0 +1,245 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/plug-net/plug/chunker"
+	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/p2p"
+	"github.com/plug-net/plug/store/kv"
+)
+
+// Holder is a friend's plug as the Repo uses it: a ShardTarget that can also
+// prove it holds a shard and keep the owner's head record.
+type Holder interface {
+	ShardTarget
+	// Prove returns bytes [offset, offset+length) of a shard of the given
+	// size, checked against its ID through their Bao proof.
+	Prove(ctx context.Context, id [32]byte, size int64, offset, length uint64) ([]byte, error)
+	PutHead(ctx context.Context, env []byte) error
+	// GetHead returns the head envelope the holder keeps for the owner; an
+	// error wrapping fs.ErrNotExist means none.
+	GetHead(ctx context.Context) ([]byte, error)
+}
+
+// Network is what the Repo needs of the plug's network.
+type Network interface {
+	// Reachable returns the friends that can be reached now, in placement
+	// order.
+	Reachable(ctx context.Context) []Holder
+	// Holder returns a friend by name (peer ID), reachable or not, or nil
+	// when it is not a friend.
+	Holder(name string) Holder
+	// Friends returns the friend records, saved in the head record.
+	Friends() []p2p.Friend
+	// ImportFriends adds the friends of a recovered head record.
+	ImportFriends([]p2p.Friend) (int, error)
+	// FindHolders finds, through the DHT, the plugs that announce holding
+	// this owner's data.
+	FindHolders(ctx context.Context) []Holder
+}
+
+// Defaults of a Repo.
+const (
+	// DefaultParity is m, the number of friends that may be lost.
+	DefaultParity = 1
+)
+
+// Config configures a Repo.
+type Config struct {
+	DB     *kv.DB
+	Keys   *crypto.Keys
+	Net    Network
+	Logger *slog.Logger
+	// M is the number of friends that may be lost (parity shards per
+	// pack). 0 means DefaultParity.
+	M int
+	// Host is the host name recorded in snapshots.
+	Host string
+	// Parallel bounds the files read and the packs sent at once. 0 means
+	// GOMAXPROCS, at least 2.
+	Parallel int
+}
+
+// Repo is the owner's backup repository: the catalog in the local store and
+// the packs on friends' plugs.
+type Repo struct {
+	cfg     Config
+	db      *kv.DB
+	keys    *crypto.Keys
+	net     Network
+	log     *slog.Logger
+	cat     *Catalog
+	keyer   *chunker.IDKeyer
+	gear    *[256]uint64
+	fetcher *Fetcher
+
+	// openFile opens a file to back up (a seam for fault tests).
+	openFile func(path string) (*os.File, error)
+
+	jobMu sync.Mutex // one backup, forget, repair or recovery at a time
+	job   string     // what holds jobMu, for "busy" errors
+	jobMx sync.Mutex // guards job
+}
+
+// NewRepo returns the Repo of the owner of cfg.Keys.
+func NewRepo(cfg Config) (*Repo, error) {
+	if cfg.DB == nil || cfg.Keys == nil || cfg.Net == nil {
+		return nil, errors.New("new repo: store, keys and network are required")
+	}
+	if cfg.M == 0 {
+		cfg.M = DefaultParity
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Repo{
+		cfg:   cfg,
+		db:    cfg.DB,
+		keys:  cfg.Keys,
+		net:   cfg.Net,
+		log:   cfg.Logger.With("component", "backup"),
+		cat:   NewCatalog(cfg.DB),
+		keyer: chunker.NewIDKeyer(cfg.Keys.ChunkIDKey()),
+		gear:  chunker.GearTable(cfg.Keys.ChunkIDKey()),
+
+		openFile: openForBackup,
+	}
+	r.fetcher = NewFetcher(func(name string) ShardTarget {
+		if h := r.net.Holder(name); h != nil {
+			return h
+		}
+		return nil
+	}, cfg.Keys.AgeIdentity())
+	return r, nil
+}
+
+// Catalog returns the Repo's catalog.
+func (r *Repo) Catalog() *Catalog { return r.cat }
+
+// ErrBusy is returned when another backup, forget, repair or recovery is
+// running.
+var ErrBusy = errors.New("busy")
+
+// lock takes the job lock for what, or fails at once with ErrBusy.
+func (r *Repo) lock(what string) (func(), error) {
+	if !r.jobMu.TryLock() {
+		r.jobMx.Lock()
+		cur := r.job
+		r.jobMx.Unlock()
+		return nil, fmt.Errorf("%w: a %s is running; try again when it is done", ErrBusy, cur)
+	}
+	r.jobMx.Lock()
+	r.job = what
+	r.jobMx.Unlock()
+	return r.jobMu.Unlock, nil
+}
+
+// Snapshot is the record of one backup.
+type Snapshot struct {
+	ID       ID        `json:"id"`
+	Time     time.Time `json:"time"`
+	Host     string    `json:"host"`
+	Paths    []string  `json:"paths"`
+	Tree     []ID      `json:"tree"` // chunks of the root tree
+	Parent   ID        `json:"parent,omitzero"`
+	Files    int64     `json:"files"`
+	Dirs     int64     `json:"dirs"`
+	Bytes    int64     `json:"bytes"`     // size of the files
+	NewBytes int64     `json:"new_bytes"` // file data stored anew
+	Errors   int64     `json:"errors,omitempty"`
+	Duration float64   `json:"duration_s"`
+}
+
+// newSnapshotID returns a random snapshot ID: snapshots of the same tree at
+// different times are different snapshots.
+func newSnapshotID() ID {
+	var id ID
+	rand.Read(id[:])
+	return id
+}
+
+// saveSnapshot records a snapshot, synced: everything it refers to was
+// indexed before, and the sync makes that durable too.
+func (r *Repo) saveSnapshot(s Snapshot) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	if err := r.db.PutSync(kv.Snapshots, s.ID[:], b); err != nil {
+		return fmt.Errorf("save snapshot %s: %w", s.ID.Short(), err)
+	}
+	return r.markDirty()
+}
+
+// Snapshots returns the snapshots, oldest first.
+func (r *Repo) Snapshots() ([]Snapshot, error) {
+	var out []Snapshot
+	err := r.db.Iterate(kv.Snapshots, kv.IterOptions{}, func(_, v []byte) error {
+		var s Snapshot
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Errorf("damaged snapshot record: %w", err)
+		}
+		out = append(out, s)
+		return nil
+	})
+	slices.SortFunc(out, func(a, b Snapshot) int { return a.Time.Compare(b.Time) })
+	return out, err
+}
+
+// ErrNoSnapshot is wrapped when a snapshot cannot be found.
+var ErrNoSnapshot = errors.New("no such snapshot")
+
+// FindSnapshot resolves "latest" or a snapshot ID or unique ID prefix.
+func (r *Repo) FindSnapshot(ref string) (Snapshot, error) {
+	all, err := r.Snapshots()
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if ref == "latest" {
+		if len(all) == 0 {
+			return Snapshot{}, fmt.Errorf("%w: there are no snapshots yet (run plug backup PATH)", ErrNoSnapshot)
+		}
+		return all[len(all)-1], nil
+	}
+	ref = strings.ToLower(ref)
+	var found []Snapshot
+	for _, s := range all {
+		if strings.HasPrefix(s.ID.String(), ref) {
+			found = append(found, s)
+		}
+	}
+	switch {
+	case len(ref) < 4:
+		return Snapshot{}, fmt.Errorf("%w: give at least 4 characters of the snapshot ID (see plug snapshots)", ErrNoSnapshot)
+	case len(found) == 0:
+		return Snapshot{}, fmt.Errorf("%w: %q (see plug snapshots)", ErrNoSnapshot, ref)
+	case len(found) > 1:
+		return Snapshot{}, fmt.Errorf("%w: %q matches %d snapshots; give more of the ID", ErrNoSnapshot, ref, len(found))
+	}
+	return found[0], nil
+}
+
+// Local state keys (space kv.Local).
+var (
+	keyDirty   = []byte("dirty")    // the catalog changed since the last head record
+	keyHeadVer = []byte("head-ver") // version of the last head record made
+)
+
+func (r *Repo) markDirty() error { return r.db.Put(kv.Local, keyDirty, []byte{1}) }
+
+// Dirty reports whether the catalog changed since the last head record.
+func (r *Repo) Dirty() bool {
+	ok, _ := r.db.Has(kv.Local, keyDirty)
+	return ok
+}

@@ -1,0 +1,364 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/p2p"
+)
+
+// memNet is the in-memory network of store tests: friends are MemTargets.
+type memNet struct {
+	mu      sync.Mutex
+	holders []*MemTarget
+	friends []p2p.Friend
+}
+
+func newMemNet(n int) *memNet {
+	m := &memNet{}
+	for i := range n {
+		_, pub, _ := p2pcrypto.GenerateEd25519Key(nil)
+		id, _ := peer.IDFromPublicKey(pub)
+		t := NewMemTarget(id.String())
+		m.holders = append(m.holders, t)
+		m.friends = append(m.friends, p2p.Friend{PeerID: id, Name: fmt.Sprintf("friend-%d", i)})
+	}
+	return m
+}
+
+func (m *memNet) Reachable(ctx context.Context) []Holder {
+	var out []Holder
+	for _, h := range m.holders {
+		if _, err := h.HasShard(ctx, [32]byte{}); err == nil {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func (m *memNet) Holder(name string) Holder {
+	for _, h := range m.holders {
+		if h.Name() == name {
+			return h
+		}
+	}
+	return nil
+}
+
+func (m *memNet) Friends() []p2p.Friend {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]p2p.Friend(nil), m.friends...)
+}
+
+func (m *memNet) ImportFriends(fs []p2p.Friend) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.friends = append([]p2p.Friend(nil), fs...)
+	return len(fs), nil
+}
+
+func (m *memNet) FindHolders(ctx context.Context) []Holder { return m.Reachable(ctx) }
+
+func newTestRepo(t *testing.T, keys *crypto.Keys, net Network) *Repo {
+	t.Helper()
+	r, err := NewRepo(Config{DB: openKV(t), Keys: keys, Net: net, Host: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// makeTree writes a tree of files of many kinds under dir.
+func makeTree(t *testing.T, dir string) {
+	t.Helper()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "a/b/c"), 0o755))
+	must(os.MkdirAll(filepath.Join(dir, "empty-dir"), 0o700))
+	must(os.WriteFile(filepath.Join(dir, "big"), randBytes(11, 13<<20+17), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "empty"), nil, 0o600))
+	must(os.WriteFile(filepath.Join(dir, "exec.sh"), []byte("#!/bin/sh\necho hi\n"), 0o755))
+	for i := range 200 {
+		must(os.WriteFile(filepath.Join(dir, "a/b/c", fmt.Sprintf("f%03d", i)), []byte(fmt.Sprintf("file %d\n", i)), 0o640))
+	}
+	must(os.WriteFile(filepath.Join(dir, "a/dup1"), randBytes(12, 300_000), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "a/dup2"), randBytes(12, 300_000), 0o644)) // same bytes: dedup
+	must(os.WriteFile(filepath.Join(dir, "caf\xe9-latin1"), []byte("not UTF-8 name"), 0o644))
+	must(os.Symlink("big", filepath.Join(dir, "link")))
+	must(os.Symlink("/nonexistent/target", filepath.Join(dir, "a/dangling")))
+	old := time.Date(2001, 2, 3, 4, 5, 6, 7000, time.UTC)
+	must(os.Chtimes(filepath.Join(dir, "exec.sh"), old, old))
+	must(os.Chtimes(filepath.Join(dir, "a/b"), old, old))
+}
+
+// sameTree compares two trees: content, modes, mtimes and symlinks.
+func sameTree(t *testing.T, want, got string) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(want, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(want, p)
+		q := filepath.Join(got, rel)
+		wi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		gi, err := os.Lstat(q)
+		if err != nil {
+			return fmt.Errorf("%s missing in the restore: %w", rel, err)
+		}
+		n++
+		if wi.Mode() != gi.Mode() {
+			return fmt.Errorf("%s: mode %v, want %v", rel, gi.Mode(), wi.Mode())
+		}
+		switch {
+		case wi.Mode()&fs.ModeSymlink != 0:
+			wt, _ := os.Readlink(p)
+			gt, _ := os.Readlink(q)
+			if wt != gt {
+				return fmt.Errorf("%s: symlink to %q, want %q", rel, gt, wt)
+			}
+		case wi.Mode().IsRegular():
+			wb, _ := os.ReadFile(p)
+			gb, _ := os.ReadFile(q)
+			if !bytes.Equal(wb, gb) {
+				return fmt.Errorf("%s: content differs", rel)
+			}
+			fallthrough
+		case wi.IsDir():
+			if !wi.ModTime().Equal(gi.ModTime()) && rel != "." {
+				return fmt.Errorf("%s: mtime %v, want %v", rel, gi.ModTime(), wi.ModTime())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing extra in the restore.
+	m := 0
+	filepath.WalkDir(got, func(string, fs.DirEntry, error) error { m++; return nil })
+	if m != n {
+		t.Fatalf("restore has %d entries, source %d", m, n)
+	}
+}
+
+func TestBackupRestoreRecover(t *testing.T) {
+	keys := testKeys(t)
+	net := newMemNet(4) // k=3, m=1
+	r := newTestRepo(t, keys, net)
+	src := t.TempDir()
+	makeTree(t, src)
+	ctx := t.Context()
+
+	var last Progress
+	snap, err := r.Backup(ctx, []string{src}, BackupOptions{Progress: func(p Progress) { last = p }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.Phase != "done" || last.Files != snap.Files || snap.Files != 206 || snap.Errors != 0 {
+		t.Fatalf("snapshot %+v, last progress %+v", snap, last)
+	}
+	if snap.NewBytes >= snap.Bytes {
+		t.Fatalf("dup1/dup2 did not deduplicate: new %d of %d bytes", snap.NewBytes, snap.Bytes)
+	}
+
+	out := t.TempDir()
+	if _, err := r.Restore(ctx, snap, out, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, src, filepath.Join(out, src))
+
+	t.Run("restore never overwrites silently", func(t *testing.T) {
+		os.WriteFile(filepath.Join(out, src, "exec.sh"), []byte("mine"), 0o644)
+		_, err := r.Restore(ctx, snap, out, RestoreOptions{})
+		if !errors.Is(err, ErrExists) {
+			t.Fatalf("restore over existing files: %v, want ErrExists", err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(out, src, "exec.sh")); string(b) != "mine" {
+			t.Fatal("an existing file was replaced")
+		}
+		if _, err := r.Restore(ctx, snap, out, RestoreOptions{Overwrite: true}); err != nil {
+			t.Fatal(err)
+		}
+		sameTree(t, src, filepath.Join(out, src))
+	})
+
+	t.Run("restore one path", func(t *testing.T) {
+		o := t.TempDir()
+		if _, err := r.Restore(ctx, snap, o, RestoreOptions{Path: filepath.Join(src, "a/b")}); err != nil {
+			t.Fatal(err)
+		}
+		sameTree(t, filepath.Join(src, "a/b"), filepath.Join(o, src, "a/b"))
+		if _, err := os.Stat(filepath.Join(o, src, "big")); !os.IsNotExist(err) {
+			t.Fatal("restoring a/b restored more")
+		}
+	})
+
+	t.Run("unchanged tree sends no data", func(t *testing.T) {
+		before := shardBytes(net)
+		s2, err := r.Backup(ctx, []string{src}, BackupOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s2.NewBytes != 0 || s2.Parent != snap.ID {
+			t.Fatalf("second backup: new %d bytes, parent %s", s2.NewBytes, s2.Parent.Short())
+		}
+		// Only metadata moved: the head's index segment, at most a small pack.
+		if grew := shardBytes(net) - before; grew > 64<<10 {
+			t.Fatalf("unchanged re-backup sent %d bytes of shards", grew)
+		}
+	})
+
+	t.Run("recover from the head record alone", func(t *testing.T) {
+		r2 := newTestRepo(t, keys, net) // new hardware: an empty store
+		doc, err := r2.Recover(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snaps, _ := r2.Snapshots()
+		if len(snaps) != 2 || doc.Version != r.HeadVersion() {
+			t.Fatalf("recovered %d snapshots, head version %d (want 2, %d)", len(snaps), doc.Version, r.HeadVersion())
+		}
+		latest, err := r2.FindSnapshot("latest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := t.TempDir()
+		if _, err := r2.Restore(ctx, latest, o, RestoreOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		sameTree(t, src, filepath.Join(o, src))
+	})
+
+	t.Run("a friend alters, truncates or substitutes shards", func(t *testing.T) {
+		other := net.holders[3].IDs()
+		for i, id := range net.holders[0].IDs() {
+			net.holders[0].Tamper(id, func(b []byte) []byte {
+				switch i % 3 {
+				case 0:
+					b[len(b)/2] ^= 1
+					return b
+				case 1:
+					return b[:len(b)-1]
+				}
+				x, _ := net.holders[3].GetShard(ctx, other[i%len(other)]) // a valid shard of the owner's
+				return x
+			})
+		}
+		r3 := newTestRepo(t, keys, net)
+		if _, err := r3.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		o := t.TempDir()
+		st, err := r3.Restore(ctx, snap, o, RestoreOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameTree(t, src, filepath.Join(o, src))
+		if len(st.BadShards) == 0 {
+			t.Fatal("bad shards were not reported")
+		}
+		for _, b := range st.BadShards {
+			if b.Holder != net.holders[0].Name() || b.Problem != "corrupt" {
+				t.Fatalf("reported %+v, want only friend-0's shards as corrupt", b)
+			}
+		}
+	})
+
+	t.Run("m friends wiped", func(t *testing.T) {
+		net.holders[1].Wipe() // with friend-0's shards bad too, that is m+1
+		o := t.TempDir()
+		_, err := r.Restore(ctx, snap, o, RestoreOptions{})
+		if !errors.Is(err, ErrNotEnoughShards) || !strings.Contains(err.Error(), "could not be restored") {
+			t.Fatalf("restore with m+1 friends lost: %v, want ErrNotEnoughShards naming the files", err)
+		}
+		var files []string
+		filepath.WalkDir(o, func(p string, d fs.DirEntry, err error) error {
+			if d != nil && d.Type().IsRegular() {
+				b, _ := os.ReadFile(p)
+				rel, _ := filepath.Rel(filepath.Join(o, src), p)
+				want, _ := os.ReadFile(filepath.Join(src, rel))
+				if !bytes.Equal(b, want) || strings.HasPrefix(d.Name(), ".plug-restore-") {
+					files = append(files, rel)
+				}
+			}
+			return nil
+		})
+		if len(files) > 0 {
+			t.Fatalf("partial or wrong files left: %v", files)
+		}
+	})
+}
+
+func shardBytes(n *memNet) int64 {
+	var sum int64
+	for _, h := range n.holders {
+		_, b := h.Len()
+		sum += b
+	}
+	return sum
+}
+
+func TestBackupTooFewFriends(t *testing.T) {
+	r := newTestRepo(t, testKeys(t), newMemNet(1))
+	_, err := r.Backup(t.Context(), []string{t.TempDir()}, BackupOptions{})
+	if !errors.Is(err, ErrTooFewFriends) || !strings.Contains(err.Error(), "pair with 1 more") {
+		t.Fatalf("backup with one friend: %v", err)
+	}
+}
+
+func TestBackupSkipsUnreadable(t *testing.T) {
+	r := newTestRepo(t, testKeys(t), newMemNet(2))
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "ok"), []byte("fine"), 0o644)
+	os.WriteFile(filepath.Join(src, "secret"), []byte("x"), 0o600)
+	// Tests run as root, who reads everything: fail the open as it fails
+	// for a file the plug's user may not read.
+	r.openFile = func(p string) (*os.File, error) {
+		if filepath.Base(p) == "secret" {
+			return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrPermission}
+		}
+		return openForBackup(p)
+	}
+	var warned []string
+	var mu sync.Mutex
+	snap, err := r.Backup(t.Context(), []string{src}, BackupOptions{Warn: func(p string, err error) {
+		mu.Lock()
+		warned = append(warned, p)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatalf("one unreadable file failed the backup: %v", err)
+	}
+	if snap.Files != 1 || snap.Errors != 1 || len(warned) != 1 || filepath.Base(warned[0]) != "secret" {
+		t.Fatalf("snapshot %+v, warned %v: want 1 file, 1 error about secret", snap, warned)
+	}
+	o := t.TempDir()
+	if _, err := r.Restore(t.Context(), snap, o, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(o, src, "ok")); string(b) != "fine" {
+		t.Fatal("the readable file was not backed up")
+	}
+}
