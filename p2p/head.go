@@ -221,4 +221,3 @@ func (t *FriendTarget) GetHead(ctx context.Context) ([]byte, error) {
 	}
 	return b, nil
 }
-

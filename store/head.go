@@ -535,4 +535,3 @@ func findPack(packs []PackRecord, id ID) (PackRecord, bool) {
 	}
 	return PackRecord{}, false
 }
-
