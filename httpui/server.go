@@ -34,6 +34,14 @@ type Status struct {
 	DataDir      string   `json:"data_dir"`
 	PID          int      `json:"pid"`
 	DHT          string   `json:"dht,omitempty"`
+	// LastBackup is when the last backup succeeded (zero: never), and
+	// LastBackupAgeS its age in seconds (-1: never).
+	LastBackup     time.Time `json:"last_backup,omitzero"`
+	LastBackupAgeS int64     `json:"last_backup_age_s"`
+	Snapshots      int       `json:"snapshots"`
+	CanLose        *int      `json:"can_lose,omitempty"` // from the last verification
+	Job            string    `json:"job,omitempty"`      // what runs now
+	Sources        []string  `json:"sources"`
 }
 
 // Backend is what the API needs from the running plug. Its errors may carry
@@ -45,6 +53,7 @@ type Backend interface {
 	// EventsChanged returns a channel closed at the next appended event.
 	EventsChanged() <-chan struct{}
 	FriendsBackend
+	BackupsBackend
 }
 
 // StatusError gives err an HTTP status for the API's answer.
@@ -108,6 +117,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/v1/status", s.api(s.apiStatus))
 	s.mux.Handle("GET /api/v1/events", s.api(s.apiEvents))
 	s.friendRoutes()
+	s.backupRoutes()
 	s.mux.Handle("/api/", s.api(func(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{code: http.StatusNotFound, msg: "no such API endpoint: " + r.Method + " " + r.URL.Path}
 	}))

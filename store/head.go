@@ -535,3 +535,57 @@ func findPack(packs []PackRecord, id ID) (PackRecord, bool) {
 	}
 	return PackRecord{}, false
 }
+
+// SetExtra records a small named setting that travels in the head record
+// (the backup sources, for one), and marks the catalog for a new record.
+func (r *Repo) SetExtra(name string, v any) error {
+	m := map[string]json.RawMessage{}
+	if b, err := r.db.Get(kv.Local, keyExtra); err == nil {
+		json.Unmarshal(b, &m)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	m[name] = b
+	mb, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if err := r.db.Put(kv.Local, keyExtra, mb); err != nil {
+		return err
+	}
+	return r.markDirty()
+}
+
+// Extra reads a setting recorded with SetExtra into v; ok is false when it
+// was never set.
+func (r *Repo) Extra(name string, v any) (ok bool, err error) {
+	b, err := r.db.Get(kv.Local, keyExtra)
+	if errors.Is(err, kv.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	m := map[string]json.RawMessage{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return false, err
+	}
+	raw, ok := m[name]
+	if !ok {
+		return false, nil
+	}
+	return true, json.Unmarshal(raw, v)
+}
+
+// Job returns what holds the job lock now, or "".
+func (r *Repo) Job() string {
+	if r.jobMu.TryLock() {
+		r.jobMu.Unlock()
+		return ""
+	}
+	r.jobMx.Lock()
+	defer r.jobMx.Unlock()
+	return r.job
+}

@@ -50,6 +50,13 @@ func init() {
 		{"invite", "invite [--data DIR] [--png FILE] [--json] [--ttl DURATION]", "make a one-time invite code (and QR code) for a friend", cmdInvite},
 		{"accept", "accept [--data DIR] [--json] CODE", "accept a friend's invite; returns once you are friends", cmdAccept},
 		{"friends", "friends [--data DIR] [--json] [quota NAME|PEER SIZE | remove NAME|PEER]", "list friends, change what you give one, or remove one", cmdFriends},
+		{"backup", "backup [--data DIR] [--json] PATH...", "back up files and folders to your friends; prints the snapshot ID", cmdBackup},
+		{"sources", "sources [--data DIR] [--json] add|rm|ls [PATH]", "the folders the plug backs up on its own, hourly and after changes", cmdSources},
+		{"snapshots", "snapshots [--data DIR] [--json]", "list the snapshots", cmdSnapshots},
+		{"restore", "restore [--data DIR] [--json] SNAPSHOT|latest --to DIR [--path SUBPATH] [--overwrite]", "restore a snapshot under DIR", cmdRestore},
+		{"verify", "verify [--data DIR] [--read-data] [--json]", "check that friends still hold your data; exit 1 when data is lost or below target", cmdVerify},
+		{"repair", "repair [--data DIR] [--json]", "move the shards of friends gone too long to other friends", cmdRepair},
+		{"forget", "forget [--data DIR] --keep-last N [--prune] [--json]", "drop old snapshots; --prune deletes what no snapshot uses", cmdForget},
 		{"log", "log [--data DIR] [--follow] [-n N]", "show the plug's event log", cmdLog},
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/plug-net/plug/httpui"
 	"github.com/plug-net/plug/p2p"
 	"github.com/plug-net/plug/p2p/holdstore"
+	"github.com/plug-net/plug/store"
 	"github.com/plug-net/plug/store/kv"
 )
 
@@ -43,6 +44,8 @@ type upConfig struct {
 	noBootstrap bool
 	name        string
 	grace       time.Duration
+	every       time.Duration
+	settle      time.Duration
 	verbose     bool
 }
 
@@ -56,6 +59,8 @@ func cmdUp(ctx context.Context, std stdio, args []string) error {
 	f.Var(&bootstrap, "bootstrap", "DHT bootstrap peer `MULTIADDR` (repeatable), or \"none\" (default: the public IPFS DHT)")
 	f.StringVar(&cfg.name, "name", "", "this plug's `NAME`, shown to friends (default: the host name)")
 	f.DurationVar(&cfg.grace, "grace", defaultGrace, "how long a friend may be offline before its shards are moved elsewhere")
+	f.DurationVar(&cfg.every, "backup-every", defaultEvery, "how often the sources are backed up")
+	f.DurationVar(&cfg.settle, "backup-settle", defaultSettle, "how long after a change in the sources to back them up")
 	f.BoolVar(&cfg.verbose, "v", false, "log debug messages to stderr")
 	pos, err := f.parse(args)
 	if err != nil {
@@ -126,6 +131,8 @@ type app struct {
 	host    host.Host
 	node    *p2p.Node
 	held    *holdstore.Store
+	repo    *store.Repo
+	sched   *scheduler
 	log     *slog.Logger
 	events  *notifier
 	started time.Time
@@ -210,6 +217,16 @@ func (a *app) run(ctx context.Context) error {
 	defer node.Close()
 	go node.Run(ctx)
 
+	repo, err := store.NewRepo(store.Config{
+		DB: a.db, Keys: a.keys, Net: store.NodeNetwork(node, a.keys.RendezvousKey()),
+		Logger: a.log, Host: a.cfg.name,
+	})
+	if err != nil {
+		return err
+	}
+	a.repo = repo
+	a.sched = newScheduler(a, a.cfg.every, a.cfg.settle)
+
 	token, err := a.cfg.dir.ensureAPIToken()
 	if err != nil {
 		return err
@@ -237,6 +254,15 @@ func (a *app) run(ctx context.Context) error {
 	}
 
 	go a.trimEvents(ctx)
+	go a.recoverLoop(ctx)
+	go a.sched.run(ctx)
+	if a.repo.Dirty() {
+		go func() {
+			if err := a.repo.Publish(ctx); err != nil {
+				log.Warn("the head record could not be given to the friends yet", "err", err)
+			}
+		}()
+	}
 	go a.db.RunGC(ctx, kv.DefaultGCInterval)
 
 	log.Info("plug is up", "peer", h.ID().String(), "name", a.cfg.name, "api", "http://"+addr+"/", "pid", os.Getpid())
@@ -285,17 +311,34 @@ func (a *app) Status(ctx context.Context) (httpui.Status, error) {
 	if err != nil {
 		return httpui.Status{}, err
 	}
+	snaps, err := a.repo.Snapshots()
+	if err != nil {
+		return httpui.Status{}, err
+	}
+	src, _ := a.Sources(ctx)
+	if src == nil {
+		src = []string{}
+	}
+	last, age := a.lastBackup(), int64(-1)
+	if !last.IsZero() {
+		age = int64(time.Since(last).Seconds())
+	}
 	return httpui.Status{
-		PeerID:       a.host.ID().String(),
-		Name:         a.cfg.name,
-		ListenAddrs:  p2p.FullAddrs(a.host),
-		Reachability: a.node.Reachability(),
-		DHT:          a.node.DHTStatus(),
-		Friends:      friends,
-		Version:      version(),
-		UptimeS:      int64(time.Since(a.started).Seconds()),
-		DataDir:      string(a.cfg.dir),
-		PID:          os.Getpid(),
+		PeerID:         a.host.ID().String(),
+		Name:           a.cfg.name,
+		ListenAddrs:    p2p.FullAddrs(a.host),
+		Reachability:   a.node.Reachability(),
+		DHT:            a.node.DHTStatus(),
+		Friends:        friends,
+		Version:        version(),
+		UptimeS:        int64(time.Since(a.started).Seconds()),
+		DataDir:        string(a.cfg.dir),
+		PID:            os.Getpid(),
+		LastBackup:     last,
+		LastBackupAgeS: age,
+		Snapshots:      len(snaps),
+		Job:            a.repo.Job(),
+		Sources:        src,
 	}, nil
 }
 

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/plug-net/plug/httpui"
+	"github.com/plug-net/plug/store"
+	"github.com/plug-net/plug/store/kv"
+)
+
+// ---- the daemon's side (httpui.BackupsBackend) ----
+
+var keyLastBackup = []byte("daemon/last-backup")
+
+func (a *app) lastBackup() time.Time {
+	b, err := a.db.Get(kv.Local, keyLastBackup)
+	if err != nil || len(b) != 8 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(b)))
+}
+
+// backupNow runs one backup and records its success.
+func (a *app) backupNow(ctx context.Context, paths []string, opt store.BackupOptions) (store.Snapshot, error) {
+	snap, err := a.repo.Backup(ctx, paths, opt)
+	if err != nil {
+		return snap, err
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
+	a.db.Put(kv.Local, keyLastBackup, b[:])
+	return snap, nil
+}
+
+// Backup implements httpui.BackupsBackend.
+func (a *app) Backup(ctx context.Context, paths []string, progress func(store.Progress), warn func(string, error)) (httpui.BackupResult, error) {
+	snap, err := a.backupNow(ctx, paths, store.BackupOptions{Progress: progress, Warn: warn})
+	if err != nil {
+		if errors.Is(err, store.ErrTooFewFriends) {
+			return httpui.BackupResult{}, httpui.StatusError(http.StatusConflict, err)
+		}
+		return httpui.BackupResult{}, err
+	}
+	return httpui.BackupResult{SnapshotID: snap.ID.String(), Files: snap.Files, Bytes: snap.Bytes, NewBytes: snap.NewBytes, DurationS: snap.Duration, Errors: snap.Errors}, nil
+}
+
+// Snapshots implements httpui.BackupsBackend.
+func (a *app) Snapshots(ctx context.Context) ([]httpui.SnapshotInfo, error) {
+	snaps, err := a.repo.Snapshots()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]httpui.SnapshotInfo, len(snaps))
+	for i, s := range snaps {
+		out[i] = httpui.SnapshotInfo{ID: s.ID.String(), Time: s.Time, Paths: s.Paths, Files: s.Files, Bytes: s.Bytes, NewBytes: s.NewBytes, Host: s.Host}
+	}
+	return out, nil
+}
+
+// Restore implements httpui.BackupsBackend.
+func (a *app) Restore(ctx context.Context, req httpui.RestoreRequest, progress func(store.RestoreProgress)) (store.RestoreStats, error) {
+	snap, err := a.repo.FindSnapshot(req.Snapshot)
+	if err != nil {
+		return store.RestoreStats{}, httpui.StatusError(http.StatusNotFound, err)
+	}
+	a.log.Info("restore started", "component", "backup", "snapshot", snap.ID.Short(), "to", req.To, "path", req.Path)
+	st, err := a.repo.Restore(ctx, snap, req.To, store.RestoreOptions{Path: req.Path, Overwrite: req.Overwrite, Progress: progress})
+	for _, b := range st.BadShards {
+		a.log.Warn("a friend returned a bad shard; used others instead", "component", "backup", "friend", b.Holder, "problem", b.Problem, "pack", b.Pack.Short())
+	}
+	if err != nil {
+		a.log.Error("restore failed", "component", "backup", "err", err)
+		if errors.Is(err, store.ErrExists) {
+			return st, httpui.StatusError(http.StatusConflict, err)
+		}
+		return st, err
+	}
+	a.log.Info("restore done", "component", "backup", "files", st.Files, "bytes", st.Bytes)
+	return st, nil
+}
+
+// Verify implements httpui.BackupsBackend.
+func (a *app) Verify(ctx context.Context, readData bool, progress func(done, total int)) (store.VerifyReport, error) {
+	return a.repo.Verify(ctx, store.VerifyOptions{ReadData: readData, Progress: progress})
+}
+
+// Repair implements httpui.BackupsBackend.
+func (a *app) Repair(ctx context.Context) (store.RepairReport, error) {
+	return a.repo.Repair(ctx, a.cfg.grace)
+}
+
+// Forget implements httpui.BackupsBackend.
+func (a *app) Forget(ctx context.Context, keepLast int, prune bool) (store.ForgetReport, error) {
+	return a.repo.Forget(ctx, store.Retention{Last: keepLast}, prune)
+}
+
+// Sources implements httpui.BackupsBackend.
+func (a *app) Sources(ctx context.Context) ([]string, error) {
+	var src []string
+	_, err := a.repo.Extra("sources", &src)
+	return src, err
+}
+
+// AddSource implements httpui.BackupsBackend.
+func (a *app) AddSource(ctx context.Context, path string) ([]string, error) {
+	path = filepath.Clean(path)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, httpui.StatusError(http.StatusBadRequest, fmt.Errorf("cannot back up %s: %w", path, err))
+	}
+	if !fi.IsDir() {
+		return nil, httpui.StatusError(http.StatusBadRequest, fmt.Errorf("%s is not a folder", path))
+	}
+	src, err := a.Sources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(src, path) {
+		src = append(src, path)
+		slices.Sort(src)
+		if err := a.repo.SetExtra("sources", src); err != nil {
+			return nil, err
+		}
+		a.log.Info("backup source added", "component", "backup", "path", path)
+		a.sched.changed()
+	}
+	return src, nil
+}
+
+// RemoveSource implements httpui.BackupsBackend.
+func (a *app) RemoveSource(ctx context.Context, path string) ([]string, error) {
+	path = filepath.Clean(path)
+	src, err := a.Sources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.Index(src, path)
+	if i < 0 {
+		return nil, httpui.StatusError(http.StatusNotFound, fmt.Errorf("%s is not a backup source (see plug sources ls)", path))
+	}
+	src = slices.Delete(src, i, i+1)
+	if err := a.repo.SetExtra("sources", src); err != nil {
+		return nil, err
+	}
+	a.log.Info("backup source removed", "component", "backup", "path", path)
+	a.sched.changed()
+	return src, nil
+}
+
+// recoverLoop runs on a plug that has no head record: a plug recovered from
+// its words finds the friends that hold its data (through the DHT
+// rendezvous), and gets its catalog back. It gives up once the plug has its
+// own head record.
+func (a *app) recoverLoop(ctx context.Context) {
+	if a.repo.HeadVersion() > 0 {
+		return
+	}
+	log := a.log.With("component", "backup")
+	wait := 2 * time.Second
+	said := false
+	for ctx.Err() == nil && a.repo.HeadVersion() == 0 {
+		doc, err := a.repo.Recover(ctx)
+		switch {
+		case err == nil && doc.Version > 0:
+			log.Info("this plug was recovered: its friends, snapshots and catalog are back", "snapshots", len(doc.Snapshots), "friends", len(doc.Friends))
+			return
+		case errors.Is(err, store.ErrBusy):
+		case errors.Is(err, store.ErrNothingToRecover):
+			if !said {
+				log.Info("looking for friends that hold a backup of this plug (none so far: a new plug has none)")
+				said = true
+			}
+		case err != nil:
+			log.Warn("recovery attempt failed; trying again", "err", err)
+		}
+		if !sleepCtx(ctx, wait) {
+			return
+		}
+		wait = min(wait*2, 2*time.Minute)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// ---- the command line ----
+
+// absPaths makes command-line paths absolute.
+func absPaths(paths []string) ([]string, error) {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = a
+	}
+	return out, nil
+}
+
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+func joinPaths(ps []string) string { return strings.Join(ps, " ") }

@@ -1,0 +1,426 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/plug-net/plug/httpui"
+	"github.com/plug-net/plug/store"
+)
+
+// streamLine is one line of a streamed answer.
+type streamLine struct {
+	Progress json.RawMessage `json:"progress"`
+	Warning  *struct {
+		Path  string `json:"path"`
+		Error string `json:"error"`
+	} `json:"warning"`
+	Result json.RawMessage `json:"result"`
+	Error  *string         `json:"error"`
+}
+
+// stream posts body and reads the streamed answer: onProgress for each
+// progress line (raw JSON), warnings to stderr, the result into out.
+func (c *client) stream(ctx context.Context, path string, body any, std stdio, onProgress func(json.RawMessage), out any) error {
+	resp, err := c.send(ctx, "POST", path, url.Values{"stream": {"1"}}, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for sc.Scan() {
+		var l streamLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return fmt.Errorf("bad answer from the plug: %w", err)
+		}
+		switch {
+		case l.Error != nil:
+			return errors.New(*l.Error)
+		case l.Result != nil:
+			return json.Unmarshal(l.Result, out)
+		case l.Warning != nil:
+			fmt.Fprintf(std.err, "warning: skipped %s: %s\n", l.Warning.Path, l.Warning.Error)
+		case l.Progress != nil && onProgress != nil:
+			onProgress(l.Progress)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("the plug stopped answering: %w", err)
+	}
+	return errors.New("the plug ended the answer without a result")
+}
+
+// bar draws progress on a terminal, or JSON lines with --json.
+type bar struct {
+	std   stdio
+	json  bool
+	bytes bool
+	pb    *progressbar.ProgressBar
+	desc  string
+}
+
+func newBar(std stdio, jsonOut bool, desc string) *bar {
+	return &bar{std: std, json: jsonOut, desc: desc, bytes: true}
+}
+
+func (b *bar) update(raw json.RawMessage, done, total int64, detail string) {
+	if b.json {
+		fmt.Fprintf(b.std.err, "%s\n", raw)
+		return
+	}
+	if !isTerminal(b.std.err) {
+		return
+	}
+	if b.pb == nil || (total > 0 && b.pb.GetMax64() != total) {
+		if b.pb == nil {
+			opts := []progressbar.Option{progressbar.OptionShowBytes(b.bytes)}
+			if !b.bytes {
+				opts = append(opts, progressbar.OptionShowCount())
+			}
+			b.pb = progressbar.NewOptions64(max(total, 1), append(opts,
+				progressbar.OptionSetWriter(b.std.err),
+				progressbar.OptionUseIECUnits(true),
+				progressbar.OptionSetWidth(30),
+				progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionShowElapsedTimeOnFinish(),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionFullWidth(),
+				progressbar.OptionSetDescription(b.desc),
+			)...)
+		} else {
+			b.pb.ChangeMax64(max(total, 1))
+		}
+	}
+	b.pb.Describe(b.desc + " " + detail)
+	b.pb.Set64(done)
+}
+
+func (b *bar) finish() {
+	if b.pb != nil {
+		b.pb.Finish()
+		fmt.Fprintln(b.std.err)
+	}
+}
+
+func cmdBackup(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("backup", std)
+	jsonOut := f.Bool("json", false, "print the result as JSON (progress as JSON lines on stderr)")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usagef(f.cmd.usage, "backup: give the files or folders to back up")
+	}
+	paths, err := absPaths(pos)
+	if err != nil {
+		return err
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	b := newBar(std, *jsonOut, "backing up")
+	var res httpui.BackupResult
+	err = c.stream(ctx, "/api/v1/backups", map[string]any{"paths": paths}, std, func(raw json.RawMessage) {
+		var p store.Progress
+		json.Unmarshal(raw, &p)
+		b.update(raw, p.Bytes, p.BytesTotal, fmt.Sprintf("(%d/%d files)", p.Files, p.FilesTotal))
+	}, &res)
+	b.finish()
+	if err != nil {
+		return fmt.Errorf("backup failed: %w", err)
+	}
+	if *jsonOut {
+		return printJSON(std.out, res)
+	}
+	fmt.Fprintf(std.err, "Backed up %d files, %s (%s new) in %.1fs", res.Files, humanSize(res.Bytes), humanSize(res.NewBytes), res.DurationS)
+	if res.Errors > 0 {
+		fmt.Fprintf(std.err, "; %d could not be read (see above)", res.Errors)
+	}
+	fmt.Fprintln(std.err, ".")
+	fmt.Fprintln(std.out, res.SnapshotID)
+	return nil
+}
+
+func cmdSnapshots(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("snapshots", std)
+	jsonOut := f.Bool("json", false, "print the snapshots as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.noArgs(pos); err != nil {
+		return err
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	var snaps []httpui.SnapshotInfo
+	if err := c.do(ctx, "GET", "/api/v1/snapshots", nil, nil, &snaps); err != nil {
+		return err
+	}
+	if *jsonOut {
+		return printJSON(std.out, snaps)
+	}
+	if len(snaps) == 0 {
+		fmt.Fprintln(std.out, "No snapshots yet. Back up with: plug backup PATH")
+		return nil
+	}
+	tw := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTIME\tFILES\tSIZE\tPATHS")
+	for _, s := range snaps {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", shortID(s.ID), s.Time.Local().Format("2006-01-02 15:04:05"), s.Files, humanSize(s.Bytes), joinPaths(s.Paths))
+	}
+	return tw.Flush()
+}
+
+func cmdRestore(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("restore", std)
+	to := f.String("to", "", "`DIR` to restore into: each path goes to DIR/<its absolute original path>")
+	sub := f.String("path", "", "restore only this original `SUBPATH` (a file or folder in the snapshot)")
+	overwrite := f.Bool("overwrite", false, "replace files that exist in DIR (without it, nothing is replaced)")
+	jsonOut := f.Bool("json", false, "print the result as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *to == "" {
+		return usagef(f.cmd.usage, "restore: give one snapshot (an ID or latest) and --to DIR")
+	}
+	dest, err := absPaths([]string{*to})
+	if err != nil {
+		return err
+	}
+	subpath := *sub
+	if subpath != "" {
+		p, err := absPaths([]string{subpath})
+		if err != nil {
+			return err
+		}
+		subpath = p[0]
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	b := newBar(std, *jsonOut, "restoring")
+	var st store.RestoreStats
+	req := httpui.RestoreRequest{Snapshot: pos[0], To: dest[0], Path: subpath, Overwrite: *overwrite}
+	err = c.stream(ctx, "/api/v1/restore", req, std, func(raw json.RawMessage) {
+		var p store.RestoreProgress
+		json.Unmarshal(raw, &p)
+		b.update(raw, p.Bytes, p.BytesTotal, fmt.Sprintf("(%d/%d files)", p.Files, p.FilesTotal))
+	}, &st)
+	b.finish()
+	if err != nil {
+		return fmt.Errorf("restore failed: %w", err)
+	}
+	for _, bs := range st.BadShards {
+		fmt.Fprintf(std.err, "note: friend %s returned a %s shard of pack %s; other friends' shards were used\n", bs.Holder, bs.Problem, bs.Pack.Short())
+	}
+	if *jsonOut {
+		return printJSON(std.out, st)
+	}
+	fmt.Fprintf(std.out, "Restored %d files, %d folders, %d symlinks (%s) into %s\n", st.Files, st.Dirs, st.Symlinks, humanSize(st.Bytes), dest[0])
+	return nil
+}
+
+func cmdVerify(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("verify", std)
+	readData := f.Bool("read-data", false, "download every shard and check it (slow), instead of spot-checking proofs of storage")
+	jsonOut := f.Bool("json", false, "print the report as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.noArgs(pos); err != nil {
+		return err
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	b := newBar(std, *jsonOut, "checking shards")
+	b.bytes = false
+	var rep store.VerifyReport
+	err = c.stream(ctx, "/api/v1/verify", map[string]bool{"read_data": *readData}, std, func(raw json.RawMessage) {
+		var p struct{ Done, Total int64 }
+		json.Unmarshal(raw, &p)
+		b.update(raw, p.Done, p.Total, "")
+	}, &rep)
+	b.finish()
+	if err != nil {
+		return fmt.Errorf("verify failed: %w", err)
+	}
+	if *jsonOut {
+		if err := printJSON(std.out, rep); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "FRIEND\tSHARDS\tCHECKED\tPROVED\tMISSING\tCORRUPT\tSTATE")
+		for _, fr := range rep.Friends {
+			state := "ok"
+			if fr.Offline {
+				state = "unreachable"
+				if fr.Error != "" {
+					state += ": " + fr.Error
+				}
+			} else if fr.Missing+fr.Corrupt > 0 {
+				state = "LOSING DATA"
+			}
+			name := fr.Name
+			if name == "" {
+				name = fr.PeerID
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\n", name, fr.Shards, fr.Checked, fr.Proved, fr.Missing, fr.Corrupt, state)
+		}
+		tw.Flush()
+		switch {
+		case len(rep.LostPacks) > 0:
+			fmt.Fprintf(std.out, "DATA LOST: %d of %d packs have fewer intact shards than they need.\n", len(rep.LostPacks), rep.Packs)
+		case rep.CanLose >= rep.Target:
+			fmt.Fprintf(std.out, "All good: you can lose %d friend(s) and keep everything.\n", rep.CanLose)
+		default:
+			fmt.Fprintf(std.out, "Below target: you can lose %d friend(s), you aim for %d. Run plug repair (or pair with more friends).\n", rep.CanLose, rep.Target)
+		}
+	}
+	if !rep.OK {
+		return errSilent
+	}
+	return nil
+}
+
+func cmdRepair(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("repair", std)
+	jsonOut := f.Bool("json", false, "print the report as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.noArgs(pos); err != nil {
+		return err
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	var res struct {
+		Report store.RepairReport `json:"report"`
+		Error  string             `json:"error"`
+	}
+	if err := c.do(ctx, "POST", "/api/v1/repair", nil, map[string]any{}, &res); err != nil {
+		return err
+	}
+	if *jsonOut {
+		printJSON(std.out, res.Report)
+	} else if len(res.Report.Replaced) == 0 {
+		fmt.Fprintln(std.out, "Nothing to repair: every friend holding data is online and passed its last check.")
+	} else {
+		fmt.Fprintf(std.out, "Replaced %d friend(s): %d shards rebuilt on other friends, %d packs cut again over the friends left.\n", len(res.Report.Replaced), res.Report.Moved, res.Report.Repacked)
+	}
+	if res.Error != "" {
+		return errors.New(res.Error)
+	}
+	return nil
+}
+
+func cmdForget(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("forget", std)
+	keep := f.Int("keep-last", 0, "keep the last `N` snapshots")
+	prune := f.Bool("prune", false, "also delete, on every friend, the packs no snapshot uses")
+	jsonOut := f.Bool("json", false, "print the result as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.noArgs(pos); err != nil {
+		return err
+	}
+	if *keep < 1 {
+		return usagef(f.cmd.usage, "forget: --keep-last N with N at least 1")
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	var rep store.ForgetReport
+	if err := c.do(ctx, "POST", "/api/v1/forget", nil, map[string]any{"keep_last": *keep, "prune": *prune}, &rep); err != nil {
+		return err
+	}
+	if *jsonOut {
+		return printJSON(std.out, rep)
+	}
+	fmt.Fprintf(std.out, "Kept %d snapshots, forgot %d.", rep.Kept, rep.Removed)
+	if *prune {
+		fmt.Fprintf(std.out, " Deleted %d packs (%s at friends).", rep.PacksDeleted, humanSize(rep.BytesFreed))
+	}
+	fmt.Fprintln(std.out)
+	return nil
+}
+
+func cmdSources(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("sources", std)
+	jsonOut := f.Bool("json", false, "print the sources as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		pos = []string{"ls"}
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	var src []string
+	switch pos[0] {
+	case "ls":
+		if len(pos) != 1 {
+			return usagef(f.cmd.usage, "sources ls takes no path")
+		}
+		err = c.do(ctx, "GET", "/api/v1/sources", nil, nil, &src)
+	case "add", "rm":
+		if len(pos) != 2 {
+			return usagef(f.cmd.usage, "sources %s: give one folder", pos[0])
+		}
+		p, perr := absPaths(pos[1:])
+		if perr != nil {
+			return perr
+		}
+		method := "POST"
+		if pos[0] == "rm" {
+			method = "DELETE"
+		}
+		err = c.do(ctx, method, "/api/v1/sources", nil, map[string]string{"path": p[0]}, &src)
+	default:
+		return usagef(f.cmd.usage, "sources: unknown subcommand %q (add, rm or ls)", pos[0])
+	}
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		return printJSON(std.out, src)
+	}
+	if len(src) == 0 {
+		fmt.Fprintln(std.out, "No backup sources. Add a folder with: plug sources add PATH")
+	}
+	for _, s := range src {
+		fmt.Fprintln(std.out, s)
+	}
+	return nil
+}

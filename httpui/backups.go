@@ -1,0 +1,291 @@
+package httpui
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/plug-net/plug/store"
+)
+
+// BackupResult is the contract's answer of "plug backup --json".
+type BackupResult struct {
+	SnapshotID string  `json:"snapshot_id"`
+	Files      int64   `json:"files"`
+	Bytes      int64   `json:"bytes"`
+	NewBytes   int64   `json:"new_bytes"`
+	DurationS  float64 `json:"duration_s"`
+	Errors     int64   `json:"errors"`
+}
+
+// SnapshotInfo is one snapshot as "plug snapshots --json" lists it.
+type SnapshotInfo struct {
+	ID       string    `json:"id"`
+	Time     time.Time `json:"time"`
+	Paths    []string  `json:"paths"`
+	Files    int64     `json:"files"`
+	Bytes    int64     `json:"bytes"`
+	NewBytes int64     `json:"new_bytes"`
+	Host     string    `json:"host"`
+}
+
+// RestoreRequest asks for a restore.
+type RestoreRequest struct {
+	Snapshot  string `json:"snapshot"` // ID, prefix or "latest"
+	To        string `json:"to"`       // absolute directory
+	Path      string `json:"path,omitempty"`
+	Overwrite bool   `json:"overwrite,omitempty"`
+}
+
+// BackupsBackend is the part of the plug that backs up and restores.
+type BackupsBackend interface {
+	// Backup backs up paths (absolute), telling progress and warnings.
+	Backup(ctx context.Context, paths []string, progress func(store.Progress), warn func(path string, err error)) (BackupResult, error)
+	Snapshots(ctx context.Context) ([]SnapshotInfo, error)
+	Restore(ctx context.Context, req RestoreRequest, progress func(store.RestoreProgress)) (store.RestoreStats, error)
+	Verify(ctx context.Context, readData bool, progress func(done, total int)) (store.VerifyReport, error)
+	Repair(ctx context.Context) (store.RepairReport, error)
+	Forget(ctx context.Context, keepLast int, prune bool) (store.ForgetReport, error)
+	Sources(ctx context.Context) ([]string, error)
+	AddSource(ctx context.Context, path string) ([]string, error)
+	RemoveSource(ctx context.Context, path string) ([]string, error)
+}
+
+func (s *Server) backupRoutes() {
+	s.mux.Handle("POST /api/v1/backups", s.api(s.apiBackup))
+	s.mux.Handle("GET /api/v1/snapshots", s.api(s.apiSnapshots))
+	s.mux.Handle("POST /api/v1/restore", s.api(s.apiRestore))
+	s.mux.Handle("POST /api/v1/verify", s.api(s.apiVerify))
+	s.mux.Handle("POST /api/v1/repair", s.api(s.apiRepair))
+	s.mux.Handle("POST /api/v1/forget", s.api(s.apiForget))
+	s.mux.Handle("GET /api/v1/sources", s.api(s.apiSources))
+	s.mux.Handle("POST /api/v1/sources", s.api(s.apiSourceChange(true)))
+	s.mux.Handle("DELETE /api/v1/sources", s.api(s.apiSourceChange(false)))
+}
+
+// Stream is a long operation's answer: newline-delimited JSON objects, each
+// with one key: "progress", "warning", then "result" or "error" last.
+type Stream struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func newStream(w http.ResponseWriter) *Stream {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	return &Stream{w: w, rc: http.NewResponseController(w)}
+}
+
+func (st *Stream) send(key string, v any) {
+	b, err := json.Marshal(map[string]any{key: v})
+	if err != nil {
+		return
+	}
+	st.w.Write(append(b, '\n'))
+	st.rc.Flush()
+}
+
+// finish sends the result or the error.
+func (st *Stream) finish(v any, err error) {
+	if err != nil {
+		st.send("error", err.Error())
+		return
+	}
+	st.send("result", v)
+}
+
+// throttle calls f at most every d (and always for the last call, through
+// flush).
+type throttle struct {
+	last time.Time
+	d    time.Duration
+}
+
+func (t *throttle) ok() bool {
+	if time.Since(t.last) < t.d {
+		return false
+	}
+	t.last = time.Now()
+	return true
+}
+
+// wantsStream reports whether the client asked for streamed progress.
+func wantsStream(r *http.Request) bool { return r.URL.Query().Get("stream") == "1" }
+
+// busyStatus turns ErrBusy into 409.
+func busyStatus(err error) error {
+	if errors.Is(err, store.ErrBusy) {
+		return StatusError(http.StatusConflict, err)
+	}
+	return err
+}
+
+func (s *Server) apiBackup(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Paths []string `json:"paths"`
+	}
+	if err := readJSON(w, r, 64<<10, &body); err != nil {
+		return err
+	}
+	if len(body.Paths) == 0 {
+		return &apiError{code: http.StatusBadRequest, msg: "give at least one path to back up"}
+	}
+	for _, p := range body.Paths {
+		if !filepath.IsAbs(p) {
+			return &apiError{code: http.StatusBadRequest, msg: "paths must be absolute: " + p}
+		}
+	}
+	if !wantsStream(r) {
+		res, err := s.backend.Backup(r.Context(), body.Paths, nil, nil)
+		if err != nil {
+			return busyStatus(err)
+		}
+		writeJSON(w, http.StatusOK, res)
+		return nil
+	}
+	st := newStream(w)
+	th := &throttle{d: 200 * time.Millisecond}
+	res, err := s.backend.Backup(r.Context(), body.Paths,
+		func(p store.Progress) {
+			if p.Phase == "done" || th.ok() {
+				st.send("progress", p)
+			}
+		},
+		func(path string, err error) {
+			st.send("warning", map[string]string{"path": path, "error": err.Error()})
+		})
+	st.finish(res, err)
+	return nil
+}
+
+func (s *Server) apiSnapshots(w http.ResponseWriter, r *http.Request) error {
+	snaps, err := s.backend.Snapshots(r.Context())
+	if err != nil {
+		return err
+	}
+	if snaps == nil {
+		snaps = []SnapshotInfo{}
+	}
+	writeJSON(w, http.StatusOK, snaps)
+	return nil
+}
+
+func (s *Server) apiRestore(w http.ResponseWriter, r *http.Request) error {
+	var req RestoreRequest
+	if err := readJSON(w, r, 64<<10, &req); err != nil {
+		return err
+	}
+	if req.Snapshot == "" || !filepath.IsAbs(req.To) {
+		return &apiError{code: http.StatusBadRequest, msg: "give a snapshot and an absolute destination directory"}
+	}
+	if !wantsStream(r) {
+		res, err := s.backend.Restore(r.Context(), req, nil)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, res)
+		return nil
+	}
+	st := newStream(w)
+	th := &throttle{d: 200 * time.Millisecond}
+	res, err := s.backend.Restore(r.Context(), req, func(p store.RestoreProgress) {
+		if th.ok() {
+			st.send("progress", p)
+		}
+	})
+	st.finish(res, err)
+	return nil
+}
+
+func (s *Server) apiVerify(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		ReadData bool `json:"read_data"`
+	}
+	if err := readJSON(w, r, 1024, &body); err != nil {
+		return err
+	}
+	st := newStream(w)
+	th := &throttle{d: 200 * time.Millisecond}
+	res, err := s.backend.Verify(r.Context(), body.ReadData, func(done, total int) {
+		if th.ok() {
+			st.send("progress", map[string]int{"done": done, "total": total})
+		}
+	})
+	st.finish(res, err)
+	return nil
+}
+
+func (s *Server) apiRepair(w http.ResponseWriter, r *http.Request) error {
+	res, err := s.backend.Repair(r.Context())
+	if err != nil && len(res.Replaced) == 0 {
+		return busyStatus(err)
+	}
+	if err != nil {
+		writeJSON(w, http.StatusOK, map[string]any{"report": res, "error": err.Error()})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"report": res})
+	return nil
+}
+
+func (s *Server) apiForget(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		KeepLast int  `json:"keep_last"`
+		Prune    bool `json:"prune"`
+	}
+	if err := readJSON(w, r, 1024, &body); err != nil {
+		return err
+	}
+	if body.KeepLast < 1 {
+		return &apiError{code: http.StatusBadRequest, msg: "keep_last must be at least 1"}
+	}
+	res, err := s.backend.Forget(r.Context(), body.KeepLast, body.Prune)
+	if err != nil {
+		return busyStatus(err)
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (s *Server) apiSources(w http.ResponseWriter, r *http.Request) error {
+	src, err := s.backend.Sources(r.Context())
+	if err != nil {
+		return err
+	}
+	if src == nil {
+		src = []string{}
+	}
+	writeJSON(w, http.StatusOK, src)
+	return nil
+}
+
+func (s *Server) apiSourceChange(add bool) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var body struct {
+			Path string `json:"path"`
+		}
+		if err := readJSON(w, r, 8192, &body); err != nil {
+			return err
+		}
+		if !filepath.IsAbs(body.Path) {
+			return &apiError{code: http.StatusBadRequest, msg: "the folder must be an absolute path"}
+		}
+		var src []string
+		var err error
+		if add {
+			src, err = s.backend.AddSource(r.Context(), body.Path)
+		} else {
+			src, err = s.backend.RemoveSource(r.Context(), body.Path)
+		}
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, src)
+		return nil
+	}
+}
