@@ -124,7 +124,7 @@ func NewNode(cfg Config) (*Node, error) {
 	n.h.SetStreamHandler(protocol.ID(ProtoPair), n.handlePair)
 	n.h.SetStreamHandler(protocol.ID(ProtoShard), n.handleShard)
 	n.h.SetStreamHandler(protocol.ID(ProtoHead), n.handleHead)
-	n.h.Network().Notify(&network.NotifyBundle{ConnectedF: n.connected})
+	n.h.Network().Notify(&network.NotifyBundle{ConnectedF: n.connected, DisconnectedF: n.disconnected})
 	sub, err := n.h.EventBus().Subscribe(new(event.EvtLocalReachabilityChanged))
 	if err != nil {
 		n.dht.Close()
@@ -183,6 +183,15 @@ func (n *Node) connected(_ network.Network, c network.Conn) {
 		return
 	}
 	go n.friends.touch(p, addrStrings(n.h.Peerstore().Addrs(p)))
+}
+
+// disconnected notes when a friend was last seen.
+func (n *Node) disconnected(net network.Network, c network.Conn) {
+	p := c.RemotePeer()
+	if !n.friends.isFriend(p) || net.Connectedness(p) == network.Connected {
+		return
+	}
+	go n.friends.touch(p, nil)
 }
 
 func addrStrings(as []ma.Multiaddr) []string {

@@ -13,6 +13,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/plug-net/plug/chunker"
+	"github.com/plug-net/plug/p2p"
 )
 
 // BadShard reports a shard that could not be used.
@@ -162,8 +163,11 @@ func (f *Fetcher) Fetch(ctx context.Context, rec PackRecord) ([]byte, []BlobEntr
 			return nil, nil, ctx.Err()
 		case r.err != nil:
 			bad.Problem = "unreachable"
-			if errors.Is(r.err, fs.ErrNotExist) {
+			switch {
+			case errors.Is(r.err, fs.ErrNotExist):
 				bad.Problem = "missing"
+			case errors.Is(r.err, p2p.ErrShardCorrupt):
+				bad.Problem = "corrupt"
 			}
 			bad.Err = r.err.Error()
 		case len(r.b) != sh.ShardSize() || ShardIDOf(r.b) != sh.ShardIDs[r.i]:

@@ -96,10 +96,6 @@ func (r *Repo) saveRefs(key []byte, refs []BlobRef) error {
 	return r.db.Put(kv.Local, key, b)
 }
 
-// SetState records the blobs of the plug's own state for the next head
-// record (the social package stores them through StoreState).
-func (r *Repo) setState(refs []BlobRef) error { return r.saveRefs(keyState, refs) }
-
 // StateRefs returns the state blobs named by the last head record.
 func (r *Repo) StateRefs() ([]BlobRef, error) { return r.loadRefs(keyState) }
 

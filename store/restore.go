@@ -50,13 +50,13 @@ var ErrExists = errors.New("files exist at the destination")
 
 // restoreItem is one entry to restore.
 type restoreItem struct {
+	orig string // its path in the snapshot
 	dest string // where it goes
 	node Node
 	tmp  string
 	left atomic.Int64 // chunks still to write
 	mu   sync.Mutex   // serializes writes and finalization
 	done bool
-	err  error
 }
 
 // chunkUse is one place a chunk goes: a file and an offset in it.
@@ -113,7 +113,7 @@ func (r *Repo) Restore(ctx context.Context, snap Snapshot, dir string, opt Resto
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		it := &restoreItem{dest: filepath.Join(dir, path), node: n}
+		it := &restoreItem{orig: path, dest: filepath.Join(dir, path), node: n}
 		switch n.Type {
 		case TypeDir:
 			dirs = append(dirs, it)
@@ -292,7 +292,7 @@ func (r *Repo) Restore(ctx context.Context, snap Snapshot, dir string, opt Resto
 		var missing []string
 		for _, it := range files {
 			if !it.done {
-				missing = append(missing, it.dest)
+				missing = append(missing, it.orig)
 			}
 		}
 		cleanup()
@@ -301,7 +301,7 @@ func (r *Repo) Restore(ctx context.Context, snap Snapshot, dir string, opt Resto
 		if len(missing) > len(show) {
 			more = fmt.Sprintf(" and %d more", len(missing)-len(show))
 		}
-		return st, fmt.Errorf("%w: %d files could not be restored (%s%s); no partial file was written: %w",
+		return st, fmt.Errorf("%w: %d files of the snapshot could not be restored (%s%s); no partial file was written: %w",
 			ErrNotEnoughShards, len(missing), strings.Join(show, ", "), more, errors.Join(lost...))
 	}
 	for _, it := range links {

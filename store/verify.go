@@ -43,13 +43,19 @@ type FriendCheck struct {
 // VerifyReport is the result of Verify; its JSON keys are the contract of
 // "plug verify --json".
 type VerifyReport struct {
-	OK        bool          `json:"ok"`
-	CanLose   int           `json:"can_lose"` // friends that may still go without loss
-	Target    int           `json:"target"`   // m: what the plug aims for
-	Packs     int           `json:"packs"`
-	LostPacks []string      `json:"lost_packs,omitempty"`
-	Friends   []FriendCheck `json:"friends"`
-	ReadData  bool          `json:"read_data"`
+	OK bool `json:"ok"`
+	// HeadVersion is the newest head record the friends keep; every pack
+	// it names was checked too.
+	HeadVersion uint64 `json:"head_version"`
+	// HeadPacksUnknown counts packs named by that head record that the
+	// catalog does not know (there should be none).
+	HeadPacksUnknown int           `json:"head_packs_unknown,omitempty"`
+	CanLose          int           `json:"can_lose"` // friends that may still go without loss
+	Target           int           `json:"target"`   // m: what the plug aims for
+	Packs            int           `json:"packs"`
+	LostPacks        []string      `json:"lost_packs,omitempty"`
+	Friends          []FriendCheck `json:"friends"`
+	ReadData         bool          `json:"read_data"`
 }
 
 // shardRef is one shard of one pack, for verification and repair.
@@ -77,8 +83,21 @@ func (r *Repo) Verify(ctx context.Context, opt VerifyOptions) (VerifyReport, err
 		opt.Sample = 64
 	}
 	var packs []PackRecord
-	if err := r.cat.Packs(func(p PackRecord) error { packs = append(packs, p); return nil }); err != nil {
+	known := map[ID]bool{}
+	if err := r.cat.Packs(func(p PackRecord) error { packs = append(packs, p); known[p.ID] = true; return nil }); err != nil {
 		return rep, err
+	}
+	// The packs of the newest head record the friends keep are checked as
+	// well: a head record must never name a shard that is not stored.
+	if doc, err := r.newestFriendHead(ctx); err == nil {
+		rep.HeadVersion = doc.Version
+		for _, p := range doc.Packs {
+			if !known[p.ID] {
+				rep.HeadPacksUnknown++
+				known[p.ID] = true
+				packs = append(packs, p)
+			}
+		}
 	}
 	rep.Packs = len(packs)
 	byHolder := map[string][]shardRef{}
@@ -243,4 +262,40 @@ func (r *Repo) checkShard(ctx context.Context, h Holder, s shardRef, readData bo
 // isProofFailure reports whether err says the holder answered, wrongly.
 func isProofFailure(err error) bool {
 	return errors.Is(err, holdstore.ErrBadProof) || errors.Is(err, holdstore.ErrCorrupt) || errors.Is(err, p2p.ErrShardCorrupt)
+}
+
+// newestFriendHead returns the newest valid head record among the reachable
+// friends.
+func (r *Repo) newestFriendHead(ctx context.Context) (HeadDoc, error) {
+	var (
+		mu   sync.Mutex
+		best HeadDoc
+		wg   sync.WaitGroup
+	)
+	for _, h := range r.net.Reachable(ctx) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			env, err := h.GetHead(cctx)
+			if err != nil {
+				return
+			}
+			doc, err := r.OpenHeadRecord(env)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			if doc.Version > best.Version {
+				best = doc
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if best.Version == 0 {
+		return best, ErrNothingToRecover
+	}
+	return best, nil
 }

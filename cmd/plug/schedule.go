@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -33,7 +32,6 @@ type scheduler struct {
 	settle time.Duration
 	log    *slog.Logger
 
-	mu      sync.Mutex
 	watcher *fsnotify.Watcher
 	rewatch chan struct{}
 }

@@ -1,0 +1,222 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func peerID(t *testing.T, dir string) string {
+	t.Helper()
+	return status(t, dir)["peer_id"].(string)
+}
+
+// TestLoseThePlug is the whole story: four plugs; A backs up a tree with
+// thousands of files and a few large ones; A's data directory is deleted;
+// a new A is recovered from the 24 words with a plug that is not its friend
+// as bootstrap; restore latest is byte-identical.
+func TestLoseThePlug(t *testing.T) {
+	base := t.TempDir()
+	z := filepath.Join(base, "z")
+	startPlug(t, z, "--bootstrap", "none", "--name", "zed")
+	boot := bootstrapAddr(t, z)
+
+	r := mustPlug(t, "init", "--data", filepath.Join(base, "a"), "--json")
+	var id struct {
+		PeerID string `json:"peer_id"`
+		Phrase string `json:"recovery_phrase"`
+	}
+	json.Unmarshal([]byte(r.stdout), &id)
+	dirs := map[string]string{}
+	daemons := map[string]*daemon{}
+	for _, n := range []string{"a", "b", "c", "d"} {
+		dirs[n] = filepath.Join(base, n)
+		daemons[n] = startPlug(t, dirs[n], "--bootstrap", boot, "--name", n)
+	}
+	for _, n := range []string{"b", "c", "d"} {
+		r := mustPlug(t, "invite", "--data", dirs["a"], "--json")
+		var inv struct{ Code string }
+		json.Unmarshal([]byte(r.stdout), &inv)
+		mustPlug(t, "accept", "--data", dirs[n], inv.Code)
+	}
+	src := filepath.Join(base, "src")
+	makeFiles(t, src, 1, 3000, 24<<20, 9<<20+3)
+	r = mustPlug(t, "backup", "--data", dirs["a"], "--json", src)
+	var res struct {
+		ID    string `json:"snapshot_id"`
+		Files int64  `json:"files"`
+	}
+	json.Unmarshal([]byte(r.stdout), &res)
+	if res.Files != 3002 {
+		t.Fatalf("backed up %d files, want 3002", res.Files)
+	}
+
+	// The plug is lost.
+	daemons["a"].kill()
+	os.RemoveAll(dirs["a"])
+
+	a2 := filepath.Join(base, "a2")
+	r = plug(t, id.Phrase+"\n", "init", "--recover", "--data", a2, "--json")
+	if r.code != 0 {
+		t.Fatalf("init --recover: %s", r.stderr)
+	}
+	start := time.Now()
+	d2 := startPlug(t, a2, "--bootstrap", boot, "--name", "a")
+	var snaps []struct {
+		ID string `json:"id"`
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for len(snaps) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the recovered plug found no snapshot in 3 minutes:\n%s", d2.logText())
+		}
+		time.Sleep(500 * time.Millisecond)
+		r := mustPlug(t, "snapshots", "--data", a2, "--json")
+		json.Unmarshal([]byte(r.stdout), &snaps)
+	}
+	t.Logf("recovered the catalog in %v", time.Since(start).Round(time.Millisecond))
+	if snaps[0].ID != res.ID {
+		t.Fatalf("recovered snapshot %s, want %s", snaps[0].ID, res.ID)
+	}
+	if fs := friendsOf(t, a2); len(fs) != 3 {
+		t.Fatalf("the recovered plug lists %d friends, want 3", len(fs))
+	}
+	out := filepath.Join(base, "out")
+	mustPlug(t, "restore", "--data", a2, "latest", "--to", out)
+	sameFiles(t, src, filepath.Join(out, src))
+
+	// Back up again from the recovered plug: what is already stored is not
+	// sent again.
+	r = mustPlug(t, "backup", "--data", a2, "--json", src)
+	var again struct {
+		NewBytes int64 `json:"new_bytes"`
+	}
+	json.Unmarshal([]byte(r.stdout), &again)
+	if again.NewBytes != 0 {
+		t.Fatalf("backup after recovery stored %d new bytes of an unchanged tree", again.NewBytes)
+	}
+}
+
+// TestBadShardsAndLostFriends: a friend that flips bits in, truncates or
+// substitutes its shards cannot spoil a restore, and is reported; with m
+// friends wiped the restore is byte-identical; with m+1 it fails with "not
+// enough shards", naming the lost files, and leaves no partial file.
+func TestBadShardsAndLostFriends(t *testing.T) {
+	c := newCluster(t, nil, "a", "b", "c", "d")
+	src := filepath.Join(c.base, "src")
+	makeFiles(t, src, 2, 300, 20<<20, 3<<20)
+	c.backup(src)
+	owner := peerID(t, c.dir("a"))
+
+	faults := []struct {
+		friend string
+		name   string
+		damage func(t *testing.T, files []string)
+	}{
+		{"b", "flip bits", func(t *testing.T, files []string) {
+			for _, f := range files {
+				fh, _ := os.OpenFile(f, os.O_RDWR, 0)
+				b := make([]byte, 1)
+				fh.ReadAt(b, 100)
+				b[0] ^= 0xff
+				fh.WriteAt(b, 100)
+				fh.Close()
+			}
+		}},
+		{"c", "truncate", func(t *testing.T, files []string) {
+			for _, f := range files {
+				fi, _ := os.Stat(f)
+				os.Truncate(f, fi.Size()/2)
+			}
+		}},
+		{"d", "substitute", func(t *testing.T, files []string) {
+			// Each shard is replaced by another of the owner's shards of the
+			// same size: valid data of the owner's, in the wrong place.
+			bySize := map[int64][]string{}
+			for _, f := range files {
+				fi, _ := os.Stat(f)
+				bySize[fi.Size()] = append(bySize[fi.Size()], f)
+			}
+			for _, group := range bySize {
+				if len(group) < 2 {
+					continue
+				}
+				first, _ := os.ReadFile(group[0])
+				for i := range group {
+					next := first
+					if i+1 < len(group) {
+						next, _ = os.ReadFile(group[i+1])
+					}
+					os.WriteFile(group[i], next, 0o600)
+				}
+			}
+		}},
+	}
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
+			files := shardFiles(t, c.dir(f.friend), owner)
+			if len(files) == 0 {
+				t.Fatalf("%s holds no shards", f.friend)
+			}
+			saved := map[string][]byte{}
+			for _, p := range files {
+				saved[p], _ = os.ReadFile(p)
+			}
+			f.damage(t, files)
+			out := filepath.Join(t.TempDir(), "out")
+			r := mustPlug(t, "restore", "--data", c.dir("a"), "latest", "--to", out)
+			sameFiles(t, src, filepath.Join(out, src))
+			if !strings.Contains(r.stderr, "returned a corrupt shard") {
+				t.Fatalf("the bad shards were not reported:\n%s", r.stderr)
+			}
+			for p, b := range saved {
+				os.WriteFile(p, b, 0o600)
+			}
+		})
+	}
+
+	t.Run("m friends wiped", func(t *testing.T) {
+		c.kill("d")
+		os.RemoveAll(c.dir("d"))
+		out := filepath.Join(t.TempDir(), "out")
+		mustPlug(t, "restore", "--data", c.dir("a"), "latest", "--to", out)
+		sameFiles(t, src, filepath.Join(out, src))
+		v, code := c.verify(false)
+		if code != 1 || v.OK || v.CanLose != 0 {
+			t.Fatalf("verify with a friend gone: exit %d, %+v; want exit 1, can lose 0", code, v)
+		}
+	})
+
+	t.Run("m+1 friends wiped", func(t *testing.T) {
+		c.kill("c")
+		os.RemoveAll(c.dir("c"))
+		out := filepath.Join(t.TempDir(), "out")
+		r := plug(t, "", "restore", "--data", c.dir("a"), "latest", "--to", out)
+		if r.code != 1 || !strings.Contains(r.stderr, "not enough shards") || !strings.Contains(r.stderr, "files of the snapshot could not be restored ("+src) {
+			t.Fatalf("restore with m+1 friends gone: exit %d\n%s", r.code, r.stderr)
+		}
+		var partial []string
+		filepath.Walk(out, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() {
+				rel, _ := filepath.Rel(filepath.Join(out, src), p)
+				want, _ := os.ReadFile(filepath.Join(src, rel))
+				got, _ := os.ReadFile(p)
+				if !bytes.Equal(want, got) {
+					partial = append(partial, rel)
+				}
+			}
+			return nil
+		})
+		if len(partial) > 0 {
+			t.Fatalf("partial or garbage files left: %v", partial)
+		}
+		v, code := c.verify(false)
+		if code != 1 || len(v.LostPacks) == 0 {
+			t.Fatalf("verify with m+1 friends gone: exit %d, %+v", code, v)
+		}
+	})
+}
