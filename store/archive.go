@@ -325,8 +325,8 @@ func (a *archiver) warn(path string, err error) {
 func nodeFromInfo(name string, fi fs.FileInfo) Node {
 	n := Node{Name: name, Mode: uint32(fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)), ModTime: fi.ModTime().UnixNano()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		n.CTime = st.Ctim.Sec*1e9 + st.Ctim.Nsec
-		n.Inode = st.Ino
+		n.CTime = int64(st.Ctim.Sec)*1e9 + int64(st.Ctim.Nsec) //nolint:unconvert // int32 on 32-bit ARM
+		n.Inode = uint64(st.Ino)                               //nolint:unconvert
 		n.Dev = uint64(st.Dev)
 	}
 	switch {
