@@ -33,7 +33,6 @@ type BadShard struct {
 type Fetcher struct {
 	target   func(holder string) ShardTarget
 	identity age.Identity
-	openers  sync.Pool
 
 	mu      sync.Mutex
 	latency map[string]time.Duration // moving average per holder
@@ -43,9 +42,7 @@ type Fetcher struct {
 // NewFetcher returns a Fetcher that reaches holders through target and
 // decrypts with identity.
 func NewFetcher(target func(holder string) ShardTarget, identity age.Identity) *Fetcher {
-	f := &Fetcher{target: target, identity: identity, latency: make(map[string]time.Duration)}
-	f.openers.New = func() any { return NewOpener(identity) }
-	return f
+	return &Fetcher{target: target, identity: identity, latency: make(map[string]time.Duration)}
 }
 
 // BadShards returns every bad shard seen so far.
@@ -190,13 +187,10 @@ func (f *Fetcher) Fetch(ctx context.Context, rec PackRecord) ([]byte, []BlobEntr
 		return nil, nil, fmt.Errorf("pack %s: %w: %d of %d shards intact, need %d (%w)", rec.ID.Short(), ErrNotEnoughShards, good, sh.K+sh.M, sh.K, errors.Join(problems...))
 	}
 	cancel() // stop the slower fetches
-	o := f.openers.Get().(*Opener)
-	defer f.openers.Put(o)
-	plain, _, err := o.Open(sh, shards)
+	plain, err := openChecked(sh, shards, f.identity)
 	if err != nil {
 		return nil, nil, err
 	}
-	plain = slices.Clone(plain)
 	entries, err := ParsePack(plain)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pack %s: %w", rec.ID.Short(), err)

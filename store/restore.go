@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,13 +52,34 @@ var ErrExists = errors.New("files exist at the destination")
 
 // restoreItem is one entry to restore.
 type restoreItem struct {
-	orig string // its path in the snapshot
-	dest string // where it goes
-	node Node
-	tmp  string
-	left atomic.Int64 // chunks still to write
-	mu   sync.Mutex   // serializes writes and finalization
-	done bool
+	orig    string // its path in the snapshot
+	dest    string // where it goes
+	node    Node
+	tmp     string
+	left    atomic.Int64 // chunks still to write
+	mu      sync.Mutex   // serializes creation, writes and finalization
+	created bool
+	done    bool
+}
+
+// create makes the item's temporary file at its full size (it.mu held).
+func (it *restoreItem) create() error {
+	if it.created {
+		return nil
+	}
+	f, err := os.OpenFile(it.tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", it.dest, err)
+	}
+	it.created = true
+	err = f.Truncate(it.node.Size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", it.dest, err)
+	}
+	return nil
 }
 
 // chunkUse is one place a chunk goes: a file and an offset in it.
@@ -219,36 +242,40 @@ func (r *Repo) Restore(ctx context.Context, snap Snapshot, dir string, opt Resto
 	}()
 	defer func() { close(stopProg); <-progDone; report() }()
 
-	var created []*restoreItem
 	cleanup := func() {
-		for _, it := range created {
-			if !it.done {
+		for _, it := range files {
+			it.mu.Lock()
+			if it.created && !it.done {
 				os.Remove(it.tmp)
 			}
+			it.mu.Unlock()
 		}
 	}
 	for _, it := range files {
-		it.tmp = filepath.Join(filepath.Dir(it.dest), ".plug-restore-"+filepath.Base(it.dest))
-		f, err := os.OpenFile(it.tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-		if err != nil {
-			cleanup()
-			return st, fmt.Errorf("restore %s: %w", it.dest, err)
-		}
-		err = f.Truncate(it.node.Size)
-		f.Close()
-		created = append(created, it)
-		if err != nil {
-			cleanup()
-			return st, fmt.Errorf("restore %s: %w", it.dest, err)
-		}
-		if len(it.node.Content) == 0 {
-			if err := finishFile(it); err != nil {
-				cleanup()
-				return st, err
+		it.tmp = tempName(it.dest)
+	}
+	// Files without content are made beside the downloads; the others are
+	// created when their first chunk arrives.
+	emptyErr := make(chan error, 1)
+	go func() {
+		for _, it := range files {
+			if len(it.node.Content) > 0 {
+				continue
+			}
+			it.mu.Lock()
+			err := it.create()
+			if err == nil {
+				err = finishFile(it)
+			}
+			it.mu.Unlock()
+			if err != nil {
+				emptyErr <- err
+				return
 			}
 			prog.files.Add(1)
 		}
-	}
+		emptyErr <- nil
+	}()
 
 	var (
 		lostMu sync.Mutex
@@ -283,6 +310,9 @@ func (r *Repo) Restore(ctx context.Context, snap Snapshot, dir string, opt Resto
 		}()
 	}
 	wg.Wait()
+	if err := <-emptyErr; err != nil {
+		lost = append(lost, err)
+	}
 	st.BadShards = r.fetcher.BadShards()
 	if err := ctx.Err(); err != nil {
 		cleanup()
@@ -349,7 +379,10 @@ func writeUses(plain []byte, entries []BlobEntry, uses []chunkUse, r *Repo, file
 		}
 		it := u.item
 		it.mu.Lock()
-		err := writeAt(it.tmp, b, u.offset)
+		err := it.create()
+		if err == nil {
+			err = writeAt(it.tmp, b, u.offset)
+		}
 		it.mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("restore %s: %w", it.dest, err)
@@ -395,4 +428,15 @@ func finishFile(it *restoreItem) error {
 	}
 	it.done = true
 	return nil
+}
+
+// tempName is where a file is written before it is complete: beside its
+// place, with a name that cannot pass the file system's limit.
+func tempName(dest string) string {
+	base := filepath.Base(dest)
+	if len(base) > 200 {
+		h := blake3.Sum256([]byte(base))
+		base = base[:180] + "-" + hex.EncodeToString(h[:8])
+	}
+	return filepath.Join(filepath.Dir(dest), ".plug-restore-"+base)
 }

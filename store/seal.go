@@ -285,8 +285,7 @@ func CheckShards(sh Shape, shards [][]byte) (good int, bad []*ShardError) {
 // safe for concurrent use.
 type Opener struct {
 	identity age.Identity
-	ct       []byte
-	plain    bytes.Buffer
+	plain    []byte
 }
 
 // NewOpener returns an Opener that decrypts with identity.
@@ -325,23 +324,69 @@ func (o *Opener) Open(sh Shape, shards [][]byte) (plain []byte, bad []*ShardErro
 			return nil, bad, fmt.Errorf("open pack %s: rebuild: %w", sh.PackID().Short(), err)
 		}
 	}
-	o.ct = o.ct[:0]
-	for _, b := range shards[:sh.K] {
-		o.ct = append(o.ct, b...)
-	}
-	o.ct = o.ct[:sh.Size]
-	r, err := crypto.Decrypt(bytes.NewReader(o.ct), o.identity)
+	plain, err = decryptShards(sh, shards, o.identity, o.plain[:0])
 	if err != nil {
-		return nil, bad, fmt.Errorf("open pack %s: %w", sh.PackID().Short(), err)
+		return nil, bad, err
 	}
-	o.plain.Reset()
-	if _, err := o.plain.ReadFrom(io.LimitReader(r, MaxPackSize+1<<20+1)); err != nil {
-		return nil, bad, fmt.Errorf("open pack %s: %w", sh.PackID().Short(), err)
+	o.plain = plain
+	return plain, bad, nil
+}
+
+// decryptShards decrypts a pack from its data shards (all present and
+// checked) into dst, which it grows as needed: the ciphertext is read
+// straight from the shards, never joined into one buffer.
+func decryptShards(sh Shape, shards [][]byte, identity age.Identity, dst []byte) ([]byte, error) {
+	readers := make([]io.Reader, sh.K)
+	for i, b := range shards[:sh.K] {
+		readers[i] = bytes.NewReader(b)
 	}
-	if o.plain.Len() > MaxPackSize+1<<20 {
-		return nil, bad, fmt.Errorf("open pack %s: %w: plaintext larger than %d bytes", sh.PackID().Short(), ErrBadPack, MaxPackSize)
+	ct := io.LimitReader(io.MultiReader(readers...), int64(sh.Size))
+	r, err := crypto.Decrypt(ct, identity)
+	if err != nil {
+		return nil, fmt.Errorf("open pack %s: %w", sh.PackID().Short(), err)
 	}
-	return o.plain.Bytes(), bad, nil
+	if cap(dst) < sh.Size {
+		dst = make([]byte, 0, sh.Size) // the plaintext is shorter than the ciphertext
+	}
+	limit := MaxPackSize + 1<<20
+	for {
+		if len(dst) == cap(dst) {
+			if len(dst) > limit {
+				return nil, fmt.Errorf("open pack %s: %w: plaintext larger than %d bytes", sh.PackID().Short(), ErrBadPack, MaxPackSize)
+			}
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := r.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open pack %s: %w", sh.PackID().Short(), err)
+		}
+	}
+	if len(dst) > limit {
+		return nil, fmt.Errorf("open pack %s: %w: plaintext larger than %d bytes", sh.PackID().Short(), ErrBadPack, MaxPackSize)
+	}
+	return dst, nil
+}
+
+// openChecked rebuilds missing data shards (the shards given were checked
+// against their IDs) and decrypts the pack into a new buffer the caller owns.
+func openChecked(sh Shape, shards [][]byte, identity age.Identity) ([]byte, error) {
+	for _, b := range shards[:sh.K] {
+		if b == nil {
+			enc, err := encoder(sh.K, sh.M)
+			if err != nil {
+				return nil, err
+			}
+			if err := enc.ReconstructData(shards); err != nil {
+				return nil, fmt.Errorf("open pack %s: rebuild: %w", sh.PackID().Short(), err)
+			}
+			break
+		}
+	}
+	return decryptShards(sh, shards, identity, nil)
 }
 
 // recut cuts a sealed pack's ciphertext again into k data and m parity
