@@ -39,6 +39,18 @@ func cmdStatus(ctx context.Context, std stdio, args []string) error {
 		fmt.Fprintf(w, "DHT:          %s\n", st.DHT)
 	}
 	fmt.Fprintf(w, "friends:      %d\n", st.Friends)
+	switch {
+	case st.LastBackupAgeS < 0:
+		fmt.Fprintf(w, "last backup:  never (%d snapshots)\n", st.Snapshots)
+	default:
+		fmt.Fprintf(w, "last backup:  %s ago (%d snapshots)\n", time.Duration(st.LastBackupAgeS)*time.Second, st.Snapshots)
+	}
+	if len(st.Sources) > 0 {
+		fmt.Fprintf(w, "sources:      %s (backed up hourly and after changes)\n", joinPaths(st.Sources))
+	}
+	if st.Job != "" {
+		fmt.Fprintf(w, "running:      %s\n", st.Job)
+	}
 	fmt.Fprintf(w, "data:         %s\n", st.DataDir)
 	fmt.Fprintln(w, "listening on:")
 	for _, a := range st.ListenAddrs {
