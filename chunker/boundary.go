@@ -46,9 +46,10 @@ func (c *cutter) cut(data []byte) int {
 		return n
 	}
 	n = min(n, c.max)
-	// Candidate lengths l = i+1 for i in [min-1, norm-1) test maskS, those in
-	// [norm, n) test maskL. The hash starts windowSize bytes before the first
-	// tested byte, so fp is the full window hash there.
+	// Bytes i in [min-1, norm-1), chunk lengths i+1 below Avg, test maskS;
+	// bytes in [norm-1, n) test maskL (at i = n-1 the length is n whether or
+	// not it cuts). The hash starts windowSize bytes before the first tested
+	// byte, so fp covers a full window there.
 	norm := min(c.avg, n)
 	i := c.min - windowSize
 	var fp uint64

@@ -46,7 +46,7 @@ type Config struct {
 	// Avg is the size at which the cut condition switches from the stricter
 	// mask to the looser one (FastCDC's normal size); it must be a power of
 	// two. The mean chunk size on random data is about 1.14×Avg with the
-	// default Min and Max (see ExpectedSize).
+	// default sizes (see the package documentation).
 	Avg int
 	// Max is the largest chunk: a chunk is cut at Max bytes when no cut point
 	// occurred before.

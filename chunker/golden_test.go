@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -51,7 +52,7 @@ func (gc goldenCase) compute(t *testing.T) goldenCase {
 	gear := GearTable(key)
 	gc.Gear = nil
 	for _, v := range gear[:4] {
-		gc.Gear = append(gc.Gear, hex.EncodeToString([]byte{byte(v >> 56), byte(v >> 48), byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}))
+		gc.Gear = append(gc.Gear, fmt.Sprintf("%016x", v))
 	}
 	cfg := Config{Min: gc.Min, Avg: gc.Avg, Max: gc.Max, Gear: gear}
 	if gc.Key == "" {

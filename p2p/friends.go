@@ -315,3 +315,11 @@ func (n *Node) ImportFriends(fs []Friend) (int, error) {
 	}
 	return added, nil
 }
+
+// OnFriendConnected registers f to be called (in its own goroutine) each
+// time a friend connects.
+func (n *Node) OnFriendConnected(f func(peer.ID)) {
+	n.hookMu.Lock()
+	n.onConnect = append(n.onConnect, f)
+	n.hookMu.Unlock()
+}

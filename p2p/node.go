@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,9 @@ type Node struct {
 
 	reachMu sync.Mutex
 	reach   network.Reachability
+
+	hookMu    sync.Mutex
+	onConnect []func(peer.ID)
 
 	foundViaDHT atomic.Int64
 	closeOnce   sync.Once
@@ -183,6 +187,12 @@ func (n *Node) connected(_ network.Network, c network.Conn) {
 		return
 	}
 	go n.friends.touch(p, addrStrings(n.h.Peerstore().Addrs(p)))
+	n.hookMu.Lock()
+	hooks := slices.Clone(n.onConnect)
+	n.hookMu.Unlock()
+	for _, f := range hooks {
+		go f(p)
+	}
 }
 
 // disconnected notes when a friend was last seen.

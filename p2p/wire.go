@@ -271,3 +271,11 @@ func cleanName(s string) string {
 	}
 	return string(out)
 }
+
+// WriteFrame writes one frame (a 4-byte big-endian length, then the bytes),
+// for protocols defined above this package.
+func WriteFrame(w io.Writer, payload []byte) error { return writeFrame(w, payload) }
+
+// ReadFrame reads one frame of at most max bytes; the length is checked
+// before anything is allocated.
+func ReadFrame(r io.Reader, max int) ([]byte, error) { return readFrame(r, max) }
