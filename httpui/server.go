@@ -54,6 +54,7 @@ type Backend interface {
 	EventsChanged() <-chan struct{}
 	FriendsBackend
 	BackupsBackend
+	SocialBackend
 }
 
 // StatusError gives err an HTTP status for the API's answer.
@@ -118,6 +119,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/v1/events", s.api(s.apiEvents))
 	s.friendRoutes()
 	s.backupRoutes()
+	s.socialRoutes()
 	s.mux.Handle("/api/", s.api(func(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{code: http.StatusNotFound, msg: "no such API endpoint: " + r.Method + " " + r.URL.Path}
 	}))

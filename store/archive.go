@@ -41,6 +41,10 @@ type BackupOptions struct {
 	// Warn, if set, is told of every file that could not be read (it is
 	// skipped; the backup goes on).
 	Warn func(path string, err error)
+	// State, if set, is the plug's own state folder, backed up beside the
+	// paths into Snapshot.State (not counted in the snapshot's files and
+	// bytes). With State set, paths may be empty: a state-only snapshot.
+	State string
 }
 
 // ErrTooFewFriends is wrapped when there are not enough reachable friends
@@ -61,9 +65,18 @@ func (r *Repo) Backup(ctx context.Context, paths []string, opt BackupOptions) (S
 
 func (r *Repo) backup(ctx context.Context, paths []string, opt BackupOptions) (Snapshot, error) {
 	start := time.Now()
-	abs, err := cleanPaths(paths)
-	if err != nil {
-		return Snapshot{}, err
+	var abs []string
+	var err error
+	if len(paths) > 0 || opt.State == "" {
+		if abs, err = cleanPaths(paths); err != nil {
+			return Snapshot{}, err
+		}
+	}
+	var stateAbs []string
+	if opt.State != "" {
+		if stateAbs, err = cleanPaths([]string{opt.State}); err != nil {
+			return Snapshot{}, err
+		}
 	}
 	holders := r.net.Reachable(ctx)
 	if need := r.cfg.M + 1; len(holders) < need {
@@ -85,7 +98,11 @@ func (r *Repo) backup(ctx context.Context, paths []string, opt BackupOptions) (S
 	}
 	defer w.Close()
 
-	parent, parentTree := r.parentFor(ctx, abs)
+	var parent ID
+	var parentTree *Tree
+	if len(abs) > 0 {
+		parent, parentTree = r.parentFor(ctx, abs)
+	}
 	a := &archiver{r: r, w: w, opt: opt, start: start, parallel: r.parallel()}
 	a.jobs = make(chan fileJob, 4*a.parallel)
 	a.dirs = make(chan dirJob, 256)
@@ -98,7 +115,16 @@ func (r *Repo) backup(ctx context.Context, paths []string, opt BackupOptions) (S
 	progDone := make(chan struct{})
 	go func() { defer close(progDone); a.reportLoop(progCtx) }()
 
-	root, err := a.run(ctx, abs, parentTree)
+	var root, stateRoot Node
+	if len(abs) > 0 {
+		root, err = a.run(ctx, abs, parentTree)
+	}
+	var stateRaw int64 // what the state added: not the owner's new data
+	if err == nil && len(stateAbs) > 0 {
+		before := w.Stats().RawBytes
+		stateRoot, err = r.backupState(ctx, w, stateAbs, opt.Warn)
+		stateRaw = w.Stats().RawBytes - before
+	}
 	if err == nil {
 		err = w.Flush(ctx)
 	}
@@ -118,9 +144,12 @@ func (r *Repo) backup(ctx context.Context, paths []string, opt BackupOptions) (S
 		Files:    a.files.Load(),
 		Dirs:     a.dirsDone.Load(),
 		Bytes:    a.bytes.Load(),
-		NewBytes: w.Stats().RawBytes - a.metaBytes.Load(),
+		NewBytes: w.Stats().RawBytes - a.metaBytes.Load() - stateRaw,
 		Errors:   a.errors.Load(),
 		Duration: time.Since(start).Seconds(),
+	}
+	if len(stateAbs) > 0 {
+		snap.State, snap.StatePath = stateRoot.Subtree, stateAbs[0]
 	}
 	if err := r.saveSnapshot(snap); err != nil {
 		return Snapshot{}, err
@@ -134,6 +163,31 @@ func (r *Repo) backup(ctx context.Context, paths []string, opt BackupOptions) (S
 	r.log.Info("backup done", "snapshot", snap.ID.Short(), "files", snap.Files, "bytes", snap.Bytes, "new_bytes", snap.NewBytes,
 		"errors", snap.Errors, "duration", time.Since(start).Round(time.Millisecond).String())
 	return snap, nil
+}
+
+// backupState archives the plug's state folder with the backup's writer,
+// incrementally against the newest snapshot that carries it.
+func (r *Repo) backupState(ctx context.Context, w *Writer, paths []string, warn func(string, error)) (Node, error) {
+	var parent *Tree
+	if all, err := r.Snapshots(); err == nil {
+		for i := len(all) - 1; i >= 0; i-- {
+			if all[i].StatePath == paths[0] && len(all[i].State) > 0 {
+				if t, err := r.LoadTree(ctx, all[i].State); err == nil {
+					parent = t
+				}
+				break
+			}
+		}
+	}
+	a := &archiver{r: r, w: w, opt: BackupOptions{Warn: warn}, start: time.Now(), parallel: r.parallel()}
+	a.jobs = make(chan fileJob, 4*a.parallel)
+	a.dirs = make(chan dirJob, 256)
+	a.scanDone.Store(true)
+	n, err := a.run(ctx, paths, parent)
+	if err != nil {
+		return n, fmt.Errorf("back up the plug's own state: %w", err)
+	}
+	return n, nil
 }
 
 func (r *Repo) parallel() int {

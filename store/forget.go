@@ -64,7 +64,23 @@ func (r *Repo) Forget(ctx context.Context, ret Retention, prune bool) (ForgetRep
 	if err != nil {
 		return rep, err
 	}
-	keep := ret.keep(snaps)
+	// The retention chooses among the owner's snapshots; of the state-only
+	// ones only the newest is kept, when it is newer than those.
+	var owner []Snapshot
+	for _, s := range snaps {
+		if !s.StateOnly() {
+			owner = append(owner, s)
+		}
+	}
+	keep := ret.keep(owner)
+	for i := len(snaps) - 1; i >= 0; i-- {
+		if !snaps[i].StateOnly() {
+			break
+		}
+		if i == len(snaps)-1 {
+			keep[snaps[i].ID] = true
+		}
+	}
 	for _, s := range snaps {
 		if keep[s.ID] {
 			rep.Kept++
@@ -124,6 +140,14 @@ func (r *Repo) prune(ctx context.Context, rep *ForgetReport) error {
 		return nil
 	}
 	for _, s := range snaps {
+		if len(s.State) > 0 {
+			if err := walk(s.State); err != nil {
+				return err
+			}
+		}
+		if len(s.Tree) == 0 {
+			continue
+		}
 		if err := walk(s.Tree); err != nil {
 			return fmt.Errorf("prune: read snapshot %s: %w (nothing deleted)", s.ID.Short(), err)
 		}

@@ -159,7 +159,17 @@ type Snapshot struct {
 	NewBytes int64     `json:"new_bytes"` // file data stored anew
 	Errors   int64     `json:"errors,omitempty"`
 	Duration float64   `json:"duration_s"`
+	// State is the tree of the plug's own state folder (posts, harvested
+	// items, media) at StatePath, carried beside the paths; see
+	// BackupOptions.State and RestoreState.
+	State     []ID   `json:"state,omitempty"`
+	StatePath string `json:"state_path,omitempty"`
 }
+
+// StateOnly reports whether the snapshot carries only the plug's own
+// state (no paths of the owner's): such snapshots are not listed to people
+// nor restored as "latest".
+func (s Snapshot) StateOnly() bool { return len(s.Paths) == 0 }
 
 // newSnapshotID returns a random snapshot ID: snapshots of the same tree at
 // different times are different snapshots.
@@ -207,15 +217,17 @@ func (r *Repo) FindSnapshot(ref string) (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	if ref == "latest" {
-		if len(all) == 0 {
-			return Snapshot{}, fmt.Errorf("%w: there are no snapshots yet (run plug backup PATH)", ErrNoSnapshot)
+		for i := len(all) - 1; i >= 0; i-- {
+			if !all[i].StateOnly() {
+				return all[i], nil
+			}
 		}
-		return all[len(all)-1], nil
+		return Snapshot{}, fmt.Errorf("%w: there are no snapshots yet (run plug backup PATH)", ErrNoSnapshot)
 	}
 	ref = strings.ToLower(ref)
 	var found []Snapshot
 	for _, s := range all {
-		if strings.HasPrefix(s.ID.String(), ref) {
+		if strings.HasPrefix(s.ID.String(), ref) && !s.StateOnly() {
 			found = append(found, s)
 		}
 	}

@@ -30,10 +30,27 @@ func (a *app) lastBackup() time.Time {
 }
 
 // backupNow runs one backup and records its success.
+// Every backup carries the plug's own state (posts, friends' posts,
+// harvested items and their media) beside the paths.
 func (a *app) backupNow(ctx context.Context, paths []string, opt store.BackupOptions) (store.Snapshot, error) {
+	state, seen, err := a.stateOption(ctx)
+	if err != nil {
+		a.log.Warn("could not write the timeline for the backup; backing up without it", "component", "social", "err", err)
+	} else {
+		opt.State = state
+	}
+	if len(paths) == 0 && opt.State == "" {
+		return store.Snapshot{}, errors.New("nothing to back up")
+	}
 	snap, err := a.repo.Backup(ctx, paths, opt)
 	if err != nil {
 		return snap, err
+	}
+	if opt.State != "" {
+		a.stateSaved.Store(seen)
+	}
+	if len(paths) == 0 {
+		return snap, nil
 	}
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
@@ -59,9 +76,12 @@ func (a *app) Snapshots(ctx context.Context) ([]httpui.SnapshotInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]httpui.SnapshotInfo, len(snaps))
-	for i, s := range snaps {
-		out[i] = httpui.SnapshotInfo{ID: s.ID.String(), Time: s.Time, Paths: s.Paths, Files: s.Files, Bytes: s.Bytes, NewBytes: s.NewBytes, Host: s.Host}
+	out := make([]httpui.SnapshotInfo, 0, len(snaps))
+	for _, s := range snaps {
+		if s.StateOnly() {
+			continue // the timeline's own backups: not the owner's folders
+		}
+		out = append(out, httpui.SnapshotInfo{ID: s.ID.String(), Time: s.Time, Paths: s.Paths, Files: s.Files, Bytes: s.Bytes, NewBytes: s.NewBytes, Host: s.Host})
 	}
 	return out, nil
 }
@@ -172,6 +192,7 @@ func (a *app) recoverLoop(ctx context.Context) {
 		switch {
 		case err == nil && doc.Version > 0:
 			log.Info("this plug was recovered: its friends, snapshots and catalog are back", "snapshots", len(doc.Snapshots), "friends", len(doc.Friends))
+			a.recoverState(ctx)
 			return
 		case errors.Is(err, store.ErrBusy):
 		case errors.Is(err, store.ErrNothingToRecover):

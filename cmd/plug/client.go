@@ -96,10 +96,17 @@ func (c *client) send(ctx context.Context, method, path string, query url.Values
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return c.sendReq(req)
+}
+
+// sendReq sends a request with the token; a non-2xx answer becomes an error
+// carrying the daemon's message.
+func (c *client) sendReq(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {

@@ -22,6 +22,9 @@ func (d dataDir) shards() string   { return filepath.Join(string(d), "shards") }
 func (d dataDir) apiAddr() string  { return filepath.Join(string(d), "api.addr") }
 func (d dataDir) apiToken() string { return filepath.Join(string(d), "api.token") }
 func (d dataDir) lockFile() string { return filepath.Join(string(d), "plug.pid") }
+func (d dataDir) social() string   { return filepath.Join(string(d), "social") }
+func (d dataDir) search() string   { return filepath.Join(string(d), "search") }
+func (d dataDir) uploads() string  { return filepath.Join(string(d), "uploads") }
 
 // errAlreadyRunning says another plug process owns the data directory.
 type errAlreadyRunning struct {

@@ -153,11 +153,20 @@ func (s *scheduler) backup(ctx context.Context, next *time.Timer) {
 	delay := s.every
 	defer func() { next.Reset(delay) }()
 	src, err := s.a.Sources(ctx)
-	if err != nil || len(src) == 0 {
+	if err != nil {
 		return
 	}
-	_, err = s.a.backupNow(ctx, src, store.BackupOptions{})
+	if len(src) == 0 {
+		err = s.backupState(ctx)
+	} else {
+		_, err = s.a.backupNow(ctx, src, store.BackupOptions{})
+	}
 	switch {
+	case len(src) == 0 && errors.Is(err, store.ErrTooFewFriends):
+		s.log.Debug("posts not backed up: not enough friends yet", "err", err)
+		return
+	case len(src) == 0 && err == nil:
+		return
 	case errors.Is(err, store.ErrBusy):
 		s.log.Info("a backup or other job is running; the scheduled backup waits a minute")
 		delay = time.Minute

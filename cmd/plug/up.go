@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -19,6 +20,7 @@ import (
 	"github.com/plug-net/plug/httpui"
 	"github.com/plug-net/plug/p2p"
 	"github.com/plug-net/plug/p2p/holdstore"
+	"github.com/plug-net/plug/social"
 	"github.com/plug-net/plug/store"
 	"github.com/plug-net/plug/store/kv"
 )
@@ -125,17 +127,21 @@ func checkAPIAddr(addr string, allowRemote bool) error {
 
 // app is the running daemon: one struct wires every part together.
 type app struct {
-	cfg     upConfig
-	keys    *crypto.Keys
-	db      *kv.DB
-	host    host.Host
-	node    *p2p.Node
-	held    *holdstore.Store
-	repo    *store.Repo
-	sched   *scheduler
-	log     *slog.Logger
-	events  *notifier
-	started time.Time
+	cfg    upConfig
+	keys   *crypto.Keys
+	db     *kv.DB
+	host   host.Host
+	node   *p2p.Node
+	held   *holdstore.Store
+	repo   *store.Repo
+	sched  *scheduler
+	social *social.Service
+	log    *slog.Logger
+	// stateSaved is the social service's change count at the last backup
+	// that carried the state.
+	stateSaved atomic.Uint64
+	events     *notifier
+	started    time.Time
 }
 
 func runDaemon(ctx context.Context, std stdio, cfg upConfig) error {
@@ -226,6 +232,21 @@ func (a *app) run(ctx context.Context) error {
 	}
 	a.repo = repo
 	a.sched = newScheduler(a, a.cfg.every, a.cfg.settle)
+
+	os.RemoveAll(a.cfg.dir.uploads()) // archives of imports cut short
+	soc, err := social.New(ctx, social.Config{
+		DB: a.db, Keys: a.keys, Node: node, Dir: a.cfg.dir.social(), SearchDir: a.cfg.dir.search(),
+		Name: a.cfg.name, Logger: a.log,
+	})
+	if err != nil {
+		return fmt.Errorf("open the timeline: %w", err)
+	}
+	defer soc.Close()
+	a.social = soc
+	if n, _ := a.db.Count(kv.Posts, nil); n > 0 {
+		a.stateSaved.Store(^uint64(0)) // unknown: the first scheduled run saves it
+	}
+	go soc.Run(ctx)
 
 	token, err := a.cfg.dir.ensureAPIToken()
 	if err != nil {

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/plug-net/plug/httpui"
+	"github.com/plug-net/plug/social"
+)
+
+func cmdPost(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("post", std)
+	var images multiFlag
+	f.Var(&images, "image", "attach an image `FILE` (up to 4)")
+	edit := f.String("edit", "", "replace the text of your post `ID` (and its images, if --image is given)")
+	del := f.String("delete", "", "delete your post `ID` (at your friends too)")
+	jsonOut := f.Bool("json", false, "print the post as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	text := strings.Join(pos, " ")
+	if text == "-" {
+		b, err := io.ReadAll(io.LimitReader(std.in, 1<<20))
+		if err != nil {
+			return err
+		}
+		text = string(b)
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	if *del != "" {
+		if text != "" || len(images) > 0 || *edit != "" {
+			return usagef(f.cmd.usage, "post: --delete takes no text, --image or --edit")
+		}
+		if err := c.do(ctx, "DELETE", "/api/v1/posts/"+url.PathEscape(*del), nil, nil, nil); err != nil {
+			return fmt.Errorf("delete post: %w", err)
+		}
+		if *jsonOut {
+			return printJSON(std.out, map[string]string{"deleted": *del})
+		}
+		fmt.Fprintln(std.err, "Deleted; your friends' plugs drop it when they next hear from yours.")
+		return nil
+	}
+	if strings.TrimSpace(text) == "" && len(images) == 0 {
+		return usagef(f.cmd.usage, "post: give the text to post (or - to read it from stdin), or an --image")
+	}
+	if n := utf8.RuneCountInString(text); n > social.MaxPostChars {
+		return fmt.Errorf("the post has %d characters; at most %d fit", n, social.MaxPostChars)
+	}
+	body, ctype, err := postBody(text, images)
+	if err != nil {
+		return err
+	}
+	method, path := "POST", "/api/v1/posts"
+	if *edit != "" {
+		method, path = "PUT", "/api/v1/posts/"+url.PathEscape(*edit)
+	}
+	var e social.Entry
+	if err := c.doRaw(ctx, method, path, body, ctype, &e); err != nil {
+		return fmt.Errorf("post: %w", err)
+	}
+	if *jsonOut {
+		return printJSON(std.out, e)
+	}
+	fmt.Fprintln(std.out, e.ID)
+	return nil
+}
+
+// postBody builds the multipart form of a post with its images.
+func postBody(text string, images []string) (*bytes.Buffer, string, error) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	mw.WriteField("text", text)
+	for _, path := range images {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, "", fmt.Errorf("image: %w", err)
+		}
+		if fi.Size() > social.MaxImageSize {
+			return nil, "", fmt.Errorf("image %s is %s; at most %s fit", path, humanSize(fi.Size()), humanSize(social.MaxImageSize))
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, "", fmt.Errorf("image: %w", err)
+		}
+		h := make(textproto.MIMEHeader)
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="image"; filename=%q`, filepath.Base(path)))
+		h.Set("Content-Type", http.DetectContentType(b))
+		w, err := mw.CreatePart(h)
+		if err != nil {
+			return nil, "", err
+		}
+		w.Write(b)
+	}
+	if err := mw.Close(); err != nil {
+		return nil, "", err
+	}
+	return &buf, mw.FormDataContentType(), nil
+}
+
+// doRaw sends a body of the given type and decodes the JSON answer.
+func (c *client) doRaw(ctx context.Context, method, path string, body io.Reader, ctype string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", ctype)
+	resp, err := c.sendReq(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func cmdTimeline(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("timeline", std)
+	jsonOut := f.Bool("json", false, "print the items as JSON")
+	friend := f.String("friend", "", "only the posts of friend `NAME` (or peer ID)")
+	source := f.String("source", "", "only items from `SOURCE`: mastodon, twitter, feed or plug")
+	n := f.Int("n", 20, "show `N` items")
+	before := f.String("before", "", "show items older than `TIME` (RFC 3339, as printed by --json), for the next page")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.noArgs(pos); err != nil {
+		return err
+	}
+	q := url.Values{"limit": {strconv.Itoa(*n)}}
+	if *friend != "" {
+		q.Set("author", *friend)
+	}
+	if *source != "" {
+		q.Set("source", *source)
+	}
+	if *before != "" {
+		q.Set("before", *before)
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	var items []social.Entry
+	if err := c.do(ctx, "GET", "/api/v1/timeline", q, nil, &items); err != nil {
+		return err
+	}
+	if *jsonOut {
+		return printJSON(std.out, items)
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(std.out, "Nothing here yet: post with \"plug post TEXT\", or import your posts with \"plug import mastodon|twitter|feed FILE|URL\".")
+		return nil
+	}
+	printEntries(std.out, items)
+	if len(items) == *n {
+		fmt.Fprintf(std.out, "\nmore: plug timeline --before %s\n", items[len(items)-1].Time.Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// printEntries prints timeline items for people: a header line each, then
+// the text, indented.
+func printEntries(w io.Writer, items []social.Entry) {
+	for i, e := range items {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		who := e.Author
+		if who == "" {
+			who = "(unknown)"
+		}
+		if e.Own {
+			who += " (you)"
+		}
+		fmt.Fprintf(w, "%s  %s  %s  [%s]", shortID(e.ID), e.Time.Local().Format("2006-01-02 15:04"), who, e.Source)
+		if !e.Edited.IsZero() {
+			fmt.Fprint(w, "  edited")
+		}
+		fmt.Fprintln(w)
+		text := e.Text
+		if e.Summary != "" {
+			text = "CW: " + e.Summary + "\n" + text
+		}
+		if r := []rune(text); len(r) > 500 {
+			text = string(r[:500]) + "…"
+		}
+		for _, l := range strings.Split(strings.TrimSpace(text), "\n") {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+		for _, m := range e.Media {
+			state := ""
+			if m.Missing {
+				state = " (not in the export)"
+			}
+			fmt.Fprintf(w, "    [%s%s]\n", m.Name, state)
+		}
+		if e.URL != "" {
+			fmt.Fprintf(w, "    %s\n", e.URL)
+		}
+	}
+}
+
+func cmdImport(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("import", std)
+	jsonOut := f.Bool("json", false, "print the report as JSON (progress as JSON lines on stderr)")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef(f.cmd.usage, "import: give what to import and from where, e.g. plug import mastodon archive.zip")
+	}
+	kind, src := pos[0], pos[1]
+	switch kind {
+	case social.SourceMastodon, social.SourceTwitter, social.SourceFeed:
+	default:
+		return usagef(f.cmd.usage, "import: %q is not mastodon, twitter or feed", kind)
+	}
+	if !strings.Contains(src, "://") {
+		abs, err := filepath.Abs(src)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("cannot import %s: %w", src, err)
+		}
+		src = abs
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	b := newBar(std, *jsonOut, "importing")
+	b.bytes = false
+	var rep social.ImportReport
+	err = c.stream(ctx, "/api/v1/import", httpui.ImportRequest{Kind: kind, Source: src}, std, func(raw json.RawMessage) {
+		var p httpui.ImportProgress
+		json.Unmarshal(raw, &p)
+		b.update(raw, int64(p.Done), int64(max(p.Total, p.Done)), "items")
+	}, &rep)
+	b.finish()
+	if err != nil {
+		return fmt.Errorf("import failed: %w", err)
+	}
+	if *jsonOut {
+		return printJSON(std.out, rep)
+	}
+	fmt.Fprintf(std.out, "Imported %d items (%d already there, %d skipped); media: %d found, %d missing from the export.\n",
+		rep.Imported, rep.Duplicates, rep.Skipped, rep.MediaFound, rep.MediaMissing)
+	if len(rep.SkipReasons) > 0 {
+		tw := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "skipped\treason")
+		for reason, n := range rep.SkipReasons {
+			fmt.Fprintf(tw, "%d\t%s\n", n, reason)
+		}
+		tw.Flush()
+	}
+	for _, e := range rep.Errors {
+		fmt.Fprintf(std.err, "warning: %s\n", e)
+	}
+	return nil
+}
+
+func cmdSearch(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("search", std)
+	jsonOut := f.Bool("json", false, "print the items as JSON, best match first")
+	source := f.String("source", "", "only items from `SOURCE`: mastodon, twitter, feed or plug")
+	n := f.Int("n", 20, "show `N` items")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	query := strings.TrimSpace(strings.Join(pos, " "))
+	if query == "" {
+		return usagef(f.cmd.usage, "search: give words to search for (\"a phrase\", #tag, from:NAME and source:NAME work too)")
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	q := url.Values{"q": {query}, "limit": {strconv.Itoa(*n)}}
+	if *source != "" {
+		q.Set("source", *source)
+	}
+	var res httpui.SearchResult
+	if err := c.do(ctx, "GET", "/api/v1/search", q, nil, &res); err != nil {
+		return err
+	}
+	if *jsonOut {
+		return printJSON(std.out, res.Items)
+	}
+	if len(res.Items) == 0 {
+		fmt.Fprintf(std.out, "Nothing matches %q.\n", query)
+		return nil
+	}
+	printEntries(std.out, res.Items)
+	fmt.Fprintf(std.out, "\n%d of %d matches shown.\n", len(res.Items), res.Total)
+	return nil
+}

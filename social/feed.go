@@ -1,0 +1,402 @@
+package social
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/plug-net/plug/p2p"
+	"github.com/plug-net/plug/store/kv"
+)
+
+// The feed protocol (/plug/feed/1.0.0), between friends only. One request
+// per stream, in frames (p2p.WriteFrame):
+//
+//	{"op": "pull", "after": SEQ}   -> {"ok", "posts": [signed records], "next": SEQ, "more"}
+//	{"op": "push", "post": record} -> {"ok"} or {"code", "msg"}
+//	{"op": "media", "hash": HEX}   -> {"ok", "size"}, then the bytes
+//
+// A plug serves only its own posts (and their images); each record is
+// checked against its signature and against the connection's peer ID.
+const (
+	maxFeedFrame = 4 << 20
+	pullPage     = 50
+	feedDeadline = 2 * time.Minute
+	syncEvery    = 10 * time.Minute
+)
+
+var pfxOwnMedia = []byte("om/") // hash of an image of an own post -> ""
+
+type feedRequest struct {
+	Op    string          `json:"op"`
+	After uint64          `json:"after,omitempty"`
+	Post  json.RawMessage `json:"post,omitempty"`
+	Hash  string          `json:"hash,omitempty"`
+}
+
+type feedResponse struct {
+	OK    bool              `json:"ok"`
+	Code  string            `json:"code,omitempty"`
+	Msg   string            `json:"msg,omitempty"`
+	Posts []json.RawMessage `json:"posts,omitempty"`
+	Next  uint64            `json:"next,omitempty"`
+	More  bool              `json:"more,omitempty"`
+	Size  int64             `json:"size,omitempty"`
+}
+
+// decodeFeedRequest parses a request from a friend, with limits.
+func decodeFeedRequest(b []byte) (feedRequest, error) {
+	var q feedRequest
+	if err := json.Unmarshal(b, &q); err != nil {
+		return q, fmt.Errorf("%w: %v", ErrBadPost, err)
+	}
+	switch q.Op {
+	case "pull":
+	case "push":
+		if len(q.Post) == 0 || len(q.Post) > maxPostRecord {
+			return q, fmt.Errorf("%w: push of %d bytes", ErrBadPost, len(q.Post))
+		}
+	case "media":
+		if !hashRe.MatchString(q.Hash) {
+			return q, fmt.Errorf("%w: media hash", ErrBadPost)
+		}
+	default:
+		return q, fmt.Errorf("%w: unknown operation %.20q", ErrBadPost, q.Op)
+	}
+	return q, nil
+}
+
+// decodeFeedResponse parses a response, with limits.
+func decodeFeedResponse(b []byte) (feedResponse, error) {
+	var r feedResponse
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("%w: %v", ErrBadPost, err)
+	}
+	if len(r.Posts) > pullPage || r.Size < 0 || r.Size > MaxImageSize || len(r.Msg) > 1024 {
+		return r, fmt.Errorf("%w: response out of limits", ErrBadPost)
+	}
+	return r, nil
+}
+
+func writeFeed(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return p2p.WriteFrame(w, b)
+}
+
+func (s *Service) friendName(p peer.ID) (string, bool) {
+	if s.node == nil {
+		return "", false
+	}
+	f, ok := s.node.Friend(p)
+	if !ok {
+		return "", false
+	}
+	return f.Name, true
+}
+
+// handleFeed serves the feed protocol to friends.
+func (s *Service) handleFeed(st network.Stream) {
+	defer st.Close()
+	remote := st.Conn().RemotePeer()
+	name, ok := s.friendName(remote)
+	if !ok {
+		s.log.Warn("refused a stranger on the feed protocol", "peer", remote.String())
+		writeFeed(st, feedResponse{Code: "not_friend", Msg: "this plug does not list you as a friend"})
+		return
+	}
+	st.SetDeadline(time.Now().Add(feedDeadline))
+	b, err := p2p.ReadFrame(st, maxFeedFrame)
+	if err != nil {
+		return
+	}
+	q, err := decodeFeedRequest(b)
+	if err != nil {
+		s.log.Warn("refused a bad feed request", "friend", name, "err", err)
+		writeFeed(st, feedResponse{Code: "bad_request", Msg: err.Error()})
+		return
+	}
+	switch q.Op {
+	case "pull":
+		posts, next, more, err := s.outboxAfter(q.After)
+		if err != nil {
+			writeFeed(st, feedResponse{Code: "internal", Msg: err.Error()})
+			return
+		}
+		writeFeed(st, feedResponse{OK: true, Posts: posts, Next: next, More: more})
+	case "push":
+		p, err := DecodePost(q.Post)
+		if err == nil && p.Author != remote {
+			err = fmt.Errorf("%w: %s pushed a post signed as %s", ErrNotAuthor, remote, p.Author)
+		}
+		if err != nil {
+			s.log.Warn("refused a post from a friend", "friend", name, "err", err)
+			writeFeed(st, feedResponse{Code: "bad_post", Msg: err.Error()})
+			return
+		}
+		if err := s.receive(p, name); err != nil && !errors.Is(err, errOldVersion) {
+			s.log.Warn("refused a post from a friend", "friend", name, "err", err)
+			writeFeed(st, feedResponse{Code: "bad_post", Msg: err.Error()})
+			return
+		}
+		writeFeed(st, feedResponse{OK: true})
+		go s.fetchMedia(context.Background(), remote, p)
+	case "media":
+		own, _ := s.db.Has(kv.Posts, append(slices.Clone(pfxOwnMedia), q.Hash...))
+		f, err := s.media.open(q.Hash)
+		if !own || err != nil {
+			writeFeed(st, feedResponse{Code: "not_found", Msg: "no such image"})
+			return
+		}
+		defer f.Close()
+		fi, _ := f.Stat()
+		if writeFeed(st, feedResponse{OK: true, Size: fi.Size()}) == nil {
+			io.CopyN(st, f, fi.Size())
+		}
+	}
+}
+
+// outboxAfter returns the current records of the own posts changed after
+// sequence after.
+func (s *Service) outboxAfter(after uint64) ([]json.RawMessage, uint64, bool, error) {
+	start := binary.BigEndian.AppendUint64(slices.Clone(pfxOutbox), after+1)
+	var (
+		posts []json.RawMessage
+		next  = after
+		more  bool
+		seen  = map[string]bool{}
+	)
+	err := s.db.Iterate(kv.Posts, kv.IterOptions{Prefix: pfxOutbox, Start: start}, func(k, v []byte) error {
+		if len(posts) == pullPage {
+			more = true
+			return kv.ErrStop
+		}
+		next = binary.BigEndian.Uint64(k[len(pfxOutbox):])
+		id := string(v)
+		if seen[id] {
+			return nil
+		}
+		seen[id] = true
+		e, ok, err := s.getEntry(id)
+		if err == nil && !ok {
+			e, ok, err = s.getRecord(pfxDeleted, id)
+		}
+		if err != nil || !ok || e.Post == nil {
+			return err
+		}
+		b, err := json.Marshal(e.Post)
+		if err != nil {
+			return err
+		}
+		posts = append(posts, b)
+		return nil
+	})
+	return posts, next, more, err
+}
+
+// receive applies a friend's post (checked by the caller).
+func (s *Service) receive(p Post, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.applyPost(p, name, false)
+	if err == nil {
+		what := "received a post from a friend"
+		if p.Deleted {
+			what = "a friend deleted a post"
+		} else if p.Version > 1 {
+			what = "a friend edited a post"
+		}
+		s.log.Info(what, "friend", name, "post", p.ID)
+	}
+	return err
+}
+
+// open opens a feed stream to a friend and sends the request.
+func (s *Service) open(ctx context.Context, p peer.ID, q feedRequest) (network.Stream, error) {
+	if err := s.node.Connect(ctx, p); err != nil {
+		return nil, err
+	}
+	st, err := s.node.Host().NewStream(ctx, p, p2p.ProtoFeed)
+	if err != nil {
+		return nil, err
+	}
+	st.SetDeadline(time.Now().Add(feedDeadline))
+	if err := writeFeed(st, q); err != nil {
+		st.Reset()
+		return nil, err
+	}
+	return st, nil
+}
+
+func readFeed(r io.Reader) (feedResponse, error) {
+	b, err := p2p.ReadFrame(r, maxFeedFrame)
+	if err != nil {
+		return feedResponse{}, err
+	}
+	return decodeFeedResponse(b)
+}
+
+// pushAll pushes a post version to every friend online now; the others
+// pull it when they next meet this plug.
+func (s *Service) pushAll(ctx context.Context, p Post) {
+	if s.node == nil {
+		return
+	}
+	rec, _ := json.Marshal(p)
+	fs, err := s.node.Friends()
+	if err != nil {
+		return
+	}
+	for _, f := range fs {
+		if !f.Online {
+			continue
+		}
+		go func() {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			st, err := s.open(cctx, f.PeerID, feedRequest{Op: "push", Post: rec})
+			if err != nil {
+				return
+			}
+			defer st.Close()
+			if r, err := readFeed(st); err == nil && !r.OK {
+				s.log.Warn("a friend refused a post", "friend", f.Name, "code", r.Code, "msg", r.Msg)
+			}
+		}()
+	}
+}
+
+func cursorKey(p peer.ID) []byte { return append(slices.Clone(pfxCursor), p...) }
+
+// pull fetches a friend's posts changed since the last pull.
+func (s *Service) pull(ctx context.Context, p peer.ID) {
+	if s.node == nil {
+		return
+	}
+	if _, busy := s.syncing.LoadOrStore(p, struct{}{}); busy {
+		return
+	}
+	defer s.syncing.Delete(p)
+	name, ok := s.friendName(p)
+	if !ok {
+		return
+	}
+	var cursor uint64
+	if b, err := s.db.Get(kv.Posts, cursorKey(p)); err == nil && len(b) == 8 {
+		cursor = binary.BigEndian.Uint64(b)
+	}
+	got := 0
+	for range 1000 {
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		st, err := s.open(cctx, p, feedRequest{Op: "pull", After: cursor})
+		if err != nil {
+			cancel()
+			return
+		}
+		r, err := readFeed(st)
+		st.Close()
+		cancel()
+		if err != nil || !r.OK {
+			return
+		}
+		for _, raw := range r.Posts {
+			post, err := DecodePost(raw)
+			if err == nil && post.Author != p {
+				err = fmt.Errorf("%w: %s served a post signed as %s", ErrNotAuthor, p, post.Author)
+			}
+			if err != nil {
+				s.log.Warn("refused a post from a friend", "friend", name, "err", err)
+				continue
+			}
+			if err := s.receive(post, name); err == nil {
+				got++
+				go s.fetchMedia(context.WithoutCancel(ctx), p, post)
+			}
+		}
+		if r.Next > cursor {
+			cursor = r.Next
+			s.db.Put(kv.Posts, cursorKey(p), binary.BigEndian.AppendUint64(nil, cursor))
+		}
+		if !r.More {
+			break
+		}
+	}
+	if got > 0 {
+		s.log.Info("caught up with a friend's posts", "friend", name, "posts", got)
+	}
+}
+
+// fetchMedia fetches the images of a friend's post that are not stored yet.
+func (s *Service) fetchMedia(ctx context.Context, p peer.ID, post Post) {
+	for _, im := range post.Images {
+		if s.media.has(im.Hash) {
+			continue
+		}
+		if err := s.fetchOne(ctx, p, im); err != nil {
+			s.log.Debug("could not fetch an image of a friend's post", "post", post.ID, "err", err)
+		}
+	}
+}
+
+func (s *Service) fetchOne(ctx context.Context, p peer.ID, im ImageRef) error {
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	st, err := s.open(cctx, p, feedRequest{Op: "media", Hash: im.Hash})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, err := readFeed(st)
+	if err != nil {
+		return err
+	}
+	if !r.OK {
+		return fmt.Errorf("%s: %w", r.Msg, fs.ErrNotExist)
+	}
+	hash, _, err := s.media.put(io.LimitReader(st, r.Size), MaxImageSize)
+	if err != nil {
+		return err
+	}
+	if hash != im.Hash {
+		return fmt.Errorf("image %s: %w", im.Hash[:8], errMediaMismatch)
+	}
+	return nil
+}
+
+// Run keeps friends' posts in sync until ctx ends: a pull from every
+// friend online every ten minutes (pushes and pulls at connection time do
+// the rest).
+func (s *Service) Run(ctx context.Context) {
+	if s.node == nil {
+		return
+	}
+	t := time.NewTicker(syncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fs, err := s.node.Friends()
+		if err != nil {
+			continue
+		}
+		for _, f := range fs {
+			if f.Online {
+				s.pull(ctx, f.PeerID)
+			}
+		}
+	}
+}

@@ -1,0 +1,87 @@
+package social
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/zeebo/blake3"
+)
+
+// MediaRef names a stored image or attachment by its BLAKE3 hash.
+type MediaRef struct {
+	Hash    string `json:"hash,omitempty"` // empty when Missing
+	Name    string `json:"name"`
+	Type    string `json:"type,omitempty"`
+	Size    int64  `json:"size,omitempty"`
+	Missing bool   `json:"missing,omitempty"` // referenced by an export that did not include it
+}
+
+// mediaStore keeps media files by content: DIR/<2 hex>/<64 hex>.
+type mediaStore struct{ dir string }
+
+// put stores r (at most max bytes) and returns its hash and size. An
+// existing file with the same content is kept.
+func (m mediaStore) put(r io.Reader, max int64) (string, int64, error) {
+	if err := os.MkdirAll(m.dir, 0o700); err != nil {
+		return "", 0, err
+	}
+	tmp, err := os.CreateTemp(m.dir, ".put-*")
+	if err != nil {
+		return "", 0, err
+	}
+	defer os.Remove(tmp.Name())
+	h := blake3.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, max+1))
+	if err == nil && n > max {
+		err = fmt.Errorf("larger than %d bytes", max)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("store media: %w", err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	p := m.path(sum)
+	if _, err := os.Stat(p); err == nil {
+		return sum, n, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return "", 0, err
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return "", 0, fmt.Errorf("store media: %w", err)
+	}
+	return sum, n, nil
+}
+
+func (m mediaStore) path(hash string) string {
+	return filepath.Join(m.dir, hash[:2], hash)
+}
+
+// open opens a stored medium; an error wraps fs.ErrNotExist when it is not
+// stored.
+func (m mediaStore) open(hash string) (*os.File, error) {
+	if !hashRe.MatchString(hash) {
+		return nil, fmt.Errorf("media %.70q: %w", hash, fs.ErrNotExist)
+	}
+	return os.Open(m.path(hash))
+}
+
+func (m mediaStore) has(hash string) bool {
+	if !hashRe.MatchString(hash) {
+		return false
+	}
+	_, err := os.Stat(m.path(hash))
+	return err == nil
+}
+
+var errMediaMismatch = errors.New("media does not match its hash")

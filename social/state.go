@@ -1,0 +1,94 @@
+package social
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/plug-net/plug/store/kv"
+)
+
+// The social state travels with every backup as a folder: DIR/social holds
+// the media (by hash) and state.jsonl, a dump of the microblog's records
+// written just before the backup. A recovered plug restores the folder and
+// loads the dump, and its timeline and search come back.
+
+// StateFile is the dump's name inside the state folder.
+const StateFile = "state.jsonl"
+
+// maxStateLine bounds one record of the dump.
+const maxStateLine = 1 << 20
+
+type stateRecord struct {
+	K []byte `json:"k"`
+	V []byte `json:"v,omitempty"`
+}
+
+// StateDir returns the folder that backups carry.
+func (s *Service) StateDir() string { return s.cfg.Dir }
+
+// WriteState dumps the microblog's records into the state folder,
+// atomically.
+func (s *Service) WriteState(ctx context.Context) error {
+	tmp, err := os.CreateTemp(s.cfg.Dir, ".state-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	w := bufio.NewWriterSize(tmp, 256<<10)
+	enc := json.NewEncoder(w)
+	n := 0
+	err = s.db.Iterate(kv.Posts, kv.IterOptions{}, func(k, v []byte) error {
+		n++
+		return enc.Encode(stateRecord{K: k, V: v})
+	})
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write the social state: %w", err)
+	}
+	return os.Rename(tmp.Name(), filepath.Join(s.cfg.Dir, StateFile))
+}
+
+// LoadState reads a dump (from a restored state folder) into the store and
+// rebuilds the search index. Records already present are overwritten.
+func (s *Service) LoadState(ctx context.Context, r io.Reader) (int, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxStateLine)
+	n := 0
+	err := s.db.Batch(func(b *kv.Batch) error {
+		for sc.Scan() {
+			var rec stateRecord
+			if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+				return fmt.Errorf("line %d: %w", n+1, err)
+			}
+			if len(rec.K) == 0 || len(rec.K) > 1024 {
+				return fmt.Errorf("line %d: bad key", n+1)
+			}
+			if err := b.Put(kv.Posts, rec.K, rec.V); err != nil {
+				return err
+			}
+			n++
+		}
+		return sc.Err()
+	})
+	if err != nil {
+		return n, fmt.Errorf("load the social state: %w", err)
+	}
+	if err := s.Reindex(ctx); err != nil {
+		return n, err
+	}
+	s.log.Info("timeline restored from the backup", "records", n)
+	return n, nil
+}
