@@ -1,6 +1,7 @@
 package httpui
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -17,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/plug-net/plug/store/kv"
 )
@@ -55,6 +58,7 @@ type Backend interface {
 	FriendsBackend
 	BackupsBackend
 	SocialBackend
+	UIBackend
 }
 
 // StatusError gives err an HTTP status for the API's answer.
@@ -72,6 +76,12 @@ type Config struct {
 	// AllowedHosts are extra Host header names accepted besides IP literals
 	// and "localhost" (DNS-rebinding protection).
 	AllowedHosts []string
+	// PasswordFile keeps the bcrypt hash of the web UI's password, chosen on
+	// the first visit; "" allows only the token as a login.
+	PasswordFile string
+	// PasswordCost is bcrypt's cost (default bcrypt.DefaultCost; tests
+	// lower it).
+	PasswordCost int
 }
 
 // Server is the plug's HTTP front: JSON API, login and pages.
@@ -82,14 +92,13 @@ type Server struct {
 	mux      *http.ServeMux
 	handler  http.Handler
 	sessions sessions
+	jobs     jobs
 }
 
 //go:embed templates
 var templateFS embed.FS
 
-var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"since": func(s int64) string { return (time.Duration(s) * time.Second).String() },
-}).ParseFS(templateFS, "templates/*.html"))
+var pages = template.Must(template.New("").Funcs(templateFuncs).ParseFS(templateFS, "templates/*.html"))
 
 // New returns the server; serve it with Handler.
 func New(cfg Config, backend Backend) (*Server, error) {
@@ -98,6 +107,9 @@ func New(cfg Config, backend Backend) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.PasswordCost == 0 {
+		cfg.PasswordCost = bcrypt.DefaultCost
 	}
 	s := &Server{cfg: cfg, backend: backend, log: cfg.Logger, mux: http.NewServeMux()}
 	s.sessions.m = make(map[string]time.Time)
@@ -113,8 +125,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /login", s.loginPage)
 	s.mux.HandleFunc("POST /login", s.login)
+	s.mux.HandleFunc("POST /login/setup", s.setup)
 	s.mux.HandleFunc("POST /logout", s.logout)
-	s.mux.Handle("GET /{$}", s.page(s.statusPage))
+	s.pageRoutes()
 	s.mux.Handle("GET /api/v1/status", s.api(s.apiStatus))
 	s.mux.Handle("GET /api/v1/events", s.api(s.apiEvents))
 	s.friendRoutes()
@@ -248,32 +261,29 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// render executes the template into a buffer first, so a failure answers a
+// clean error instead of half a page.
 func (s *Server) render(w http.ResponseWriter, name string, data any) error {
+	return s.renderCode(w, http.StatusOK, name, data)
+}
+
+func (s *Server) renderCode(w http.ResponseWriter, code int, name string, data any) error {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	if err := pages.ExecuteTemplate(buf, name, data); err != nil {
+		return fmt.Errorf("render %s: %w", name, err)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	return pages.ExecuteTemplate(w, name, data)
-}
-
-func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, "login.html", map[string]any{"Failed": r.URL.Query().Has("failed")})
-}
-
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	tok := strings.TrimSpace(r.PostFormValue("token"))
-	if subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) != 1 {
-		s.log.Warn("login refused", "remote", r.RemoteAddr)
-		http.Redirect(w, r, "/login?failed", http.StatusSeeOther)
-		return
-	}
-	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: s.sessions.create(), Path: "/",
-		MaxAge: int(sessionTTL / time.Second), HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode,
-	})
-	s.log.Info("logged in to the web UI", "remote", r.RemoteAddr)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, err := w.Write(buf.Bytes())
+	return err
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
@@ -282,18 +292,6 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
-}
-
-func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) error {
-	st, err := s.backend.Status(r.Context())
-	if err != nil {
-		return err
-	}
-	ev, err := s.backend.LastEvents(r.Context(), 20)
-	if err != nil {
-		return err
-	}
-	return s.render(w, "status.html", map[string]any{"Status": st, "Events": ev})
 }
 
 func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) error {

@@ -70,6 +70,11 @@ func TestAPISecurity(t *testing.T) {
 		{"foreign Host on the login page", "GET", "/login", map[string]string{"Host": "evil.example:7777"}, "", http.StatusMisdirectedRequest},
 		{"cross-origin POST", "POST", "/login", map[string]string{"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site", "Content-Type": "application/x-www-form-urlencoded"}, "token=" + token, http.StatusForbidden},
 		{"unknown API path", "GET", "/api/v1/nope", bearer, "", http.StatusNotFound},
+		{"cross-origin password setup", "POST", "/login/setup", map[string]string{"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site", "Content-Type": "application/x-www-form-urlencoded"}, "password=correct+horse&confirm=correct+horse", http.StatusForbidden},
+		{"cross-origin backup from the page", "POST", "/api/v1/backups/jobs", map[string]string{"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site", "Content-Type": "application/json"}, "{}", http.StatusForbidden},
+		{"foreign Host on a page", "GET", "/timeline", map[string]string{"Host": "evil.example"}, "", http.StatusMisdirectedRequest},
+		{"pages need a login", "GET", "/backups", nil, "", http.StatusSeeOther},
+		{"live log needs a login", "GET", "/api/v1/events/stream", nil, "", http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,6 +82,10 @@ func TestAPISecurity(t *testing.T) {
 				t.Fatalf("%s %s: %d, want %d", tt.method, tt.path, got, tt.want)
 			}
 		})
+	}
+
+	if _, err := os.Stat(filepath.Join(dir, "ui.password")); err == nil {
+		t.Fatal("a cross-origin request chose the password")
 	}
 
 	t.Run("login session", func(t *testing.T) {

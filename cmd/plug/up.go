@@ -233,7 +233,8 @@ func (a *app) run(ctx context.Context) error {
 	a.repo = repo
 	a.sched = newScheduler(a, a.cfg.every, a.cfg.settle)
 
-	os.RemoveAll(a.cfg.dir.uploads()) // archives of imports cut short
+	os.RemoveAll(a.cfg.dir.uploads())   // archives of imports cut short
+	os.RemoveAll(a.cfg.dir.downloads()) // files of downloads cut short
 	soc, err := social.New(ctx, social.Config{
 		DB: a.db, Keys: a.keys, Node: node, Dir: a.cfg.dir.social(), SearchDir: a.cfg.dir.search(),
 		Name: a.cfg.name, Logger: a.log,
@@ -252,10 +253,11 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ui, err := httpui.New(httpui.Config{Token: token, Logger: a.log.With("component", "httpui")}, a)
+	ui, err := httpui.New(httpui.Config{Token: token, Logger: a.log.With("component", "httpui"), PasswordFile: a.cfg.dir.passwordFile()}, a)
 	if err != nil {
 		return err
 	}
+	defer ui.Close() // cancels backups started from a page before the store closes
 	ln, err := net.Listen("tcp", a.cfg.api)
 	if err != nil {
 		log.Error("could not open the web UI and API", "addr", a.cfg.api, "err", err)

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/plug-net/plug/httpui"
+	"github.com/plug-net/plug/store"
+)
+
+// ---- the daemon's side of the web UI's pages (httpui.UIBackend) ----
+
+// passwordFile keeps the bcrypt hash of the web UI's password.
+func (d dataDir) passwordFile() string { return filepath.Join(string(d), "ui.password") }
+
+// downloads holds files of snapshots on their way to a browser.
+func (d dataDir) downloads() string { return filepath.Join(string(d), "downloads") }
+
+// Health implements httpui.UIBackend: from the catalog, how many friends
+// could vanish at once with every pack still rebuildable. A friend that
+// is no longer a friend counts as gone already.
+func (a *app) Health(ctx context.Context) (httpui.Health, error) {
+	h := httpui.Health{Target: store.DefaultParity}
+	fs, err := a.node.Friends()
+	if err != nil {
+		return h, err
+	}
+	friend := make(map[string]bool, len(fs))
+	for _, f := range fs {
+		friend[f.PeerID.String()] = true
+	}
+	h.CanLose = -1
+	counts := map[string]int{}
+	err = a.repo.Catalog().Packs(func(p store.PackRecord) error {
+		h.Packs++
+		clear(counts)
+		gone := 0
+		for _, holder := range p.Holders {
+			if friend[holder] {
+				counts[holder]++
+			} else {
+				gone++
+			}
+		}
+		spare := p.Shape.M - gone // shards the pack may still lose
+		if spare < 0 {
+			h.LostPacks++
+		}
+		// The worst case loses the friends that hold the most shards.
+		per := make([]int, 0, len(counts))
+		for _, n := range counts {
+			per = append(per, n)
+		}
+		slices.SortFunc(per, func(a, b int) int { return cmp.Compare(b, a) })
+		lose := 0
+		for _, n := range per {
+			if spare < n {
+				break
+			}
+			spare -= n
+			lose++
+		}
+		if h.CanLose < 0 || lose < h.CanLose {
+			h.CanLose = lose
+		}
+		return nil
+	})
+	if h.CanLose < 0 {
+		h.CanLose = len(fs)
+	}
+	return h, err
+}
+
+// snapshotInfo finds a snapshot for the pages.
+func (a *app) snapshotInfo(ref string) (store.Snapshot, httpui.SnapshotInfo, error) {
+	snap, err := a.repo.FindSnapshot(ref)
+	if err != nil {
+		return snap, httpui.SnapshotInfo{}, httpui.StatusError(http.StatusNotFound, err)
+	}
+	if snap.StateOnly() {
+		return snap, httpui.SnapshotInfo{}, httpui.StatusError(http.StatusNotFound, fmt.Errorf("snapshot %s holds only the plug's own state", snap.ID.Short()))
+	}
+	return snap, httpui.SnapshotInfo{ID: snap.ID.String(), Time: snap.Time, Paths: snap.Paths, Files: snap.Files, Bytes: snap.Bytes, NewBytes: snap.NewBytes, Host: snap.Host}, nil
+}
+
+// lookup walks from the snapshot's root to the node at p ("/" is the root).
+func (a *app) lookup(ctx context.Context, snap store.Snapshot, p string) (store.Node, error) {
+	n := store.Node{Type: store.TypeDir, Subtree: snap.Tree}
+	if p == "/" {
+		return n, nil
+	}
+	for name := range strings.SplitSeq(strings.TrimPrefix(p, "/"), "/") {
+		if n.Type != store.TypeDir {
+			return n, httpui.StatusError(http.StatusNotFound, fmt.Errorf("%s is not in snapshot %s", p, snap.ID.Short()))
+		}
+		t, err := a.repo.LoadTree(ctx, n.Subtree)
+		if err != nil {
+			return n, fmt.Errorf("read snapshot %s: %w", snap.ID.Short(), err)
+		}
+		c := t.Find(name)
+		if c == nil {
+			return n, httpui.StatusError(http.StatusNotFound, fmt.Errorf("%s is not in snapshot %s", p, snap.ID.Short()))
+		}
+		n = *c
+	}
+	return n, nil
+}
+
+// SnapshotTree implements httpui.UIBackend.
+func (a *app) SnapshotTree(ctx context.Context, ref, p string) (httpui.SnapshotDir, error) {
+	p = path.Clean("/" + p)
+	snap, info, err := a.snapshotInfo(ref)
+	if err != nil {
+		return httpui.SnapshotDir{}, err
+	}
+	n, err := a.lookup(ctx, snap, p)
+	if err != nil {
+		return httpui.SnapshotDir{}, err
+	}
+	if n.Type != store.TypeDir {
+		return httpui.SnapshotDir{}, httpui.StatusError(http.StatusBadRequest, fmt.Errorf("%s is a file, not a folder", p))
+	}
+	t, err := a.repo.LoadTree(ctx, n.Subtree)
+	if err != nil {
+		return httpui.SnapshotDir{}, fmt.Errorf("read snapshot %s: %w", snap.ID.Short(), err)
+	}
+	d := httpui.SnapshotDir{Snapshot: info, Path: p, Entries: make([]httpui.TreeEntry, 0, len(t.Nodes))}
+	for _, c := range t.Nodes {
+		name := c.Name
+		if name == "" && len(c.RawName) > 0 {
+			name = strings.ToValidUTF8(string(c.RawName), "\uFFFD")
+		}
+		target := c.Target
+		if target == "" && len(c.RawTarget) > 0 {
+			target = strings.ToValidUTF8(string(c.RawTarget), "\uFFFD")
+		}
+		d.Entries = append(d.Entries, httpui.TreeEntry{
+			Name: name, Path: path.Join(p, name), Type: c.Type, Size: c.Size,
+			ModTime: time.Unix(0, c.ModTime), Target: target,
+		})
+	}
+	// Folders first, then by name.
+	slices.SortStableFunc(d.Entries, func(x, y httpui.TreeEntry) int {
+		return cmp.Compare(boolRank(x.Type != store.TypeDir), boolRank(y.Type != store.TypeDir))
+	})
+	return d, nil
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// OpenSnapshotFile implements httpui.UIBackend: the file is restored into
+// a fresh folder under the data directory, opened, and the folder removed
+// at once; the open file lives on until it is closed.
+func (a *app) OpenSnapshotFile(ctx context.Context, ref, p string) (*httpui.SnapshotFile, error) {
+	p = path.Clean("/" + p)
+	snap, _, err := a.snapshotInfo(ref)
+	if err != nil {
+		return nil, err
+	}
+	n, err := a.lookup(ctx, snap, p)
+	if err != nil {
+		return nil, err
+	}
+	if n.Type != store.TypeFile {
+		return nil, httpui.StatusError(http.StatusBadRequest, fmt.Errorf("%s is not a file: restore a folder to a path instead", p))
+	}
+	if err := os.MkdirAll(a.cfg.dir.downloads(), 0o700); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(a.cfg.dir.downloads(), "dl-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	if _, err := a.repo.Restore(ctx, snap, tmp, store.RestoreOptions{Path: p}); err != nil {
+		return nil, fmt.Errorf("fetch %s from snapshot %s: %w", p, snap.ID.Short(), err)
+	}
+	f, err := os.Open(filepath.Join(tmp, filepath.FromSlash(p)))
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s from snapshot %s: %w", p, snap.ID.Short(), err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, errors.New("the restored file is not a regular file")
+	}
+	return &httpui.SnapshotFile{ReadCloser: f, Name: path.Base(p), Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}

@@ -1,0 +1,176 @@
+package httpui
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Passwords of the web UI. The owner sets one on the first visit; its bcrypt
+// hash is kept in Config.PasswordFile. The API token logs in as well.
+const (
+	minPasswordLen = 8
+	maxPasswordLen = 72 // bcrypt's limit
+)
+
+// passwordSet reports whether a password was chosen.
+func (s *Server) passwordSet() bool {
+	if s.cfg.PasswordFile == "" {
+		return false
+	}
+	_, err := os.Stat(s.cfg.PasswordFile)
+	return err == nil
+}
+
+// checkSecret reports whether secret is the API token or the password.
+func (s *Server) checkSecret(secret string) bool {
+	if secret == "" {
+		return false
+	}
+	if subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.Token)) == 1 {
+		return true
+	}
+	if s.cfg.PasswordFile == "" || len(secret) > maxPasswordLen {
+		return false
+	}
+	hash, err := os.ReadFile(s.cfg.PasswordFile)
+	if err != nil {
+		return false
+	}
+	return bcrypt.CompareHashAndPassword([]byte(strings.TrimSpace(string(hash))), []byte(secret)) == nil
+}
+
+// errPasswordSet is returned when a first password is set twice.
+var errPasswordSet = errors.New("a password is already set")
+
+// setPassword stores the hash of the first password; it never replaces one.
+func (s *Server) setPassword(pw string) error {
+	hash, err := bcrypt.GenerateFromPassword([]byte(pw), s.cfg.PasswordCost)
+	if err != nil {
+		return fmt.Errorf("hash the password: %w", err)
+	}
+	f, err := os.OpenFile(s.cfg.PasswordFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return errPasswordSet
+	}
+	if err != nil {
+		return fmt.Errorf("save the password: %w", err)
+	}
+	_, err = f.Write(append(hash, '\n'))
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(s.cfg.PasswordFile)
+		return fmt.Errorf("save the password: %w", err)
+	}
+	return nil
+}
+
+// fromLoopback reports whether the request comes from this machine.
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (s *Server) startSession(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: s.sessions.create(), Path: "/",
+		MaxAge: int(sessionTTL / time.Second), HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode,
+	})
+}
+
+type loginData struct {
+	Setup       bool   // no password yet: the form chooses one
+	NeedToken   bool   // choosing it from another machine takes the token
+	Failed      bool   // the last attempt failed
+	Problem     string // why setting the password failed
+	HasPassword bool
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	if s.authorized(r) {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	d := loginData{Failed: r.URL.Query().Has("failed"), HasPassword: s.passwordSet()}
+	if s.cfg.PasswordFile != "" && !d.HasPassword {
+		d.Setup, d.NeedToken = true, !fromLoopback(r)
+	}
+	s.render(w, "login.html", d)
+}
+
+// login takes the password or the API token, in the form field "password"
+// (or "token", which the first versions of the form used).
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	secret := strings.TrimSpace(r.PostFormValue("password"))
+	if secret == "" {
+		secret = strings.TrimSpace(r.PostFormValue("token"))
+	}
+	if !s.checkSecret(secret) {
+		s.log.Warn("login refused", "remote", r.RemoteAddr)
+		http.Redirect(w, r, "/login?failed", http.StatusSeeOther)
+		return
+	}
+	s.startSession(w)
+	s.log.Info("logged in to the web UI", "remote", r.RemoteAddr)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// setup chooses the first password. From this machine it needs nothing
+// else; from another one (--allow-remote-ui) it needs the API token too, so
+// that whoever reaches the page first cannot take the plug.
+func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	fail := func(code int, problem string) {
+		s.renderCode(w, code, "login.html", loginData{Setup: true, NeedToken: !fromLoopback(r), Problem: problem})
+	}
+	if s.cfg.PasswordFile == "" || s.passwordSet() {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	if !fromLoopback(r) && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(r.PostFormValue("token"))), []byte(s.cfg.Token)) != 1 {
+		fail(http.StatusForbidden, "From another machine, setting the password takes the API token (the one line in DIR/api.token on the plug).")
+		return
+	}
+	pw, again := r.PostFormValue("password"), r.PostFormValue("confirm")
+	switch {
+	case len(pw) < minPasswordLen:
+		fail(http.StatusBadRequest, fmt.Sprintf("Choose a password of at least %d characters.", minPasswordLen))
+		return
+	case len(pw) > maxPasswordLen:
+		fail(http.StatusBadRequest, fmt.Sprintf("Choose a password of at most %d bytes.", maxPasswordLen))
+		return
+	case pw != again:
+		fail(http.StatusBadRequest, "The two passwords differ: type the same one twice.")
+		return
+	}
+	if err := s.setPassword(pw); err != nil {
+		if errors.Is(err, errPasswordSet) {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		s.log.Error("could not save the web UI password", "err", err)
+		fail(http.StatusInternalServerError, "The password could not be saved: "+err.Error())
+		return
+	}
+	s.log.Info("web UI password set", "remote", r.RemoteAddr)
+	s.startSession(w)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
