@@ -187,6 +187,11 @@ func (n *Node) connected(_ network.Network, c network.Conn) {
 		return
 	}
 	go n.friends.touch(p, addrStrings(n.h.Peerstore().Addrs(p)))
+	n.runConnectHooks(p)
+}
+
+// runConnectHooks tells the protocols above that friend p is online.
+func (n *Node) runConnectHooks(p peer.ID) {
 	n.hookMu.Lock()
 	hooks := slices.Clone(n.onConnect)
 	n.hookMu.Unlock()

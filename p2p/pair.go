@@ -119,6 +119,7 @@ func (n *Node) Accept(ctx context.Context, code string) (Friend, error) {
 	}
 	n.h.Peerstore().AddAddrs(inv.Inviter, n.h.Peerstore().Addrs(inv.Inviter), peerstore.PermanentAddrTTL)
 	n.log.Info("paired with a friend", "friend", f.Name, "peer", f.PeerID.String(), "role", "accepted their invite")
+	n.runConnectHooks(f.PeerID) // the new friend is online: protocols above catch up now
 	return f, nil
 }
 
@@ -208,6 +209,9 @@ func (n *Node) handlePair(s network.Stream) {
 		return
 	}
 	n.db.Sync()
+	// The new friend is online: protocols above catch up, once it has
+	// recorded this plug too (it does on reading the answer below).
+	time.AfterFunc(2*time.Second, func() { n.runConnectHooks(remote) })
 	rdv := n.cfg.Rendezvous
 	writeMsg(s, pairResponse{
 		response:   response{OK: true, Quota: f.QuotaGiven},

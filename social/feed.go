@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -29,9 +30,11 @@ import (
 // checked against its signature and against the connection's peer ID.
 const (
 	maxFeedFrame = 4 << 20
-	pullPage     = 50
-	feedDeadline = 2 * time.Minute
-	syncEvery    = 10 * time.Minute
+	// maxFeedRequest bounds a request: a push carries one post record.
+	maxFeedRequest = maxPostRecord + 4<<10
+	pullPage       = 50
+	feedDeadline   = 2 * time.Minute
+	syncEvery      = 10 * time.Minute
 )
 
 var pfxOwnMedia = []byte("om/") // hash of an image of an own post -> ""
@@ -117,7 +120,7 @@ func (s *Service) handleFeed(st network.Stream) {
 		return
 	}
 	st.SetDeadline(time.Now().Add(feedDeadline))
-	b, err := p2p.ReadFrame(st, maxFeedFrame)
+	b, err := p2p.ReadFrame(st, maxFeedRequest)
 	if err != nil {
 		return
 	}
@@ -178,6 +181,9 @@ func (s *Service) outboxAfter(after uint64) ([]json.RawMessage, uint64, bool, er
 		seen  = map[string]bool{}
 	)
 	err := s.db.Iterate(kv.Posts, kv.IterOptions{Prefix: pfxOutbox, Start: start}, func(k, v []byte) error {
+		if len(k) != len(pfxOutbox)+8 {
+			return nil // not an outbox record (a damaged state dump may hold anything)
+		}
 		if len(posts) == pullPage {
 			more = true
 			return kv.ErrStop
@@ -324,12 +330,13 @@ func (s *Service) pull(ctx context.Context, p peer.ID) {
 				go s.fetchMedia(context.WithoutCancel(ctx), p, post)
 			}
 		}
-		if r.Next > cursor {
+		moved := r.Next > cursor
+		if moved {
 			cursor = r.Next
 			s.db.Put(kv.Posts, cursorKey(p), binary.BigEndian.AppendUint64(nil, cursor))
 		}
-		if !r.More {
-			break
+		if !r.More || !moved {
+			break // done, or a friend that says "more" without moving on
 		}
 	}
 	if got > 0 {
@@ -364,19 +371,16 @@ func (s *Service) fetchOne(ctx context.Context, p peer.ID, im ImageRef) error {
 	if !r.OK {
 		return fmt.Errorf("%s: %w", r.Msg, fs.ErrNotExist)
 	}
-	hash, _, err := s.media.put(io.LimitReader(st, r.Size), MaxImageSize)
-	if err != nil {
-		return err
-	}
-	if hash != im.Hash {
-		return fmt.Errorf("image %s: %w", im.Hash[:8], errMediaMismatch)
+	if _, _, err := s.media.putExpect(io.LimitReader(st, r.Size), MaxImageSize, im.Hash); err != nil {
+		return fmt.Errorf("image %s: %w", im.Hash[:8], err)
 	}
 	return nil
 }
 
-// Run keeps friends' posts in sync until ctx ends: a pull from every
-// friend online every ten minutes (pushes and pulls at connection time do
-// the rest).
+// Run keeps friends' posts in sync until ctx ends: at once, then every ten
+// minutes, a pull from every friend (a pull dials the friend: after a
+// reboot nobody else may, and a friend that connects is pulled from by the
+// connection hook anyway). Pushes and pulls at connection time do the rest.
 func (s *Service) Run(ctx context.Context) {
 	if s.node == nil {
 		return
@@ -384,19 +388,24 @@ func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(syncEvery)
 	defer t.Stop()
 	for {
+		s.pullAll(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		fs, err := s.node.Friends()
-		if err != nil {
-			continue
-		}
-		for _, f := range fs {
-			if f.Online {
-				s.pull(ctx, f.PeerID)
-			}
-		}
 	}
+}
+
+// pullAll pulls from every friend, in parallel, and returns when done.
+func (s *Service) pullAll(ctx context.Context) {
+	fs, err := s.node.Friends()
+	if err != nil {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, f := range fs {
+		wg.Go(func() { s.pull(ctx, f.PeerID) })
+	}
+	wg.Wait()
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/plug-net/plug/social/harvest"
 	"github.com/plug-net/plug/social/search"
@@ -31,7 +32,7 @@ type ImportReport struct {
 // nothing twice. Items are stored and indexed in batches; an import that
 // fails half-way keeps what it stored.
 func (s *Service) Import(ctx context.Context, kind, src string, progress func(done, total int)) (ImportReport, error) {
-	b := &importBatch{s: s, keys: map[string]bool{}}
+	b := newImportBatch(s)
 	opt := harvest.Options{Progress: progress}
 	var (
 		rep harvest.Report
@@ -47,7 +48,7 @@ func (s *Service) Import(ctx context.Context, kind, src string, progress func(do
 	default:
 		return ImportReport{}, fmt.Errorf("unknown import kind %q: use mastodon, twitter or feed", kind)
 	}
-	if ferr := b.flush(); ferr != nil && err == nil {
+	if ferr := b.flush(true); ferr != nil && err == nil {
 		err = ferr
 	}
 	out := ImportReport{
@@ -65,18 +66,25 @@ func (s *Service) Import(ctx context.Context, kind, src string, progress func(do
 }
 
 // importBatchSize is how many items are stored and indexed together.
-const importBatchSize = 500
+const importBatchSize = 1000
 
 // importBatch gathers harvested items and stores them in batches: one
-// store transaction and one index batch per importBatchSize items.
+// store transaction and one index batch per importBatchSize items. A batch
+// is stored while the next one is parsed (one in flight at most).
 type importBatch struct {
 	s       *Service
 	pending []Entry
-	keys    map[string]bool // IDs pending
+	keys    map[string]bool // IDs added by this import
+	busy    chan struct{}   // held while a batch is stored
+	err     error           // the first failure of a stored batch (read after wait)
 }
 
-// add is the harvest sink: it stores one item; added is false for a
-// duplicate.
+func newImportBatch(s *Service) *importBatch {
+	return &importBatch{s: s, keys: map[string]bool{}, busy: make(chan struct{}, 1)}
+}
+
+// add is the harvest sink: it keeps one item for storing; added is false
+// for a duplicate.
 func (b *importBatch) add(ctx context.Context, it harvest.Item) (bool, error) {
 	e := entryOf(it)
 	if b.keys[e.ID] {
@@ -91,28 +99,44 @@ func (b *importBatch) add(ctx context.Context, it harvest.Item) (bool, error) {
 	b.keys[e.ID] = true
 	b.pending = append(b.pending, e)
 	if len(b.pending) >= importBatchSize {
-		return true, b.flush()
+		return true, b.flush(false)
 	}
 	return true, nil
 }
 
-// flush stores and indexes the pending items.
-func (b *importBatch) flush() error {
-	if len(b.pending) == 0 {
-		return nil
+// flush hands the pending items to the writer; with wait, it returns once
+// everything is stored.
+func (b *importBatch) flush(wait bool) error {
+	b.busy <- struct{}{} // the previous batch is stored
+	err := b.err
+	if err != nil || len(b.pending) == 0 {
+		<-b.busy
+		return err
 	}
-	s := b.s
+	batch := b.pending
+	b.pending = make([]Entry, 0, importBatchSize)
+	go func() {
+		defer func() { <-b.busy }()
+		if err := b.s.storeEntries(batch); err != nil {
+			b.err = err
+		}
+	}()
+	if wait {
+		b.busy <- struct{}{}
+		<-b.busy
+		return b.err
+	}
+	return nil
+}
+
+// storeEntries stores and indexes new entries in one transaction and one
+// index batch.
+func (s *Service) storeEntries(batch []Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	docs := make([]search.Doc, 0, len(b.pending))
+	docs := make([]search.Doc, 0, len(batch))
 	err := s.db.Batch(func(tx *kv.Batch) error {
-		for _, e := range b.pending {
-			if _, exists, err := s.getEntry(e.ID); err != nil || exists {
-				if err != nil {
-					return err
-				}
-				continue
-			}
+		for _, e := range batch {
 			v, err := json.Marshal(e)
 			if err != nil {
 				return err
@@ -127,8 +151,6 @@ func (b *importBatch) flush() error {
 		}
 		return nil
 	})
-	b.pending = b.pending[:0]
-	clear(b.keys)
 	if err != nil {
 		return fmt.Errorf("store imported items: %w", err)
 	}
@@ -150,8 +172,14 @@ func displaySource(src string) string {
 // entryOf makes a timeline entry of a harvested item (without its media).
 func entryOf(it harvest.Item) Entry {
 	key := it.Key()
+	t := it.Time.UTC()
+	if !datable(t) {
+		// Undated (some feeds) or out of range: the time of the import,
+		// so that it neither sits above everything nor breaks paging.
+		t = time.Now().UTC()
+	}
 	return Entry{
-		ID: entryID(key), Key: key, Source: string(it.Source), Author: cleanText(it.Author, 200), Time: it.Time.UTC(),
+		ID: entryID(key), Key: key, Source: string(it.Source), Author: cleanText(it.Author, 200), Time: t,
 		Text: it.Text, Summary: it.Summary, URL: it.URL, InReplyTo: it.InReplyTo,
 		Tags: it.Tags, Mentions: it.Mentions, Boost: it.Boost,
 	}

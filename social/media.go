@@ -27,6 +27,12 @@ type mediaStore struct{ dir string }
 // put stores r (at most max bytes) and returns its hash and size. An
 // existing file with the same content is kept.
 func (m mediaStore) put(r io.Reader, max int64) (string, int64, error) {
+	return m.putExpect(r, max, "")
+}
+
+// putExpect is put of bytes that must hash to want (unless want is ""):
+// other bytes are not kept.
+func (m mediaStore) putExpect(r io.Reader, max int64, want string) (string, int64, error) {
 	if err := os.MkdirAll(m.dir, 0o700); err != nil {
 		return "", 0, err
 	}
@@ -50,6 +56,9 @@ func (m mediaStore) put(r io.Reader, max int64) (string, int64, error) {
 		return "", 0, fmt.Errorf("store media: %w", err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
+	if want != "" && sum != want {
+		return "", 0, errMediaMismatch
+	}
 	p := m.path(sum)
 	if _, err := os.Stat(p); err == nil {
 		return sum, n, nil

@@ -24,6 +24,9 @@ const (
 	MaxImageSize = 16 << 20
 	// maxPostRecord bounds a signed post record on the wire.
 	maxPostRecord = 64 << 10
+	// maxAuthorLen bounds the text of a peer ID (an Ed25519 one has 52
+	// characters): base58 decoding takes time quadratic in the length.
+	maxAuthorLen = 128
 )
 
 // ImageRef names an image of a post by the BLAKE3 hash of its bytes.
@@ -82,6 +85,9 @@ func (p *Post) Check() error {
 	if p.Version == 0 || p.Created.IsZero() {
 		return fmt.Errorf("%w: no version or date", ErrBadPost)
 	}
+	if !datable(p.Created) || !p.Edited.IsZero() && !datable(p.Edited) {
+		return fmt.Errorf("%w: date out of range", ErrBadPost)
+	}
 	if !utf8.ValidString(p.Text) {
 		return fmt.Errorf("%w: text is not UTF-8", ErrBadPost)
 	}
@@ -107,6 +113,39 @@ func (p *Post) Check() error {
 		return ErrBadSig
 	}
 	return nil
+}
+
+// UnmarshalJSON parses a post record, refusing an author too long to be a
+// peer ID before decoding it (base58 decoding is quadratic: a 64 KiB one
+// takes seconds, a 1 MiB one in a state dump minutes).
+func (p *Post) UnmarshalJSON(b []byte) error {
+	type plain Post // the fields, without this method
+	var q struct {
+		plain
+		Author *string `json:"author"`
+	}
+	if err := json.Unmarshal(b, &q); err != nil {
+		return err
+	}
+	*p = Post(q.plain)
+	if q.Author != nil {
+		if len(*q.Author) > maxAuthorLen {
+			return fmt.Errorf("author of %d characters is not a peer ID", len(*q.Author))
+		}
+		id, err := peer.Decode(*q.Author)
+		if err != nil {
+			return fmt.Errorf("author: %w", err)
+		}
+		p.Author = id
+	}
+	return nil
+}
+
+// datable reports whether a post's date is one the timeline can order:
+// from 1970 (the timeline's keys are unsigned nanoseconds since then) to
+// before 2200 (nanoseconds past 2262 do not fit).
+func datable(t time.Time) bool {
+	return !t.Before(time.Unix(0, 0)) && t.Year() < 2200
 }
 
 // DecodePost parses and checks a post record received from a friend.

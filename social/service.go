@@ -453,7 +453,7 @@ type TimelineQuery struct {
 	Source string    // "" for every source
 	Author string    // a friend's name or peer ID; "" for everyone
 	Before time.Time // entries older than this (zero: newest)
-	Limit  int       // 0: 50
+	Limit  int       // 0: 50; a page may pass it by the entries that share its last entry's time
 }
 
 // Timeline returns entries newest first.
@@ -467,9 +467,16 @@ func (s *Service) Timeline(ctx context.Context, q TimelineQuery) ([]Entry, error
 		opt.Start = append(opt.Start, 0xff)
 	}
 	var out []Entry
+	// A full page goes on with the entries of its last entry's time, so
+	// that the next page (Before = that time) skips none of them.
+	var lastTS []byte
 	err := s.db.Iterate(kv.Posts, opt, func(k, _ []byte) error {
 		if len(k) <= len(pfxTime)+8 {
 			return nil
+		}
+		ts := k[len(pfxTime) : len(pfxTime)+8]
+		if lastTS != nil && !bytes.Equal(ts, lastTS) {
+			return kv.ErrStop
 		}
 		e, ok, err := s.getEntry(string(k[len(pfxTime)+8:]))
 		if err != nil || !ok || (e.Post != nil && e.Post.Deleted) {
@@ -483,7 +490,7 @@ func (s *Service) Timeline(ctx context.Context, q TimelineQuery) ([]Entry, error
 		}
 		out = append(out, e)
 		if len(out) == q.Limit {
-			return kv.ErrStop
+			lastTS = slices.Clone(ts)
 		}
 		return ctx.Err()
 	})
