@@ -11,17 +11,23 @@ import (
 	"time"
 )
 
-// fixtures is ../shared/fixtures, the real exports of the harvester's tests.
+// fixtures is the folder of the real exports of the harvester's tests: a
+// copy of ../shared/fixtures in the repository's testdata/fixtures, or
+// $PLUG_FIXTURES.
 func fixtures(t *testing.T) string {
 	t.Helper()
-	for _, d := range []string{"../../shared/fixtures", "../shared/fixtures", "/work/shared/fixtures"} {
-		if _, err := os.Stat(filepath.Join(d, "mastodon-archive", "outbox.json")); err == nil {
-			abs, _ := filepath.Abs(d)
-			return abs
-		}
+	dir := os.Getenv("PLUG_FIXTURES")
+	if dir == "" {
+		dir = filepath.Join("..", "testdata", "fixtures")
 	}
-	t.Skip("the shared fixtures (../shared/fixtures) are not here: the import tests need the real exports")
-	return ""
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		_, err = os.Stat(filepath.Join(abs, "mastodon-archive", "outbox.json"))
+	}
+	if err != nil {
+		t.Fatalf("the real exports are not in %s (%v): set PLUG_FIXTURES to the folder holding mastodon-archive/ and twitter-archive/", dir, err)
+	}
+	return abs
 }
 
 type entryJSON struct {

@@ -266,17 +266,16 @@ func signedPost(keys *crypto.Keys, id, text string, version uint64, created time
 }
 
 // fixtures returns the folder of the real exports (README.md there says
-// where they come from): $PLUG_FIXTURES, else ../../shared/fixtures from
-// here, as the harvester's tests find them. Without them the test is
-// skipped, saying so.
+// where they come from): $PLUG_FIXTURES, else the copy in the repository's
+// testdata/fixtures.
 func fixtures(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("PLUG_FIXTURES")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "fixtures")
+		dir = filepath.Join("..", "testdata", "fixtures")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "mastodon-archive", "outbox.json")); err != nil {
-		t.Skipf("the real exports are not in %s (%v): set PLUG_FIXTURES to the folder holding mastodon-archive/ and twitter-archive/ to run this test", dir, err)
+		t.Fatalf("the real exports are not in %s (%v): set PLUG_FIXTURES to the folder holding mastodon-archive/ and twitter-archive/", dir, err)
 	}
 	return dir
 }

@@ -23,13 +23,13 @@ import (
 )
 
 // fixtures returns the folder of the real exports (README.md there says
-// where they come from): $PLUG_FIXTURES, else /work/shared/fixtures
-// (../../../shared/fixtures from here).
+// where they come from): $PLUG_FIXTURES, else the copy in the repository's
+// testdata/fixtures.
 func fixtures(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("PLUG_FIXTURES")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "fixtures")
+		dir = filepath.Join("..", "..", "testdata", "fixtures")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "mastodon-archive", "outbox.json")); err != nil {
 		t.Fatalf("fixtures not found in %s (%v): set PLUG_FIXTURES to the folder holding mastodon-archive/ and twitter-archive/", dir, err)
