@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -30,14 +31,30 @@ func (s *Server) passwordSet() bool {
 	return err == nil
 }
 
-// checkSecret reports whether secret is the API token or the password.
+// checkSecret reports whether secret is the API token (spaces around it
+// ignored, as a pasted token has them) or the password (exactly as typed).
+// At most two bcrypt checks run at once, and failures are slowed down.
 func (s *Server) checkSecret(secret string) bool {
 	if secret == "" {
 		return false
 	}
-	if subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.Token)) == 1 {
+	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(secret)), []byte(s.cfg.Token)) == 1 {
 		return true
 	}
+	s.loginSem <- struct{}{}
+	defer func() { <-s.loginSem }()
+	ok := s.checkPassword(secret)
+	if !ok {
+		time.Sleep(failedLoginDelay) // while holding the slot: guessing is slow for everyone
+	}
+	return ok
+}
+
+// failedLoginDelay slows password guessing: with two slots, at most a few
+// guesses a second get through.
+const failedLoginDelay = 500 * time.Millisecond
+
+func (s *Server) checkPassword(secret string) bool {
 	if s.cfg.PasswordFile == "" || len(secret) > maxPasswordLen {
 		return false
 	}
@@ -57,13 +74,14 @@ func (s *Server) setPassword(pw string) error {
 	if err != nil {
 		return fmt.Errorf("hash the password: %w", err)
 	}
-	f, err := os.OpenFile(s.cfg.PasswordFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return errPasswordSet
-	}
+	// Written whole to a temporary file, then linked to its name: a crash
+	// never leaves an empty password file, and a password is never
+	// replaced (link fails when the name exists).
+	f, err := os.CreateTemp(filepath.Dir(s.cfg.PasswordFile), ".ui.password-*")
 	if err != nil {
 		return fmt.Errorf("save the password: %w", err)
 	}
+	defer os.Remove(f.Name())
 	_, err = f.Write(append(hash, '\n'))
 	if serr := f.Sync(); err == nil {
 		err = serr
@@ -71,8 +89,13 @@ func (s *Server) setPassword(pw string) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = os.Link(f.Name(), s.cfg.PasswordFile)
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return errPasswordSet
+	}
 	if err != nil {
-		os.Remove(s.cfg.PasswordFile)
 		return fmt.Errorf("save the password: %w", err)
 	}
 	return nil
@@ -88,10 +111,34 @@ func fromLoopback(r *http.Request) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (s *Server) startSession(w http.ResponseWriter) {
+// needsToken reports whether choosing the first password takes the API
+// token: from another machine, through a proxy, or on a UI opened to the
+// network.
+func (s *Server) needsToken(r *http.Request) bool {
+	return s.cfg.RemoteUI || !fromLoopback(r) || r.Header.Get("Forwarded") != "" || r.Header.Get("X-Forwarded-For") != ""
+}
+
+// secureCookie reports whether the session cookie is marked Secure:
+// always over TLS and on loopback (browsers treat http://127.0.0.1 and
+// http://localhost as secure), not on a plain-HTTP UI opened to the network,
+// where browsers would drop it.
+func secureCookie(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: s.sessions.create(), Path: "/",
-		MaxAge: int(sessionTTL / time.Second), HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode,
+		MaxAge: int(sessionTTL / time.Second), HttpOnly: true, Secure: secureCookie(r), SameSite: http.SameSiteStrictMode,
 	})
 }
 
@@ -110,7 +157,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d := loginData{Failed: r.URL.Query().Has("failed"), HasPassword: s.passwordSet()}
 	if s.cfg.PasswordFile != "" && !d.HasPassword {
-		d.Setup, d.NeedToken = true, !fromLoopback(r)
+		d.Setup, d.NeedToken = true, s.needsToken(r)
 	}
 	s.render(w, "login.html", d)
 }
@@ -119,16 +166,16 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 // (or "token", which the first versions of the form used).
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	secret := strings.TrimSpace(r.PostFormValue("password"))
+	secret := r.PostFormValue("password")
 	if secret == "" {
-		secret = strings.TrimSpace(r.PostFormValue("token"))
+		secret = r.PostFormValue("token")
 	}
 	if !s.checkSecret(secret) {
 		s.log.Warn("login refused", "remote", r.RemoteAddr)
 		http.Redirect(w, r, "/login?failed", http.StatusSeeOther)
 		return
 	}
-	s.startSession(w)
+	s.startSession(w, r)
 	s.log.Info("logged in to the web UI", "remote", r.RemoteAddr)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
@@ -139,13 +186,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	fail := func(code int, problem string) {
-		s.renderCode(w, code, "login.html", loginData{Setup: true, NeedToken: !fromLoopback(r), Problem: problem})
+		s.renderCode(w, code, "login.html", loginData{Setup: true, NeedToken: s.needsToken(r), Problem: problem})
 	}
 	if s.cfg.PasswordFile == "" || s.passwordSet() {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	if !fromLoopback(r) && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(r.PostFormValue("token"))), []byte(s.cfg.Token)) != 1 {
+	if s.needsToken(r) && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(r.PostFormValue("token"))), []byte(s.cfg.Token)) != 1 {
 		fail(http.StatusForbidden, "From another machine, setting the password takes the API token (the one line in DIR/api.token on the plug).")
 		return
 	}
@@ -171,6 +218,6 @@ func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("web UI password set", "remote", r.RemoteAddr)
-	s.startSession(w)
+	s.startSession(w, r)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/plug-net/plug/store"
@@ -69,6 +70,7 @@ func (s *Server) backupRoutes() {
 // Stream is a long operation's answer: newline-delimited JSON objects, each
 // with one key: "progress", "warning", then "result" or "error" last.
 type Stream struct {
+	mu sync.Mutex // warnings come from the backup's workers at once
 	w  http.ResponseWriter
 	rc *http.ResponseController
 }
@@ -86,6 +88,8 @@ func (st *Stream) send(key string, v any) {
 	if err != nil {
 		return
 	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	st.w.Write(append(b, '\n'))
 	st.rc.Flush()
 }
@@ -102,11 +106,14 @@ func (st *Stream) finish(v any, err error) {
 // throttle calls f at most every d (and always for the last call, through
 // flush).
 type throttle struct {
+	mu   sync.Mutex
 	last time.Time
 	d    time.Duration
 }
 
 func (t *throttle) ok() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if time.Since(t.last) < t.d {
 		return false
 	}

@@ -346,7 +346,7 @@ func (s *Server) timelinePage(w http.ResponseWriter, r *http.Request) error {
 	var err error
 	if d.Query != "" {
 		if len(d.Query) > 1000 {
-			d.Query = d.Query[:1000]
+			d.Query = strings.ToValidUTF8(d.Query[:1000], "")
 		}
 		d.Offset, _ = strconv.Atoi(q.Get("offset"))
 		d.Offset = min(max(d.Offset, 0), 100000)

@@ -79,6 +79,9 @@ type Config struct {
 	// PasswordFile keeps the bcrypt hash of the web UI's password, chosen on
 	// the first visit; "" allows only the token as a login.
 	PasswordFile string
+	// RemoteUI says the UI is open to the network (--allow-remote-ui):
+	// choosing the first password then always takes the API token.
+	RemoteUI bool
 	// PasswordCost is bcrypt's cost (default bcrypt.DefaultCost; tests
 	// lower it).
 	PasswordCost int
@@ -93,6 +96,7 @@ type Server struct {
 	handler  http.Handler
 	sessions sessions
 	jobs     jobs
+	loginSem chan struct{} // bounds concurrent password checks
 }
 
 //go:embed templates
@@ -111,7 +115,7 @@ func New(cfg Config, backend Backend) (*Server, error) {
 	if cfg.PasswordCost == 0 {
 		cfg.PasswordCost = bcrypt.DefaultCost
 	}
-	s := &Server{cfg: cfg, backend: backend, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, backend: backend, log: cfg.Logger, mux: http.NewServeMux(), loginSem: make(chan struct{}, 2)}
 	s.sessions.m = make(map[string]time.Time)
 	s.routes()
 	cop := http.NewCrossOriginProtection()
@@ -175,8 +179,14 @@ func (ss *sessions) create() string {
 	var b [32]byte
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
+	now := time.Now()
 	ss.mu.Lock()
-	ss.m[id] = time.Now().Add(sessionTTL)
+	for k, exp := range ss.m { // sweep the expired ones
+		if now.After(exp) {
+			delete(ss.m, k)
+		}
+	}
+	ss.m[id] = now.Add(sessionTTL)
 	ss.mu.Unlock()
 	return id
 }
@@ -290,7 +300,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		s.sessions.drop(c.Value)
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secureCookie(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 

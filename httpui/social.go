@@ -380,7 +380,10 @@ func (s *Server) apiMedia(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
-	fi, _ := f.Stat()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
 	http.ServeContent(w, r, "", fi.ModTime(), f)
 	return nil
 }

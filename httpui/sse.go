@@ -152,15 +152,17 @@ func (j *job) update(f func()) {
 
 // jobs are the backups started from the page, newest last.
 type jobs struct {
-	mu   sync.Mutex
-	list []*job
-	wg   sync.WaitGroup // running jobs
+	mu     sync.Mutex
+	list   []*job
+	closed bool
+	wg     sync.WaitGroup // running jobs
 }
 
 // Close cancels the backups started from the page and waits for them to
 // stop. Call it before the backend closes.
 func (s *Server) Close() error {
 	s.jobs.mu.Lock()
+	s.jobs.closed = true
 	for _, j := range s.jobs.list {
 		j.cancel()
 	}
@@ -169,13 +171,26 @@ func (s *Server) Close() error {
 	return nil
 }
 
-func (js *jobs) add(j *job) {
+// errClosing is answered when a job is started while the plug stops.
+var errClosing = &apiError{code: http.StatusServiceUnavailable, msg: "the plug is stopping"}
+
+// start records j as running, unless one still runs (returned) or the
+// server is closing; the caller runs j and calls wg.Done when it ends.
+func (js *jobs) start(j *job) (*job, error) {
 	js.mu.Lock()
 	defer js.mu.Unlock()
+	if js.closed {
+		return nil, errClosing
+	}
+	if r := js.runningLocked(); r != nil {
+		return r, nil
+	}
 	js.list = append(js.list, j)
 	if len(js.list) > jobsKept {
 		js.list = js.list[len(js.list)-jobsKept:]
 	}
+	js.wg.Add(1)
+	return j, nil
 }
 
 func (js *jobs) get(id string) *job {
@@ -193,6 +208,10 @@ func (js *jobs) get(id string) *job {
 func (js *jobs) running() *job {
 	js.mu.Lock()
 	defer js.mu.Unlock()
+	return js.runningLocked()
+}
+
+func (js *jobs) runningLocked() *job {
 	for _, j := range js.list {
 		j.mu.Lock()
 		done := j.done
@@ -229,15 +248,17 @@ func (s *Server) apiStartBackup(w http.ResponseWriter, r *http.Request) error {
 		}
 		body.Paths = src
 	}
-	if j := s.jobs.running(); j != nil {
-		return &apiError{code: http.StatusConflict, msg: "a backup started from this page still runs (job " + j.id + ")"}
-	}
 	var b [8]byte
 	rand.Read(b[:])
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	j := &job{id: hex.EncodeToString(b[:]), paths: body.Paths, cancel: cancel, changed: make(chan struct{})}
-	s.jobs.add(j)
-	s.jobs.wg.Add(1)
+	if got, err := s.jobs.start(j); err != nil || got != j {
+		cancel()
+		if err != nil {
+			return err
+		}
+		return &apiError{code: http.StatusConflict, msg: "a backup started from this page still runs (job " + got.id + ")"}
+	}
 	go func() {
 		defer s.jobs.wg.Done()
 		defer cancel()

@@ -11,7 +11,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/plug-net/plug/httpui"
 	"github.com/plug-net/plug/store"
@@ -181,6 +184,27 @@ func (a *app) OpenSnapshotFile(ctx context.Context, ref, p string) (*httpui.Snap
 	if err := os.MkdirAll(a.cfg.dir.downloads(), 0o700); err != nil {
 		return nil, err
 	}
+	// At most two downloads at once, each only when the disk has room for
+	// it beside what the plug needs.
+	select {
+	case downloadSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	release := sync.OnceFunc(func() { <-downloadSlots })
+	ok := false
+	defer func() {
+		if !ok {
+			release()
+		}
+	}()
+	var fsst unix.Statfs_t
+	if unix.Statfs(a.cfg.dir.downloads(), &fsst) == nil {
+		if free := int64(fsst.Bavail) * int64(fsst.Bsize); free < n.Size+downloadHeadroom {
+			return nil, httpui.StatusError(http.StatusInsufficientStorage,
+				fmt.Errorf("%s is %s and the plug's disk has %s free: restore it to a path on another disk instead", p, humanSize(n.Size), humanSize(free)))
+		}
+	}
 	tmp, err := os.MkdirTemp(a.cfg.dir.downloads(), "dl-")
 	if err != nil {
 		return nil, err
@@ -202,5 +226,24 @@ func (a *app) OpenSnapshotFile(ctx context.Context, ref, p string) (*httpui.Snap
 		f.Close()
 		return nil, errors.New("the restored file is not a regular file")
 	}
-	return &httpui.SnapshotFile{ReadCloser: f, Name: path.Base(p), Size: fi.Size(), ModTime: fi.ModTime()}, nil
+	ok = true
+	return &httpui.SnapshotFile{ReadCloser: releaseOnClose{f, release}, Name: path.Base(p), Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// downloadSlots bounds the downloads restored at once; downloadHeadroom is
+// the free space a download leaves to the plug.
+var downloadSlots = make(chan struct{}, 2)
+
+const downloadHeadroom = 256 << 20
+
+// releaseOnClose frees a download slot when the file is closed.
+type releaseOnClose struct {
+	*os.File
+	release func()
+}
+
+func (r releaseOnClose) Close() error {
+	err := r.File.Close()
+	r.release()
+	return err
 }

@@ -253,7 +253,7 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ui, err := httpui.New(httpui.Config{Token: token, Logger: a.log.With("component", "httpui"), PasswordFile: a.cfg.dir.passwordFile()}, a)
+	ui, err := httpui.New(httpui.Config{Token: token, Logger: a.log.With("component", "httpui"), PasswordFile: a.cfg.dir.passwordFile(), RemoteUI: a.cfg.allowRemote}, a)
 	if err != nil {
 		return err
 	}
@@ -263,7 +263,13 @@ func (a *app) run(ctx context.Context) error {
 		log.Error("could not open the web UI and API", "addr", a.cfg.api, "err", err)
 		return fmt.Errorf("listen on --api %s: %w (is another program using that port? try --api 127.0.0.1:0)", a.cfg.api, err)
 	}
-	srv := &http.Server{Handler: ui.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)}
+	// Requests end with the daemon: live pages and long polls are cut when
+	// it stops, before the store closes under them.
+	baseCtx, stopRequests := context.WithCancel(context.Background())
+	defer stopRequests()
+	srv := &http.Server{Handler: ui.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+		BaseContext: func(net.Listener) context.Context { return baseCtx }}
+	srv.RegisterOnShutdown(stopRequests)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	addr := ln.Addr().String()
