@@ -121,6 +121,11 @@ func (s *Service) handleFeed(st network.Stream) {
 	}
 	st.SetDeadline(time.Now().Add(feedDeadline))
 	b, err := p2p.ReadFrame(st, maxFeedRequest)
+	if errors.Is(err, p2p.ErrFrameTooLarge) {
+		s.log.Warn("refused an oversized feed message from a friend", "friend", name, "err", err)
+		writeFeed(st, feedResponse{Code: "too_large", Msg: err.Error()})
+		return
+	}
 	if err != nil {
 		return
 	}
@@ -313,6 +318,9 @@ func (s *Service) pull(ctx context.Context, p peer.ID) {
 		r, err := readFeed(st)
 		st.Close()
 		cancel()
+		if errors.Is(err, p2p.ErrFrameTooLarge) || errors.Is(err, ErrBadPost) {
+			s.log.Warn("refused a friend's answer to a pull", "friend", name, "err", err)
+		}
 		if err != nil || !r.OK {
 			return
 		}

@@ -506,8 +506,8 @@ func TestFeedBadRequests(t *testing.T) {
 			t.Errorf("%+v: answer %+v, want a refusal", q, r)
 		}
 	}
-	// A request past the size of a push is refused before it is read:
-	// the stream closes without an answer.
+	// A request past the size of a push is refused before it is read,
+	// and the refusal is logged.
 	big, _ := json.Marshal(feedRequest{Op: "push", Post: json.RawMessage(`"` + strings.Repeat("x", maxPostRecord+8<<10) + `"`)})
 	func() {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -520,8 +520,13 @@ func TestFeedBadRequests(t *testing.T) {
 		st.SetDeadline(time.Now().Add(time.Minute))
 		p2p.WriteFrame(st, big) // may fail half-way: Ann hangs up
 		st.CloseWrite()
-		if b, _ := io.ReadAll(st); len(b) != 0 {
-			t.Fatalf("a request of %d bytes is answered %q", len(big), b)
+		if b, _ := io.ReadAll(st); len(b) > 4 {
+			if r, err := decodeFeedResponse(b[4:]); err != nil || r.OK || r.Code != "too_large" {
+				t.Fatalf("a request of %d bytes is answered %q", len(big), b)
+			}
+		}
+		if l := ann.logs.lines("oversized feed message"); len(l) == 0 {
+			t.Fatalf("the oversized request was not logged:\n%s", ann.logs)
 		}
 	}()
 
