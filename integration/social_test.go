@@ -160,6 +160,15 @@ func TestMicroblog(t *testing.T) {
 		t.Fatalf("C's search still finds the deleted post: %+v", got)
 	}
 
+	// A friend paired now gets A's posts at once (not at the next periodic
+	// sync, ten minutes away).
+	c.start("d", "--bootstrap", c.boot, "--name", "dan")
+	c.pair("a", "d")
+	eventually(t, 30*time.Second, "a new friend did not get A's earlier posts", func() bool {
+		_, ok := findEntry(timeline(t, c.dir("d")), p2.ID)
+		return ok
+	})
+
 	// The stranger, though online and friends with B, has none of A's posts.
 	time.Sleep(2 * time.Second)
 	for _, e := range timeline(t, s) {
