@@ -402,6 +402,7 @@ func TestBrowserUI(t *testing.T) {
 		ta.do("back up now", chromedp.Click(chromedp.ID("backup-now"), chromedp.NodeEnabled))
 		eval[chromedp.Void](ta, `window.__seen = []; new MutationObserver(() => window.__seen.push(document.querySelector("#backup-bar").value)).observe(document.querySelector("#backup-pct"), {childList: true, characterData: true, subtree: true}); 0`)
 		ta.waitFor("the backup to reach 100%", `document.querySelector("#backup-pct").textContent === "100%" && document.querySelector("#new-snapshot")`, 90*time.Second)
+		ta.waitFor("the new snapshot to be listed without a reload", `document.querySelector("#snapshots tr[data-id='" + document.querySelector("#new-snapshot").getAttribute("href").split("/").pop() + "']") !== null`, 10*time.Second)
 		seen := eval[[]float64](ta, "window.__seen")
 		if len(seen) == 0 || seen[len(seen)-1] != 100 {
 			t.Fatalf("the progress bar went %v; want it to end at 100", seen)

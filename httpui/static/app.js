@@ -222,6 +222,7 @@
       res.replaceChildren("Done: snapshot ", el("a", { href: "/backups/" + encodeURIComponent(r.snapshot_id), id: "new-snapshot" }, r.snapshot_id.slice(0, 8)),
         ", " + r.files + " files, " + size(r.bytes) + ", " + size(r.new_bytes) + " new, in " + r.duration_s.toFixed(1) + " s.");
       res.className = "";
+      addSnapshotRow(r.snapshot_id);
     });
     es.addEventListener("error", (m) => {
       if (m.data) {
@@ -233,6 +234,33 @@
         flash("Lost the connection to the plug while backing up.", true);
       }
     });
+  }
+
+  // addSnapshotRow puts a new snapshot at the top of the list.
+  async function addSnapshotRow(id) {
+    let snaps;
+    try { snaps = await api("GET", "/api/v1/snapshots"); } catch (e) { return; }
+    const s = snaps.find((x) => x.id === id);
+    if (!s) return;
+    let body = document.querySelector("#snapshots tbody");
+    if (!body) {
+      const none = $("#no-snapshots");
+      if (!none) return;
+      body = el("tbody");
+      const head = el("tr", {}, ...["Taken", "Snapshot", "Folders", "Files", "Size", "New", ""].map((h, i) => el("th", i >= 3 && i <= 5 ? { class: "num" } : {}, h)));
+      none.replaceWith(el("table", { id: "snapshots" }, el("thead", {}, head), body));
+    }
+    if (body.querySelector('tr[data-id="' + CSS.escape(id) + '"]')) return;
+    const t = new Date(s.time);
+    const row = el("tr", { "data-id": s.id },
+      el("td", {}, el("time", { datetime: s.time }, t.toLocaleString())),
+      el("td", {}, el("code", {}, s.id.slice(0, 8))),
+      el("td", {}, ...s.paths.map((p) => el("code", {}, p + " "))),
+      el("td", { class: "num" }, String(s.files)),
+      el("td", { class: "num" }, size(s.bytes)),
+      el("td", { class: "num" }, size(s.new_bytes)),
+      el("td", {}, el("a", { href: "/backups/" + encodeURIComponent(s.id), class: "browse" }, "Browse")));
+    body.prepend(row);
   }
 
   function backupsPage() {
