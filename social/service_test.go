@@ -410,7 +410,12 @@ func TestStateRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if next != 6 || len(posts) != 3 {
-		t.Fatalf("outbox after recovery: next %d, %d posts; want 6 (five versions before, one after), 3 posts", next, len(posts))
+	// Five versions before; the one after comes past the recovery gap, so
+	// that a friend whose cursor passed the backup still pulls it.
+	if next != 5+outboxRecoveryGap+1 || len(posts) != 3 {
+		t.Fatalf("outbox after recovery: next %d, %d posts; want %d (five versions, the gap, one after), 3 posts", next, len(posts), 5+outboxRecoveryGap+1)
+	}
+	if after, _, _, _ := r.outboxAfter(5 + 100); len(after) != 1 {
+		t.Fatalf("a friend whose cursor is past the backup pulls %d posts, want the one made after recovery", len(after))
 	}
 }

@@ -3,6 +3,7 @@ package social
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,6 +23,10 @@ const StateFile = "state.jsonl"
 
 // maxStateLine bounds one record of the dump.
 const maxStateLine = 1 << 20
+
+// outboxRecoveryGap is how far a recovered plug's outbox sequence jumps
+// (more posts than a plug makes between two backups).
+const outboxRecoveryGap = 1 << 20
 
 type stateRecord struct {
 	K []byte `json:"k"`
@@ -84,6 +89,18 @@ func (s *Service) LoadState(ctx context.Context, r io.Reader) (int, error) {
 		return sc.Err()
 	})
 	if err != nil {
+		return n, fmt.Errorf("load the social state: %w", err)
+	}
+	// The lost plug may have posted after the backup: friends' cursors can
+	// be past the restored outbox. The outbox goes on far beyond, so that
+	// friends pull what this plug posts from now on.
+	if err := s.db.UpdateSync(func(tx *kv.Tx) error {
+		var seq uint64
+		if b, err := tx.Get(kv.Posts, keyOutboxSq); err == nil && len(b) == 8 {
+			seq = binary.BigEndian.Uint64(b)
+		}
+		return tx.Put(kv.Posts, keyOutboxSq, binary.BigEndian.AppendUint64(nil, seq+outboxRecoveryGap))
+	}); err != nil {
 		return n, fmt.Errorf("load the social state: %w", err)
 	}
 	if err := s.Reindex(ctx); err != nil {
