@@ -53,13 +53,13 @@ func TestKillDuringBackup(t *testing.T) {
 	kills, interrupted := 0, 0
 	for i := 0; kills < 10; i++ {
 		// Something new each round, so that each backup has work to do.
-		makeFiles(t, filepath.Join(src, fmt.Sprintf("round%02d", i)), uint64(100+i), 50, 40<<20)
+		makeFiles(t, filepath.Join(src, fmt.Sprintf("round%02d", i)), uint64(100+i), 50, 64<<20)
 		cmd, progressed, _ := backupInBackground(t, c.dir("a"), src)
 		select {
 		case <-progressed:
 		case <-time.After(30 * time.Second):
 		}
-		time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.IntN(120)) * time.Millisecond)
 		c.kill("a")
 		if cmd.Wait() != nil {
 			interrupted++

@@ -290,6 +290,13 @@ func TestTimelineSurvivesLosingThePlug(t *testing.T) {
 	eventually(t, 3*time.Minute, "the recovered plug did not get its timeline back", func() bool {
 		return len(timeline(t, a2, "-n", "1000")) == len(before)
 	})
+	eventually(t, 30*time.Second, "the recovered plug still marks itself as recovering", func() bool {
+		_, err := os.Stat(filepath.Join(a2, "recovering"))
+		return os.IsNotExist(err)
+	})
+	if _, err := os.Stat(filepath.Join(c.dir("b"), "recovering")); !os.IsNotExist(err) {
+		t.Fatal("a plug made new marks itself as recovering")
+	}
 	after := timeline(t, a2, "-n", "1000")
 	if !reflect.DeepEqual(ids(before), ids(after)) {
 		t.Fatalf("timeline differs after recovery:\n%s", d2.logText())

@@ -181,7 +181,15 @@ func (a *app) RemoveSource(ctx context.Context, path string) ([]string, error) {
 // rendezvous), and gets its catalog back. It gives up once the plug has its
 // own head record.
 func (a *app) recoverLoop(ctx context.Context) {
+	if _, err := os.Stat(a.cfg.dir.recovering()); err != nil {
+		return // made new: nothing to recover
+	}
 	if a.repo.HeadVersion() > 0 {
+		// The catalog came back before the last stop; the timeline may not
+		// have.
+		if a.recoverState(ctx) {
+			os.Remove(a.cfg.dir.recovering())
+		}
 		return
 	}
 	log := a.log.With("component", "backup")
@@ -192,12 +200,14 @@ func (a *app) recoverLoop(ctx context.Context) {
 		switch {
 		case err == nil && doc.Version > 0:
 			log.Info("this plug was recovered: its friends, snapshots and catalog are back", "snapshots", len(doc.Snapshots), "friends", len(doc.Friends))
-			a.recoverState(ctx)
+			if a.recoverState(ctx) {
+				os.Remove(a.cfg.dir.recovering())
+			}
 			return
 		case errors.Is(err, store.ErrBusy):
 		case errors.Is(err, store.ErrNothingToRecover):
 			if !said {
-				log.Info("looking for friends that hold a backup of this plug (none so far: a new plug has none)")
+				log.Info("looking for friends that hold a backup of this plug (none found yet; they are asked again and again)")
 				said = true
 			}
 		case err != nil:

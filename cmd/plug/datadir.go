@@ -23,8 +23,12 @@ func (d dataDir) apiAddr() string  { return filepath.Join(string(d), "api.addr")
 func (d dataDir) apiToken() string { return filepath.Join(string(d), "api.token") }
 func (d dataDir) lockFile() string { return filepath.Join(string(d), "plug.pid") }
 func (d dataDir) social() string   { return filepath.Join(string(d), "social") }
-func (d dataDir) search() string   { return filepath.Join(string(d), "search") }
-func (d dataDir) uploads() string  { return filepath.Join(string(d), "uploads") }
+
+// recovering marks a plug made by "plug init --recover" until it has found
+// its head record.
+func (d dataDir) recovering() string { return filepath.Join(string(d), "recovering") }
+func (d dataDir) search() string     { return filepath.Join(string(d), "search") }
+func (d dataDir) uploads() string    { return filepath.Join(string(d), "uploads") }
 
 // errAlreadyRunning says another plug process owns the data directory.
 type errAlreadyRunning struct {

@@ -107,7 +107,8 @@ func initialize(dir dataDir, phrase crypto.Phrase) (*crypto.Keys, crypto.Phrase,
 	} else if !errors.Is(err, crypto.ErrNoKeys) {
 		return nil, phrase, err
 	}
-	if phrase.String() == "" {
+	recovering := phrase.String() != ""
+	if !recovering {
 		var err error
 		if phrase, err = crypto.NewPhrase(); err != nil {
 			return nil, phrase, err
@@ -119,6 +120,13 @@ func initialize(dir dataDir, phrase crypto.Phrase) (*crypto.Keys, crypto.Phrase,
 	}
 	if err := os.MkdirAll(string(dir), 0o700); err != nil {
 		return nil, phrase, fmt.Errorf("create data directory: %w", err)
+	}
+	if recovering {
+		// Written before the keys: a plug with these keys always knows it
+		// has a backup to find.
+		if err := writeFileAtomic(dir.recovering(), []byte("this plug was made from its recovery words and looks for its backup\n"), 0o600); err != nil {
+			return nil, phrase, err
+		}
 	}
 	if err := keys.SaveKeys(dir.keys()); err != nil {
 		return nil, phrase, err

@@ -51,7 +51,9 @@ func (a *app) UploadDir() string { return a.cfg.dir.uploads() }
 // stateOption writes the social state's dump and returns the backup option
 // that carries the state folder along.
 func (a *app) stateOption(ctx context.Context) (string, uint64, error) {
-	if a.social == nil {
+	if a.social == nil || a.recovering() {
+		// A recovered plug carries no timeline until its own is back: an
+		// empty one would become the newest.
 		return "", 0, nil
 	}
 	seen := a.social.Changes()
@@ -63,29 +65,31 @@ func (a *app) stateOption(ctx context.Context) (string, uint64, error) {
 
 // recoverState brings the timeline back after a recovery: the state folder
 // of the newest snapshot that carries one is restored and loaded. It tries
-// again while friends are out of reach.
-func (a *app) recoverState(ctx context.Context) {
+// again while friends are out of reach; done is false when it gave up (the
+// next start tries again).
+func (a *app) recoverState(ctx context.Context) (done bool) {
 	log := a.log.With("component", "social")
 	wait := 5 * time.Second
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		err := a.loadStateFromBackup(ctx)
 		if err == nil {
-			return
+			return true
 		}
 		if errors.Is(err, errNoStateBackup) {
 			log.Info("the backups hold no posts or harvested items to bring back")
-			return
+			return true
 		}
 		if attempt >= 10 {
 			log.Error("could not bring the timeline back from the backup; restart the plug to try again", "err", err)
-			return
+			return false
 		}
 		log.Warn("could not bring the timeline back from the backup yet; trying again", "err", err, "in", wait.String())
 		if !sleepCtx(ctx, wait) {
-			return
+			return false
 		}
 		wait = min(2*wait, 2*time.Minute)
 	}
+	return false
 }
 
 var errNoStateBackup = errors.New("no snapshot carries the plug's state")
@@ -120,7 +124,7 @@ func (a *app) loadStateFromBackup(ctx context.Context) error {
 // are kept even for a plug that backs up no folder).
 func (s *scheduler) backupState(ctx context.Context) error {
 	a := s.a
-	if a.social == nil || a.social.Changes() == a.stateSaved.Load() {
+	if a.social == nil || a.recovering() || a.social.Changes() == a.stateSaved.Load() {
 		return nil
 	}
 	_, err := a.backupNow(ctx, nil, store.BackupOptions{})
@@ -128,4 +132,11 @@ func (s *scheduler) backupState(ctx context.Context) error {
 		s.log.Info("posts and harvested items backed up")
 	}
 	return err
+}
+
+// recovering reports whether this plug, made from its recovery words, is
+// still getting its backup back.
+func (a *app) recovering() bool {
+	_, err := os.Stat(a.cfg.dir.recovering())
+	return err == nil
 }
