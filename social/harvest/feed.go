@@ -84,13 +84,7 @@ func (im *importer) feedFile(name string) error {
 	if c, err := peekByte(br); err == nil && c == '{' {
 		ac := &apContext{media: func(m apMedia) Media { return im.remoteMedia(string(m.URL), m.MediaType, m.Name, nil, 0) }}
 		c, err := walkCollection(br, name, func(dec *json.Decoder, c *collection) error {
-			if im.full() {
-				return errStop
-			}
-			if im.total == 0 {
-				im.total = c.total
-			}
-			return im.apEntry(dec, name, ac)
+			return im.collectionEntry(dec, c, name, ac)
 		})
 		if errors.Is(err, errStop) {
 			return nil
@@ -203,13 +197,7 @@ func (im *importer) feedItems(body []byte, base *url.URL) error {
 func (im *importer) apDocument(body []byte, base *url.URL) (bool, error) {
 	ac := &apContext{media: func(m apMedia) Media { return im.remoteMedia(string(m.URL), m.MediaType, m.Name, base, 0) }}
 	item := func(dec *json.Decoder, c *collection) error {
-		if im.full() {
-			return errStop
-		}
-		if im.total == 0 {
-			im.total = c.total
-		}
-		return im.apEntry(dec, base.String(), ac)
+		return im.collectionEntry(dec, c, base.String(), ac)
 	}
 	c, err := walkCollection(bytes.NewReader(body), base.String(), item)
 	if err != nil || !c.isAP() {

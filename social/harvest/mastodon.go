@@ -62,13 +62,7 @@ func (im *importer) mastodon(p string) error {
 // outbox imports the activities of an outbox.json read from r.
 func (im *importer) outbox(r io.Reader, what string, ac *apContext) error {
 	c, err := walkCollection(r, what, func(dec *json.Decoder, c *collection) error {
-		if im.full() {
-			return errStop
-		}
-		if im.total == 0 {
-			im.total = c.total
-		}
-		return im.apEntry(dec, what, ac)
+		return im.collectionEntry(dec, c, what, ac)
 	})
 	if errors.Is(err, errStop) {
 		return nil
@@ -81,6 +75,19 @@ func (im *importer) outbox(r io.Reader, what string, ac *apContext) error {
 		return fmt.Errorf("%s holds no orderedItems: it is not a Mastodon outbox: %w", what, ErrNotExport)
 	}
 	return nil
+}
+
+// collectionEntry imports the next entry of collection c (the total it
+// announces counts for the progress), or stops the walk once
+// Options.MaxItems entries were seen.
+func (im *importer) collectionEntry(dec *json.Decoder, c *collection, what string, ac *apContext) error {
+	if im.full() {
+		return errStop
+	}
+	if im.total == 0 {
+		im.total = c.total
+	}
+	return im.apEntry(dec, what, ac)
 }
 
 // errStop ends a walk early once Options.MaxItems entries were seen.
