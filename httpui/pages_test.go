@@ -323,14 +323,7 @@ func TestPasswordSetupAndLogin(t *testing.T) {
 		h.ServeHTTP(w, req)
 		return w
 	}
-	session := func(w *httptest.ResponseRecorder) *http.Cookie {
-		for _, c := range w.Result().Cookies() {
-			if c.Name == sessionCookie && c.Value != "" {
-				return c
-			}
-		}
-		return nil
-	}
+	session := sessionOf
 	const local, remote = "127.0.0.1:50000", "192.0.2.7:50000"
 
 	if w := do("/login", nil, local); !strings.Contains(w.Body.String(), `action="/login/setup"`) {

@@ -434,16 +434,22 @@ func (s *Service) applyPost(p Post, authorName string, own bool) (Entry, error) 
 // friends pull "after" their cursor.
 func (s *Service) appendOutbox(id string) error {
 	return s.db.UpdateSync(func(tx *kv.Tx) error {
-		var seq uint64
-		if b, err := tx.Get(kv.Posts, keyOutboxSq); err == nil && len(b) == 8 {
-			seq = binary.BigEndian.Uint64(b)
-		}
-		seq++
-		if err := tx.Put(kv.Posts, keyOutboxSq, binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+		seq, err := advanceOutbox(tx, 1)
+		if err != nil {
 			return err
 		}
 		return tx.Put(kv.Posts, binary.BigEndian.AppendUint64(slices.Clone(pfxOutbox), seq), []byte(id))
 	})
+}
+
+// advanceOutbox moves the outbox sequence on by n and returns the new one.
+func advanceOutbox(tx *kv.Tx, n uint64) (uint64, error) {
+	var seq uint64
+	if b, err := tx.Get(kv.Posts, keyOutboxSq); err == nil && len(b) == 8 {
+		seq = binary.BigEndian.Uint64(b)
+	}
+	seq += n
+	return seq, tx.Put(kv.Posts, keyOutboxSq, binary.BigEndian.AppendUint64(nil, seq))
 }
 
 // ---- timeline ----

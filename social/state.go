@@ -3,7 +3,6 @@ package social
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -95,11 +94,8 @@ func (s *Service) LoadState(ctx context.Context, r io.Reader) (int, error) {
 	// be past the restored outbox. The outbox goes on far beyond, so that
 	// friends pull what this plug posts from now on.
 	if err := s.db.UpdateSync(func(tx *kv.Tx) error {
-		var seq uint64
-		if b, err := tx.Get(kv.Posts, keyOutboxSq); err == nil && len(b) == 8 {
-			seq = binary.BigEndian.Uint64(b)
-		}
-		return tx.Put(kv.Posts, keyOutboxSq, binary.BigEndian.AppendUint64(nil, seq+outboxRecoveryGap))
+		_, err := advanceOutbox(tx, outboxRecoveryGap)
+		return err
 	}); err != nil {
 		return n, fmt.Errorf("load the social state: %w", err)
 	}

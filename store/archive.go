@@ -103,9 +103,7 @@ func (r *Repo) backup(ctx context.Context, paths []string, opt BackupOptions) (S
 	if len(abs) > 0 {
 		parent, parentTree = r.parentFor(ctx, abs)
 	}
-	a := &archiver{r: r, w: w, opt: opt, start: start, parallel: r.parallel()}
-	a.jobs = make(chan fileJob, 4*a.parallel)
-	a.dirs = make(chan dirJob, 256)
+	a := r.newArchiver(w, opt, start)
 	r.log.Info("backup started", "paths", strings.Join(abs, " "), "friends", len(holders), "data_shards", w.K(), "parity_shards", r.cfg.M)
 
 	scanCtx, stopScan := context.WithCancel(ctx)
@@ -179,15 +177,21 @@ func (r *Repo) backupState(ctx context.Context, w *Writer, paths []string, warn 
 			}
 		}
 	}
-	a := &archiver{r: r, w: w, opt: BackupOptions{Warn: warn}, start: time.Now(), parallel: r.parallel()}
-	a.jobs = make(chan fileJob, 4*a.parallel)
-	a.dirs = make(chan dirJob, 256)
+	a := r.newArchiver(w, BackupOptions{Warn: warn}, time.Now())
 	a.scanDone.Store(true)
 	n, err := a.run(ctx, paths, parent)
 	if err != nil {
 		return n, fmt.Errorf("back up the plug's own state: %w", err)
 	}
 	return n, nil
+}
+
+// newArchiver makes one archiving run over w.
+func (r *Repo) newArchiver(w *Writer, opt BackupOptions, start time.Time) *archiver {
+	a := &archiver{r: r, w: w, opt: opt, start: start, parallel: r.parallel()}
+	a.jobs = make(chan fileJob, 4*a.parallel)
+	a.dirs = make(chan dirJob, 256)
+	return a
 }
 
 func (r *Repo) parallel() int {
