@@ -34,12 +34,39 @@ type Friend struct {
 	Addrs       []string  `json:"addrs"`
 	ShardsGiven int       `json:"shards_given"`
 	Added       time.Time `json:"added"`
+	// Connection is "direct", "hole-punched", "relayed" or "offline"; Via
+	// names the relay of a relayed one; RTTms is the round-trip time.
+	Connection string  `json:"connection"`
+	Via        string  `json:"via,omitempty"`
+	RTTms      float64 `json:"rtt_ms,omitempty"`
+	// LinkAddr is the friend's address on the connection in use.
+	LinkAddr string `json:"link_addr,omitempty"`
+	// RelayLimited marks a relay that carries only a little (a stranger's):
+	// enough to pair and to coordinate a hole punch, not to back up.
+	RelayLimited bool `json:"relay_limited,omitempty"`
+}
+
+// LinkText says how a friend is connected: "direct", "hole-punched",
+// "relayed via Cat" or "offline".
+func (f Friend) LinkText() string {
+	if f.Connection == "relayed" {
+		return "relayed via " + f.Via
+	}
+	if f.Connection == "" {
+		if f.Online {
+			return "online"
+		}
+		return "offline"
+	}
+	return f.Connection
 }
 
 // FriendsBackend is the part of the plug that pairs and keeps friends.
 type FriendsBackend interface {
 	CreateInvite(ctx context.Context, ttl time.Duration) (Invite, error)
-	AcceptInvite(ctx context.Context, code string) (Friend, error)
+	// AcceptInvite pairs with the inviter of code, telling progress what
+	// it waits for (it may be nil).
+	AcceptInvite(ctx context.Context, code string, progress func(string)) (Friend, error)
 	Friends(ctx context.Context) ([]Friend, error)
 	// SetQuota sets what this plug gives the friend named by who (name or
 	// peer ID).
@@ -123,11 +150,17 @@ func (s *Server) apiAccept(w http.ResponseWriter, r *http.Request) error {
 	if err := readJSON(w, r, 4096, &body); err != nil {
 		return err
 	}
-	f, err := s.backend.AcceptInvite(r.Context(), body.Code)
-	if err != nil {
-		return err
+	if !wantsStream(r) {
+		f, err := s.backend.AcceptInvite(r.Context(), body.Code, nil)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, f)
+		return nil
 	}
-	writeJSON(w, http.StatusOK, f)
+	st := newStream(w)
+	f, err := s.backend.AcceptInvite(r.Context(), body.Code, func(msg string) { st.send("progress", msg) })
+	st.finish(f, err)
 	return nil
 }
 

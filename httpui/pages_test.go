@@ -100,7 +100,9 @@ func (f *fakeBackend) appendEvent(e kv.Event) {
 func (f *fakeBackend) CreateInvite(context.Context, time.Duration) (Invite, error) {
 	return Invite{Code: "plug1-fake", Expires: time.Now().Add(time.Hour)}, nil
 }
-func (f *fakeBackend) AcceptInvite(context.Context, string) (Friend, error) { return Friend{}, nil }
+func (f *fakeBackend) AcceptInvite(context.Context, string, func(string)) (Friend, error) {
+	return Friend{}, nil
+}
 func (f *fakeBackend) Friends(context.Context) ([]Friend, error) {
 	return append([]Friend(nil), f.friends...), nil
 }

@@ -27,10 +27,17 @@ import (
 // Status is what GET /api/v1/status answers; the JSON keys are the
 // command-line contract (DESIGN.md) and are only ever extended.
 type Status struct {
-	PeerID       string   `json:"peer_id"`
-	Name         string   `json:"name,omitempty"`
-	ListenAddrs  []string `json:"listen_addrs"`
+	PeerID      string   `json:"peer_id"`
+	Name        string   `json:"name,omitempty"`
+	ListenAddrs []string `json:"listen_addrs"`
+	// Reachability is "public", "relayed" (behind NAT, reachable through a
+	// relay), "private" (behind NAT, no relay yet), "lan" (no peer on the
+	// internet is connected) or "unknown" (not decided yet); ReachText says
+	// it in words.
 	Reachability string   `json:"reachability"`
+	ReachText    string   `json:"reachability_text"`
+	PublicAddrs  []string `json:"public_addrs,omitempty"`
+	Relays       []Relay  `json:"relays,omitempty"`
 	Friends      int      `json:"friends"`
 	Version      string   `json:"version"`
 	UptimeS      int64    `json:"uptime_s"`
@@ -45,6 +52,13 @@ type Status struct {
 	CanLose        *int      `json:"can_lose,omitempty"` // from the last verification
 	Job            string    `json:"job,omitempty"`      // what runs now
 	Sources        []string  `json:"sources"`
+}
+
+// Relay is a plug that holds a relay slot for this one.
+type Relay struct {
+	PeerID string `json:"peer_id"`
+	Name   string `json:"name"`
+	Friend bool   `json:"friend"`
 }
 
 // Backend is what the API needs from the running plug. Its errors may carry

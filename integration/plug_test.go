@@ -3,7 +3,6 @@ package integration
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,12 +13,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/plug-net/plug/integration/netlab"
 )
 
 // plugBin is the plug binary built once for every test of the package.
 var plugBin string
 
 func TestMain(m *testing.M) {
+	if addrs := os.Getenv(strangerProbeEnv); addrs != "" {
+		os.Exit(strangerProbe(addrs))
+	}
 	dir, err := os.MkdirTemp("", "plug-integration-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -48,13 +52,32 @@ type result struct {
 	stderr string
 }
 
+// plugCommand is the command that runs plug with args on host on (on this
+// machine when on is nil).
+func plugCommand(on *netlab.Host, args ...string) *exec.Cmd {
+	var cmd *exec.Cmd
+	if on == nil {
+		cmd = exec.Command(plugBin, args...)
+	} else {
+		cmd = on.Command(plugBin, args...)
+	}
+	cmd.Env = append(os.Environ(), "PLUG_DATA=", "XDG_DATA_HOME=", "PLUG_PUBLIC_RANGES=")
+	return cmd
+}
+
 // plug runs a plug client command to completion.
 func plug(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, plugBin, args...)
-	cmd.Env = append(os.Environ(), "PLUG_DATA=", "XDG_DATA_HOME=")
+	return plugOn(t, nil, stdin, args...)
+}
+
+// plugOn runs a plug client command to completion on a lab host (nil: on
+// this machine).
+func plugOn(t *testing.T, on *netlab.Host, stdin string, args ...string) result {
+	t.Helper()
+	cmd := plugCommand(on, args...)
+	timer := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	defer timer.Stop()
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -71,7 +94,13 @@ func plug(t *testing.T, stdin string, args ...string) result {
 // mustPlug runs a command that must succeed.
 func mustPlug(t *testing.T, args ...string) result {
 	t.Helper()
-	r := plug(t, "", args...)
+	return mustPlugOn(t, nil, args...)
+}
+
+// mustPlugOn runs a command on a lab host that must succeed.
+func mustPlugOn(t *testing.T, on *netlab.Host, args ...string) result {
+	t.Helper()
+	r := plugOn(t, on, "", args...)
 	if r.code != 0 {
 		t.Fatalf("plug %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 	}
@@ -81,6 +110,7 @@ func mustPlug(t *testing.T, args ...string) result {
 // daemon is a running "plug up".
 type daemon struct {
 	t    *testing.T
+	on   *netlab.Host // nil: this machine
 	dir  string
 	cmd  *exec.Cmd
 	mu   sync.Mutex
@@ -102,13 +132,20 @@ func (d *daemon) logText() string {
 	return d.log.String()
 }
 
-// startPlug starts "plug up" on dir and waits until it answers status.
+// startPlug starts "plug up" on dir, listening on 127.0.0.1, and waits
+// until it answers status.
 func startPlug(t *testing.T, dir string, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, dir: dir, done: make(chan struct{})}
-	all := append([]string{"up", "--data", dir, "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0"}, args...)
-	d.cmd = exec.Command(plugBin, all...)
-	d.cmd.Env = append(os.Environ(), "PLUG_DATA=", "XDG_DATA_HOME=")
+	return startPlugOn(t, nil, dir, append([]string{"--listen", "/ip4/127.0.0.1/tcp/0"}, args...)...)
+}
+
+// startPlugOn starts "plug up" on dir on a lab host (nil: this machine) and
+// waits until it answers status. args give the listen addresses.
+func startPlugOn(t *testing.T, on *netlab.Host, dir string, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, on: on, dir: dir, done: make(chan struct{})}
+	all := append([]string{"up", "--data", dir, "--api", "127.0.0.1:0"}, args...)
+	d.cmd = plugCommand(on, all...)
 	d.cmd.Stdout, d.cmd.Stderr = d, d
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -123,7 +160,7 @@ func startPlug(t *testing.T, dir string, args ...string) *daemon {
 		default:
 		}
 		if _, err := os.Stat(filepath.Join(dir, "api.addr")); err == nil {
-			if r := plug(t, "", "status", "--data", dir, "--json"); r.code == 0 {
+			if r := plugOn(t, on, "", "status", "--data", dir, "--json"); r.code == 0 {
 				return d
 			}
 		}
@@ -157,7 +194,12 @@ func (d *daemon) kill() {
 
 func status(t *testing.T, dir string) map[string]any {
 	t.Helper()
-	r := mustPlug(t, "status", "--data", dir, "--json")
+	return statusOn(t, nil, dir)
+}
+
+func statusOn(t *testing.T, on *netlab.Host, dir string) map[string]any {
+	t.Helper()
+	r := mustPlugOn(t, on, "status", "--data", dir, "--json")
 	var st map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		t.Fatalf("status --json is not JSON: %v\n%s", err, r.stdout)

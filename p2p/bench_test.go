@@ -18,7 +18,7 @@ func benchPair(b *testing.B) (a, d *testPlug) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := a.node.Accept(context.Background(), inv.Code()); err != nil {
+	if _, err := a.node.Accept(context.Background(), inv.Code(), nil); err != nil {
 		b.Fatal(err)
 	}
 	return a, d

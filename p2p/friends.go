@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/plug-net/plug/store/kv"
@@ -182,6 +181,8 @@ type FriendStatus struct {
 	UsedGiven int64 `json:"used_given"`
 	// ShardsGiven is how many shards this plug holds for the friend.
 	ShardsGiven int `json:"shards_given"`
+	// Link is how this plug is connected to the friend now.
+	Link Link `json:"link"`
 }
 
 // Friends lists the friends with whether each is online and how much this
@@ -193,11 +194,13 @@ func (n *Node) Friends() ([]FriendStatus, error) {
 		if err != nil {
 			return nil, err
 		}
+		link := n.links.link(f.PeerID)
 		out = append(out, FriendStatus{
 			Friend:      f,
-			Online:      n.h.Network().Connectedness(f.PeerID) == network.Connected,
+			Online:      link.Kind != LinkOffline,
 			UsedGiven:   used,
 			ShardsGiven: shards,
+			Link:        link,
 		})
 	}
 	return out, nil
@@ -257,6 +260,7 @@ func (n *Node) RemoveFriend(ctx context.Context, p peer.ID) (int64, error) {
 	if err := n.friends.remove(p); err != nil {
 		return 0, err
 	}
+	n.h.ConnManager().Unprotect(p, "friend")
 	freed, err := n.held.DeleteOwner(ctx, p)
 	if err != nil {
 		return freed, fmt.Errorf("removed %s, but deleting its shards failed: %w", f.Name, err)
@@ -265,8 +269,9 @@ func (n *Node) RemoveFriend(ctx context.Context, p peer.ID) (int64, error) {
 	return freed, nil
 }
 
-// Reachable returns the friends this plug can reach now (connecting to each,
-// in parallel, within timeout), sorted by peer ID.
+// Reachable returns the friends this plug can reach now with a connection
+// that carries shards (connecting to each, in parallel, within timeout; see
+// Usable), sorted by peer ID.
 func (n *Node) Reachable(ctx context.Context, timeout time.Duration) []Friend {
 	fs := n.friends.list()
 	ok := make([]bool, len(fs))
@@ -277,7 +282,7 @@ func (n *Node) Reachable(ctx context.Context, timeout time.Duration) []Friend {
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			ok[i] = n.Connect(cctx, f.PeerID) == nil
+			ok[i] = n.Usable(cctx, f.PeerID) == nil
 		}()
 	}
 	wg.Wait()
@@ -311,6 +316,7 @@ func (n *Node) ImportFriends(fs []Friend) (int, error) {
 			return added, err
 		}
 		added++
+		n.friendAdded(f.PeerID)
 		n.log.Info("friend restored from the head record", "friend", f.Name, "peer", f.PeerID.String())
 	}
 	return added, nil

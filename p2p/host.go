@@ -5,18 +5,21 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	corecm "github.com/libp2p/go-libp2p/core/connmgr"
 	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
-	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // Defaults of HostConfig.
@@ -32,6 +35,18 @@ const (
 	// defaults to 16 MiB). 4 MiB keeps a loopback or LAN shard stream at full
 	// speed while a slow friend cannot make us buffer more than that.
 	streamWindow = 4 << 20
+)
+
+// Relay finding (AutoRelay) settings.
+const (
+	// relaysWanted is how many relays a plug behind NAT keeps a slot on.
+	relaysWanted = 2
+	// relayCandidateAge is how long a relay candidate is kept before the
+	// candidates are asked for again: short, so that a friend that became
+	// reachable replaces a stranger's relay soon.
+	relayCandidateAge = 2 * time.Minute
+	// relayBackoff is how long a relay that refused a slot is left alone.
+	relayBackoff = 2 * time.Minute
 )
 
 // DefaultListenAddrs are the addresses a plug listens on when none are given:
@@ -56,25 +71,44 @@ type HostConfig struct {
 	ListenAddrs []ma.Multiaddr    // default DefaultListenAddrs()
 	MemoryLimit int64             // default DefaultMemoryLimit
 	FDLimit     int               // default DefaultFDLimit
-	// RelayFor reports whether this plug relays for a peer (friends only).
-	// Nil relays for no one.
-	RelayFor func(peer.ID) bool
+	// NoPortMapping turns off UPnP IGD / NAT-PMP port mapping on the home
+	// router (on by default).
+	NoPortMapping bool
+	// NoLANDiscovery turns off mDNS (on by default).
+	NoLANDiscovery bool
 }
 
-// relayACL lets friends reserve a relay slot on this plug, and lets anyone
-// reach a friend through it (the friend's own gating then decides).
-type relayACL struct{ isFriend func(peer.ID) bool }
-
-func (a relayACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool { return a.isFriend(p) }
-func (a relayACL) AllowConnect(_ peer.ID, _ ma.Multiaddr, dst peer.ID) bool {
-	return a.isFriend(dst)
+// loopbackOnly reports whether every listen address is a loopback one: such
+// a plug is reachable from this machine only, so it asks no router for a
+// port and announces nothing on the LAN.
+func (c HostConfig) loopbackOnly() bool {
+	if len(c.ListenAddrs) == 0 {
+		return false
+	}
+	for _, a := range c.ListenAddrs {
+		if !manet.IsIPLoopback(a) {
+			return false
+		}
+	}
+	return true
 }
 
-// NewHost starts a libp2p host: TCP and QUIC; TLS preferred (faster here),
+// hostHooks are the parts of the node that the host's services consult.
+type hostHooks struct {
+	relayCandidates autorelay.PeerSource
+	holePunch       holepunch.MetricsTracer
+	// advertised filters the addresses the host announces.
+	advertised func([]ma.Multiaddr) []ma.Multiaddr
+	// gate is the connection gater.
+	gate corecm.ConnectionGater
+}
+
+// newHost starts a libp2p host: TCP and QUIC; TLS preferred (faster here),
 // Noise accepted; yamux with a bounded window; a resource manager sized for a
-// small device; AutoNAT service, hole punching and circuit relay v2 (client
-// always, service for friends when publicly reachable).
-func NewHost(cfg HostConfig) (host.Host, error) {
+// small device; AutoNAT (v1, which drives AutoRelay, and v2, which tells
+// reachable addresses apart), port mapping, hole punching, and AutoRelay fed
+// by the node's candidates. The relay service is the node's (relay.go).
+func newHost(cfg HostConfig, hooks hostHooks) (host.Host, error) {
 	if cfg.Key == nil {
 		return nil, fmt.Errorf("new host: no identity key")
 	}
@@ -99,11 +133,7 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	}
 	mux := *yamux.DefaultTransport
 	mux.MaxStreamWindowSize = streamWindow
-	isFriend := cfg.RelayFor
-	if isFriend == nil {
-		isFriend = func(peer.ID) bool { return false }
-	}
-	h, err := libp2p.New(
+	opts := []libp2p.Option{
 		libp2p.Identity(cfg.Key),
 		libp2p.ListenAddrs(cfg.ListenAddrs...),
 		libp2p.Transport(tcp.NewTCPTransport),
@@ -114,11 +144,34 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.EnableNATService(),
-		libp2p.EnableHolePunching(),
+		libp2p.EnableAutoNATv2(),
 		libp2p.EnableRelay(),
-		libp2p.EnableRelayService(relay.WithACL(relayACL{isFriend})),
 		libp2p.DisableMetrics(),
-	)
+	}
+	var hp []holepunch.Option
+	if hooks.holePunch != nil {
+		hp = append(hp, holepunch.WithMetricsTracer(hooks.holePunch))
+	}
+	opts = append(opts, libp2p.EnableHolePunching(hp...))
+	if hooks.relayCandidates != nil {
+		opts = append(opts, libp2p.EnableAutoRelayWithPeerSource(hooks.relayCandidates,
+			autorelay.WithNumRelays(relaysWanted),
+			autorelay.WithMinCandidates(1),
+			autorelay.WithBootDelay(0),
+			autorelay.WithMaxCandidateAge(relayCandidateAge),
+			autorelay.WithBackoff(relayBackoff),
+		))
+	}
+	if hooks.gate != nil {
+		opts = append(opts, libp2p.ConnectionGater(hooks.gate))
+	}
+	if hooks.advertised != nil {
+		opts = append(opts, libp2p.AddrsFactory(hooks.advertised))
+	}
+	if !cfg.NoPortMapping && !cfg.loopbackOnly() {
+		opts = append(opts, libp2p.NATPortMap())
+	}
+	h, err := libp2p.New(opts...)
 	if err != nil {
 		rm.Close()
 		return nil, fmt.Errorf("new host: %w", err)

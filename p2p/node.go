@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 	mh "github.com/multiformats/go-multihash"
 
@@ -35,11 +37,16 @@ const (
 	provideEvery     = time.Hour
 	bootstrapMinWait = 2 * time.Second
 	bootstrapMaxWait = 5 * time.Minute
+	// directWait is how long a friend reached only through a stranger's
+	// limited relay is given to hole-punch to a direct connection before it
+	// counts as unreachable for bulk work.
+	directWait = 15 * time.Second
 )
 
 // Config configures a Node.
 type Config struct {
-	Host host.Host
+	// HostConfig is the libp2p host that the node starts and owns.
+	HostConfig
 	DB   *kv.DB
 	Held *holdstore.Store
 	// Name is this plug's name, told to friends at pairing.
@@ -52,6 +59,10 @@ type Config struct {
 	Bootstrap []peer.AddrInfo
 	// NoBootstrap runs the DHT without any bootstrap peer (--bootstrap none).
 	NoBootstrap bool
+	// ReconnectEvery is how often offline friends are dialed again (with a
+	// growing backoff per friend) and online ones pinged. Zero means
+	// DefaultReconnectEvery; negative turns the keeper off.
+	ReconnectEvery time.Duration
 	// Logger receives what the node does. Nil discards.
 	Logger *slog.Logger
 }
@@ -65,65 +76,107 @@ type Node struct {
 	log     *slog.Logger
 	friends *friendBook
 	dht     *dht.IpfsDHT
+	relay   *relayService
+	links   *links
+	lan     *lanDiscovery
+	gate    *transportGate
 
 	dmu        sync.Mutex // guards the DHT state below
 	bootPeers  int        // bootstrap peers connected at the last attempt
 	bootErr    string
 	nextTry    time.Time
 	provideNow chan struct{}
+	bootNow    chan struct{}
 
-	reachMu sync.Mutex
-	reach   network.Reachability
+	reachMu    sync.Mutex
+	reach      network.Reachability
+	reachSince time.Time
 
 	hookMu    sync.Mutex
 	onConnect []func(peer.ID)
+
+	// ctx lives from NewNode to Close: work the node starts on its own
+	// (connect hooks, touches) ends with it, and Close waits for it.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	runMu   sync.Mutex // guards closing against wg.Add
+	closing bool
+	wg      sync.WaitGroup
 
 	foundViaDHT atomic.Int64
 	closeOnce   sync.Once
 	subs        []event.Subscription
 }
 
-// NewNode wires a node on a running host: it loads the friends, starts the
-// DHT (server mode when bootstrap peers are given, as on a private network or
-// loopback where AutoNAT never reports public reachability) and registers the
-// /plug/* protocols. Background work starts with Run.
+// NewNode starts the libp2p host and wires a node on it: it loads the
+// friends, starts the DHT and registers the /plug/* protocols. Background
+// work starts with Run; Close stops everything, the host included.
+//
+// The DHT runs in server mode when explicit bootstrap peers are given and no
+// public ranges are set (a private network or loopback, where AutoNAT can
+// never report public reachability); otherwise AutoNAT decides.
 func NewNode(cfg Config) (*Node, error) {
-	if cfg.Host == nil || cfg.DB == nil || cfg.Held == nil {
-		return nil, errors.New("new node: host, store and held shards are required")
+	if cfg.DB == nil || cfg.Held == nil {
+		return nil, errors.New("new node: store and held shards are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ReconnectEvery == 0 {
+		cfg.ReconnectEvery = DefaultReconnectEvery
 	}
 	fb, err := loadFriends(cfg.DB)
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
 		cfg:        cfg,
-		h:          cfg.Host,
 		db:         cfg.DB,
 		held:       cfg.Held,
 		log:        cfg.Logger.With("component", "p2p"),
 		friends:    fb,
 		provideNow: make(chan struct{}, 1),
+		bootNow:    make(chan struct{}, 1),
+		reachSince: time.Now(),
+		ctx:        ctx,
+		cancel:     cancel,
+	}
+	n.links = newLinks(n)
+	n.gate = &transportGate{}
+	n.h, err = newHost(cfg.HostConfig, hostHooks{relayCandidates: n.relayCandidates, holePunch: n.links, advertised: n.advertised, gate: n.gate})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	fail := func(err error) (*Node, error) {
+		cancel()
+		n.h.Close()
+		return nil, err
 	}
 	mode := dht.ModeAuto
 	var boot []peer.AddrInfo
 	switch {
 	case cfg.NoBootstrap:
+		if len(PublicRanges()) == 0 {
+			mode = dht.ModeServer
+		}
 	case cfg.Bootstrap != nil:
-		mode = dht.ModeServer
+		if len(PublicRanges()) == 0 {
+			mode = dht.ModeServer
+		}
 		boot = cfg.Bootstrap
 	default:
 		boot = dht.GetDefaultBootstrapPeerAddrInfos()
 	}
 	n.cfg.Bootstrap = boot
-	if cfg.NoBootstrap {
-		mode = dht.ModeServer
-	}
-	n.dht, err = dht.New(cfg.Host, dht.Mode(mode), dht.BootstrapPeers(boot...))
+	n.dht, err = dht.New(n.h, dht.Mode(mode), dht.BootstrapPeers(boot...))
 	if err != nil {
-		return nil, fmt.Errorf("start the DHT: %w", err)
+		return fail(fmt.Errorf("start the DHT: %w", err))
+	}
+	n.relay = newRelayService(n.h, n.friends.isFriend, n.log.With("part", "relay"))
+	if !cfg.NoLANDiscovery && !cfg.loopbackOnly() {
+		n.lan = newLANDiscovery(n)
 	}
 	n.h.SetStreamHandler(protocol.ID(ProtoPair), n.handlePair)
 	n.h.SetStreamHandler(protocol.ID(ProtoShard), n.handleShard)
@@ -132,19 +185,46 @@ func NewNode(cfg Config) (*Node, error) {
 	sub, err := n.h.EventBus().Subscribe(new(event.EvtLocalReachabilityChanged))
 	if err != nil {
 		n.dht.Close()
-		return nil, fmt.Errorf("watch reachability: %w", err)
+		return fail(fmt.Errorf("watch reachability: %w", err))
 	}
 	n.subs = append(n.subs, sub)
-	go func() {
-		for e := range sub.Out() {
-			r := e.(event.EvtLocalReachabilityChanged).Reachability
-			n.reachMu.Lock()
-			n.reach = r
-			n.reachMu.Unlock()
-			n.log.Info("reachability changed", "reachability", reachString(r))
+	n.goRun(func(ctx context.Context) {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-sub.Out():
+				if !ok {
+					return
+				}
+				r := e.(event.EvtLocalReachabilityChanged).Reachability
+				n.reachMu.Lock()
+				n.reach, n.reachSince = r, time.Now()
+				n.reachMu.Unlock()
+				n.log.Debug("AutoNAT verdict", "reachability", r.String())
+				n.links.kick()
+			}
 		}
-	}()
+	})
+	for _, f := range n.friends.list() {
+		n.h.ConnManager().Protect(f.PeerID, "friend")
+	}
 	return n, nil
+}
+
+// goRun runs f in a goroutine that Close waits for (and not at all once
+// Close has begun).
+func (n *Node) goRun(f func(ctx context.Context)) {
+	n.runMu.Lock()
+	defer n.runMu.Unlock()
+	if n.closing {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f(n.ctx)
+	}()
 }
 
 // Host returns the libp2p host.
@@ -153,29 +233,59 @@ func (n *Node) Host() host.Host { return n.h }
 // ID returns this plug's peer ID.
 func (n *Node) ID() peer.ID { return n.h.ID() }
 
-// Close stops the DHT and the protocols; the host is the caller's.
+// Close stops the node's work, the DHT, the protocols and the host.
 func (n *Node) Close() error {
 	var err error
 	n.closeOnce.Do(func() {
+		n.runMu.Lock()
+		n.closing = true
+		n.runMu.Unlock()
+		n.cancel()
 		n.h.RemoveStreamHandler(protocol.ID(ProtoPair))
 		n.h.RemoveStreamHandler(protocol.ID(ProtoShard))
 		n.h.RemoveStreamHandler(protocol.ID(ProtoHead))
 		for _, s := range n.subs {
 			s.Close()
 		}
+		if n.lan != nil {
+			n.lan.close()
+		}
+		n.relay.stop()
 		err = n.dht.Close()
+		n.wg.Wait()
+		if cerr := n.h.Close(); err == nil {
+			err = cerr
+		}
 	})
 	return err
 }
 
 // Run does the node's background work until ctx ends: keeping the DHT
-// bootstrapped (retrying with backoff when no bootstrap peer answers, quietly)
-// and announcing rendezvous keys.
+// bootstrapped (retrying with backoff when no bootstrap peer answers,
+// quietly), announcing rendezvous keys, relaying for friends while publicly
+// reachable, looking for friends on the LAN, and keeping friends connected.
 func (n *Node) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-n.ctx.Done(): // Close ends Run too
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); n.bootstrapLoop(ctx) }()
-	go func() { defer wg.Done(); n.provideLoop(ctx) }()
+	run := func(f func(context.Context)) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(ctx) }()
+	}
+	run(n.bootstrapLoop)
+	run(n.provideLoop)
+	run(n.relay.run)
+	run(n.links.run)
+	if n.lan != nil {
+		run(n.lan.run)
+	}
 	wg.Wait()
 	return nil
 }
@@ -186,7 +296,21 @@ func (n *Node) connected(_ network.Network, c network.Conn) {
 	if !n.friends.isFriend(p) {
 		return
 	}
-	go n.friends.touch(p, addrStrings(n.h.Peerstore().Addrs(p)))
+	if _, relayed := relayOf(c.RemoteMultiaddr()); relayed && c.Stat().Direction == network.DirInbound {
+		// A friend that comes in through a relay holds no direct connection
+		// to this plug (it would have used it): a direct one still listed
+		// here is dead though nobody said so yet (the friend moved, or a
+		// router forgot the mapping). Dropped now, before hole punching
+		// looks, so that the punch is tried rather than skipped.
+		for _, old := range n.h.Network().ConnsToPeer(p) {
+			if _, r := relayOf(old.RemoteMultiaddr()); !r {
+				n.log.Debug("dropping a direct connection the friend no longer has", "peer", p.String(), "addr", old.RemoteMultiaddr().String())
+				go old.Close()
+			}
+		}
+	}
+	n.goRun(func(context.Context) { n.friends.touch(p, addrStrings(n.h.Peerstore().Addrs(p))) })
+	n.links.kick()
 	n.runConnectHooks(p)
 }
 
@@ -196,17 +320,21 @@ func (n *Node) runConnectHooks(p peer.ID) {
 	hooks := slices.Clone(n.onConnect)
 	n.hookMu.Unlock()
 	for _, f := range hooks {
-		go f(p)
+		n.goRun(func(context.Context) { f(p) })
 	}
 }
 
 // disconnected notes when a friend was last seen.
-func (n *Node) disconnected(net network.Network, c network.Conn) {
+func (n *Node) disconnected(nw network.Network, c network.Conn) {
 	p := c.RemotePeer()
-	if !n.friends.isFriend(p) || net.Connectedness(p) == network.Connected {
+	if !n.friends.isFriend(p) {
 		return
 	}
-	go n.friends.touch(p, nil)
+	n.links.kick()
+	if nw.Connectedness(p) == network.Connected {
+		return
+	}
+	n.goRun(func(context.Context) { n.friends.touch(p, nil) })
 }
 
 func addrStrings(as []ma.Multiaddr) []string {
@@ -271,9 +399,16 @@ func (n *Node) bootstrapLoop(ctx context.Context) {
 			<-n.dht.RefreshRoutingTable()
 			n.kickProvide()
 			wait = bootstrapMinWait
-			// Check again later: bootstrap peers come and go.
-			if !sleep(ctx, 10*time.Minute) {
+			// Check again later (bootstrap peers come and go), or when the
+			// plug's network changed.
+			t := time.NewTimer(10 * time.Minute)
+			select {
+			case <-ctx.Done():
+				t.Stop()
 				return
+			case <-t.C:
+			case <-n.bootNow:
+				t.Stop()
 			}
 			continue
 		}
@@ -332,43 +467,15 @@ func (n *Node) DHTStatus() string {
 	}
 }
 
-// Reachability says whether this plug can be dialed from the internet:
-// "public", "private", "relayed" (reachable through a relay) or "unknown".
-func (n *Node) Reachability() string {
-	for _, a := range n.h.Addrs() {
-		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
-			return "relayed"
-		}
-	}
-	n.reachMu.Lock()
-	defer n.reachMu.Unlock()
-	return reachString(n.reach)
-}
-
-func reachString(r network.Reachability) string {
-	switch r {
-	case network.ReachabilityPublic:
-		return "public"
-	case network.ReachabilityPrivate:
-		return "private"
-	}
-	return "unknown"
-}
-
 // FoundViaDHT counts the times a friend's address was found through the DHT
 // after its known addresses failed.
 func (n *Node) FoundViaDHT() int64 { return n.foundViaDHT.Load() }
 
-// Connect makes sure this plug is connected to p: through the live
-// connection, else the known addresses, else the addresses the DHT finds for
-// p's peer ID (which replaces dynamic DNS).
-func (n *Node) Connect(ctx context.Context, p peer.ID) error {
-	if n.h.Network().Connectedness(p) == network.Connected {
-		return nil
-	}
-	// A friend is tried at the addresses cached in its record (updated at
-	// every connection), and only those: when they fail, the DHT says where
-	// the friend is now. Other peers are tried at what the peerstore knows.
+// knownAddrs returns where p may be reached without asking the DHT: a
+// friend's addresses cached in its record (refreshed at every connection),
+// what mDNS saw of it on the LAN, and what the peerstore holds (identify,
+// an invite).
+func (n *Node) knownAddrs(p peer.ID) []ma.Multiaddr {
 	var addrs []ma.Multiaddr
 	if f, ok := n.friends.get(p); ok {
 		for _, s := range f.Addrs {
@@ -376,14 +483,36 @@ func (n *Node) Connect(ctx context.Context, p peer.ID) error {
 				addrs = append(addrs, a)
 			}
 		}
-		n.h.Peerstore().ClearAddrs(p)
-	} else {
-		addrs = n.h.Peerstore().Addrs(p)
 	}
+	if n.lan != nil {
+		addrs = append(addrs, n.lan.addrs(p)...)
+	}
+	addrs = append(addrs, n.h.Peerstore().Addrs(p)...)
+	return ma.Unique(addrs)
+}
+
+// clearBackoff forgets swarm's dial backoff for p: the node paces its own
+// retries, and a friend that moved must be dialed at once.
+func (n *Node) clearBackoff(p peer.ID) {
+	if sw, ok := n.h.Network().(*swarm.Swarm); ok {
+		sw.Backoff().Clear(p)
+	}
+}
+
+// Connect makes sure this plug is connected to p: through the live
+// connection, else the known addresses (knownAddrs), else the addresses the
+// DHT finds for p's peer ID (which replaces dynamic DNS). A connection
+// through a stranger's limited relay counts; Usable waits for more.
+func (n *Node) Connect(ctx context.Context, p peer.ID) error {
+	if c := n.h.Network().Connectedness(p); c == network.Connected || c == network.Limited {
+		return nil
+	}
+	ctx = network.WithAllowLimitedConn(ctx, "reach a friend")
+	n.clearBackoff(p)
 	var firstErr error
-	if len(addrs) > 0 {
+	if addrs := n.knownAddrs(p); len(addrs) > 0 {
 		cctx, cancel := context.WithTimeout(ctx, dialTimeout)
-		firstErr = n.h.Connect(network.WithForceDirectDial(cctx, "known addresses"), peer.AddrInfo{ID: p, Addrs: addrs})
+		firstErr = n.h.Connect(cctx, peer.AddrInfo{ID: p, Addrs: addrs})
 		cancel()
 		if firstErr == nil {
 			return nil
@@ -414,6 +543,7 @@ func (n *Node) Connect(ctx context.Context, p peer.ID) error {
 		return fmt.Errorf("reach %s: no known address and the DHT does not know it: %w", p, err)
 	}
 	n.h.Peerstore().AddAddrs(p, pi.Addrs, peerstore.TempAddrTTL)
+	n.clearBackoff(p)
 	cctx, cancel2 := context.WithTimeout(ctx, dialTimeout)
 	defer cancel2()
 	if err := n.h.Connect(cctx, pi); err != nil {
@@ -425,6 +555,50 @@ func (n *Node) Connect(ctx context.Context, p peer.ID) error {
 		n.friends.touch(p, addrStrings(pi.Addrs))
 	}
 	return nil
+}
+
+// ErrLimitedOnly is wrapped when a peer is reachable only through a
+// stranger's relay, which carries too little for shards, and hole punching
+// has not made a direct connection.
+var ErrLimitedOnly = errors.New("reachable only through a stranger's relay, which carries too little for this, and hole punching made no direct connection")
+
+// Usable makes sure p is connected by a connection that carries bulk data:
+// a direct one, or one relayed by a friend of p (friends relay without
+// limits). When the only connection is through a stranger's limited relay
+// it waits up to directWait for hole punching to make a direct one.
+func (n *Node) Usable(ctx context.Context, p peer.ID) error {
+	if err := n.Connect(ctx, p); err != nil {
+		return err
+	}
+	if n.h.Network().Connectedness(p) == network.Connected {
+		return nil
+	}
+	sub, err := n.h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	if n.h.Network().Connectedness(p) == network.Connected {
+		return nil
+	}
+	t := time.NewTimer(directWait)
+	defer t.Stop()
+	for {
+		select {
+		case e, ok := <-sub.Out():
+			if !ok {
+				return fmt.Errorf("reach %s: %w", p, net.ErrClosed)
+			}
+			ev := e.(event.EvtPeerConnectednessChanged)
+			if ev.Peer == p && ev.Connectedness == network.Connected {
+				return nil
+			}
+		case <-t.C:
+			return fmt.Errorf("reach %s: %w", p, ErrLimitedOnly)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // RendezvousCID is the DHT key under which friends announce that they hold
@@ -439,6 +613,15 @@ func RendezvousCID(key [32]byte) cid.Cid {
 		panic(err) // a SHA-256 digest always encodes
 	}
 	return cid.NewCidV1(cid.Raw, m)
+}
+
+// kickBootstrap asks the bootstrap loop to connect to the bootstrap peers
+// again now.
+func (n *Node) kickBootstrap() {
+	select {
+	case n.bootNow <- struct{}{}:
+	default:
+	}
 }
 
 // kickProvide asks the provide loop to announce now.

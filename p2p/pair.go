@@ -58,10 +58,19 @@ func (n *Node) CreateInvite(ttl time.Duration) (invite.Invite, error) {
 	return inv, nil
 }
 
+// acceptWait bounds how long Accept keeps trying to reach the inviter: a
+// plug behind a home router may still be taking a relay slot, and a hole
+// punch takes a few seconds.
+const acceptWait = 60 * time.Second
+
+// acceptRetry is the pause between two attempts of Accept.
+const acceptRetry = 3 * time.Second
+
 // Accept redeems an invite code: it dials the inviter (at the addresses in
-// the code, else through the DHT), and returns once both plugs list each
-// other as friends.
-func (n *Node) Accept(ctx context.Context, code string) (Friend, error) {
+// the code, relayed ones included, else through the DHT), and returns once
+// both plugs list each other as friends. It keeps trying for up to a minute
+// while the inviter cannot be reached, telling progress what it waits for.
+func (n *Node) Accept(ctx context.Context, code string, progress func(string)) (Friend, error) {
 	inv, err := invite.Parse(code)
 	if err != nil {
 		return Friend{}, err
@@ -72,42 +81,97 @@ func (n *Node) Accept(ctx context.Context, code string) (Friend, error) {
 	if inv.Expired(time.Now()) {
 		return Friend{}, fmt.Errorf("%w (it expired at %s)", ErrInviteExpired, inv.Expires.Local().Format(time.DateTime))
 	}
-	n.h.Peerstore().AddAddrs(inv.Inviter, inv.Addrs, peerstore.TempAddrTTL)
-	if err := n.Connect(ctx, inv.Inviter); err != nil {
-		return Friend{}, fmt.Errorf("cannot reach the inviting plug %s: %w; check that it is running and reachable, then try again", inv.Inviter, err)
+	say := func(string) {}
+	if progress != nil {
+		last := ""
+		say = func(msg string) {
+			if msg != last {
+				last = msg
+				progress(msg)
+			}
+		}
 	}
-	s, err := n.h.NewStream(ctx, inv.Inviter, protocol.ID(ProtoPair))
+	n.h.Peerstore().AddAddrs(inv.Inviter, inv.Addrs, peerstore.TempAddrTTL)
+	relayed := 0
+	for _, a := range inv.Addrs {
+		if _, ok := relayOf(a); ok {
+			relayed++
+		}
+	}
+	who := ShortID(inv.Inviter)
+	switch {
+	case len(inv.Addrs) == 0:
+		say(fmt.Sprintf("looking for the inviting plug %s in the DHT (the invite names no address)", who))
+	case relayed > 0:
+		say(fmt.Sprintf("reaching the inviting plug %s (behind a home router: through its relay, then hole punching)", who))
+	default:
+		say(fmt.Sprintf("reaching the inviting plug %s at %d address(es)", who, len(inv.Addrs)))
+	}
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, acceptWait)
+	defer cancel()
+	for {
+		f, retry, err := n.pairWith(wctx, inv)
+		if !retry {
+			return f, err
+		}
+		if ctx.Err() != nil {
+			return Friend{}, ctx.Err()
+		}
+		if wctx.Err() != nil {
+			return Friend{}, fmt.Errorf("cannot reach the inviting plug %s within %v: %w; check that it is running and online, then try again", inv.Inviter, acceptWait, err)
+		}
+		wait := "it may be starting, or its network may be settling"
+		if relayed > 0 {
+			wait = "its relay slot or a hole punch may still be settling"
+		}
+		say(fmt.Sprintf("still trying after %v: %s (%s)", time.Since(start).Round(time.Second), wait, shortErr(err)))
+		if !sleep(wctx, acceptRetry) && ctx.Err() != nil {
+			return Friend{}, ctx.Err()
+		}
+	}
+}
+
+// pairWith makes one attempt to redeem inv; retry says whether the failure
+// may pass (the inviter could not be reached) rather than be final.
+func (n *Node) pairWith(ctx context.Context, inv invite.Invite) (f Friend, retry bool, err error) {
+	if err := n.Connect(ctx, inv.Inviter); err != nil {
+		return Friend{}, true, err
+	}
+	// Pairing is a few hundred bytes: a stranger's limited relay carries it.
+	sctx := network.WithAllowLimitedConn(ctx, "pairing")
+	s, err := n.h.NewStream(sctx, inv.Inviter, protocol.ID(ProtoPair))
 	if err != nil {
-		return Friend{}, fmt.Errorf("pair with %s: %w", inv.Inviter, err)
+		return Friend{}, true, fmt.Errorf("open a pairing stream: %w", err)
 	}
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(30 * time.Second))
 	rdv := n.cfg.Rendezvous
 	req := pairRequest{Secret: hex.EncodeToString(inv.Secret[:]), Name: n.cfg.Name, Rendezvous: hex.EncodeToString(rdv[:]), Quota: DefaultQuota}
 	if err := writeMsg(s, req); err != nil {
-		return Friend{}, fmt.Errorf("pair with %s: %w", inv.Inviter, err)
+		return Friend{}, true, fmt.Errorf("send the pairing request: %w", err)
 	}
 	b, err := readFrame(s, MaxControl)
 	if err != nil {
-		return Friend{}, fmt.Errorf("pair with %s: no answer: %w", inv.Inviter, err)
+		return Friend{}, true, fmt.Errorf("no answer to the pairing request: %w", err)
 	}
 	resp, theirRdv, err := decodePairResponse(b)
 	if err != nil {
-		return Friend{}, fmt.Errorf("pair with %s: %w", inv.Inviter, err)
+		return Friend{}, false, fmt.Errorf("pair with %s: %w", inv.Inviter, err)
 	}
 	if !resp.OK {
 		switch resp.Code {
 		case codeUsed:
-			return Friend{}, ErrInviteUsed
+			return Friend{}, false, ErrInviteUsed
 		case codeExpired:
-			return Friend{}, ErrInviteExpired
+			return Friend{}, false, ErrInviteExpired
 		case codeUnknown:
-			return Friend{}, ErrInviteUnknown
+			return Friend{}, false, ErrInviteUnknown
 		}
-		return Friend{}, fmt.Errorf("pair with %s: refused: %s", inv.Inviter, resp.Msg)
+		return Friend{}, false, fmt.Errorf("pair with %s: refused: %s", inv.Inviter, resp.Msg)
 	}
 	addrs := addrStrings(n.h.Peerstore().Addrs(inv.Inviter))
-	f, err := n.friends.update(inv.Inviter, true, func(f *Friend) {
+	f, err = n.friends.update(inv.Inviter, true, func(f *Friend) {
 		f.Name = nameOr(resp.Name, inv.Inviter)
 		f.Rendezvous = hex.EncodeToString(theirRdv[:])
 		f.QuotaTaken = resp.Quota
@@ -115,12 +179,13 @@ func (n *Node) Accept(ctx context.Context, code string) (Friend, error) {
 		f.LastSeen = time.Now().UTC()
 	})
 	if err != nil {
-		return f, err
+		return f, false, err
 	}
 	n.h.Peerstore().AddAddrs(inv.Inviter, n.h.Peerstore().Addrs(inv.Inviter), peerstore.PermanentAddrTTL)
-	n.log.Info("paired with a friend", "friend", f.Name, "peer", f.PeerID.String(), "role", "accepted their invite")
+	n.log.Info("paired with a friend", "friend", f.Name, "peer", f.PeerID.String(), "role", "accepted their invite", "link", n.Link(f.PeerID).String())
+	n.friendAdded(f.PeerID)
 	n.runConnectHooks(f.PeerID) // the new friend is online: protocols above catch up now
-	return f, nil
+	return f, false, nil
 }
 
 func nameOr(name string, p peer.ID) string {
@@ -211,7 +276,12 @@ func (n *Node) handlePair(s network.Stream) {
 	n.db.Sync()
 	// The new friend is online: protocols above catch up, once it has
 	// recorded this plug too (it does on reading the answer below).
-	time.AfterFunc(2*time.Second, func() { n.runConnectHooks(remote) })
+	n.goRun(func(ctx context.Context) {
+		if sleep(ctx, 2*time.Second) {
+			n.runConnectHooks(remote)
+		}
+	})
+	n.friendAdded(remote)
 	rdv := n.cfg.Rendezvous
 	writeMsg(s, pairResponse{
 		response:   response{OK: true, Quota: f.QuotaGiven},

@@ -191,7 +191,7 @@ func (t *FriendTarget) open(ctx context.Context, req shardRequest) (network.Stre
 
 // openProto connects to the friend, opens a stream of proto and sends req.
 func (t *FriendTarget) openProto(ctx context.Context, proto string, req any) (network.Stream, error) {
-	if err := t.n.Connect(ctx, t.p); err != nil {
+	if err := t.n.Usable(ctx, t.p); err != nil {
 		return nil, err
 	}
 	s, err := t.n.h.NewStream(ctx, t.p, protocol.ID(proto))

@@ -138,15 +138,15 @@ func (tp *testPlug) start() {
 	if err != nil {
 		tp.t.Fatal(err)
 	}
-	h, err := p2p.NewHost(p2p.HostConfig{Key: tp.keys.LibP2PKey(), ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}})
-	if err != nil {
-		tp.t.Fatal(err)
-	}
 	log := slog.New(slog.NewTextHandler(tp.logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("plug", tp.name)
-	n, err := p2p.NewNode(p2p.Config{Host: h, DB: db, Held: held, Name: tp.name, Rendezvous: tp.keys.RendezvousKey(), NoBootstrap: true, Logger: log})
+	n, err := p2p.NewNode(p2p.Config{
+		HostConfig: p2p.HostConfig{Key: tp.keys.LibP2PKey(), ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}},
+		DB:         db, Held: held, Name: tp.name, Rendezvous: tp.keys.RendezvousKey(), NoBootstrap: true, Logger: log,
+	})
 	if err != nil {
 		tp.t.Fatal(err)
 	}
+	h := n.Host()
 	s, err := New(context.Background(), Config{
 		DB: db, Keys: tp.keys, Node: n, Name: tp.name, Logger: log,
 		Dir: filepath.Join(tp.dir, "social"), SearchDir: filepath.Join(tp.dir, "search"),
@@ -180,7 +180,7 @@ func pair(t testing.TB, a, b *testPlug) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := b.node.Accept(ctx, inv.Code()); err != nil {
+	if _, err := b.node.Accept(ctx, inv.Code(), nil); err != nil {
 		t.Fatalf("%s accepts %s's invite: %v", b.name, a.name, err)
 	}
 	if !a.node.IsFriend(b.id()) || !b.node.IsFriend(a.id()) {

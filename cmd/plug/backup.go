@@ -194,7 +194,7 @@ func (a *app) recoverLoop(ctx context.Context) {
 	}
 	log := a.log.With("component", "backup")
 	wait := 2 * time.Second
-	said := false
+	said, lastWhy := false, ""
 	for ctx.Err() == nil && a.repo.HeadVersion() == 0 {
 		doc, err := a.repo.Recover(ctx)
 		switch {
@@ -209,6 +209,10 @@ func (a *app) recoverLoop(ctx context.Context) {
 			if !said {
 				log.Info("looking for friends that hold a backup of this plug (none found yet; they are asked again and again)")
 				said = true
+			}
+			if why := err.Error(); why != lastWhy {
+				lastWhy = why
+				log.Debug("no head record yet", "err", err)
 			}
 		case err != nil:
 			log.Warn("recovery attempt failed; trying again", "err", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -31,8 +32,8 @@ func (a *app) CreateInvite(ctx context.Context, ttl time.Duration) (httpui.Invit
 }
 
 // AcceptInvite implements httpui.FriendsBackend.
-func (a *app) AcceptInvite(ctx context.Context, code string) (httpui.Friend, error) {
-	f, err := a.node.Accept(ctx, code)
+func (a *app) AcceptInvite(ctx context.Context, code string, progress func(string)) (httpui.Friend, error) {
+	f, err := a.node.Accept(ctx, code, progress)
 	switch {
 	case errors.Is(err, invite.ErrNotInvite), errors.Is(err, invite.ErrMistyped), errors.Is(err, invite.ErrMalformed),
 		errors.Is(err, invite.ErrVersion), errors.Is(err, p2p.ErrOwnInvite):
@@ -66,6 +67,7 @@ func (a *app) Friends(ctx context.Context) ([]httpui.Friend, error) {
 			Name: f.Name, PeerID: f.PeerID.String(), Online: f.Online, LastSeen: f.LastSeen,
 			QuotaGiven: f.QuotaGiven, UsedGiven: f.UsedGiven, QuotaTaken: f.QuotaTaken, UsedTaken: f.UsedTaken,
 			Addrs: f.Addrs, ShardsGiven: f.ShardsGiven, Added: f.Added,
+			Connection: f.Link.Kind, Via: f.Link.Via, RTTms: f.Link.RTTms, LinkAddr: f.Link.Addr, RelayLimited: f.Link.Limited,
 		})
 	}
 	return out, nil
@@ -175,13 +177,19 @@ func cmdAccept(ctx context.Context, std stdio, args []string) error {
 		return err
 	}
 	var fr httpui.Friend
-	if err := c.do(ctx, "POST", "/api/v1/friends/accept", nil, map[string]string{"code": code}, &fr); err != nil {
+	err = c.stream(ctx, "/api/v1/friends/accept", map[string]string{"code": code}, std, func(raw json.RawMessage) {
+		var msg string
+		if json.Unmarshal(raw, &msg) == nil {
+			fmt.Fprintf(std.err, "… %s\n", msg)
+		}
+	}, &fr)
+	if err != nil {
 		return err
 	}
 	if *jsonOut {
 		return printJSON(std.out, fr)
 	}
-	fmt.Fprintf(std.out, "You and %s are now friends (%s).\n", fr.Name, fr.PeerID)
+	fmt.Fprintf(std.out, "You and %s are now friends (%s, %s).\n", fr.Name, fr.PeerID, fr.LinkText())
 	return nil
 }
 
@@ -249,18 +257,26 @@ func cmdFriends(ctx context.Context, std stdio, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATUS\tYOU GIVE (USED)\tTHEY GIVE (USED)\tPEER ID")
+	fmt.Fprintln(tw, "NAME\tCONNECTION\tYOU GIVE (USED)\tTHEY GIVE (USED)\tPEER ID")
 	for _, x := range fs {
-		st := "online"
-		if !x.Online {
-			st = "offline"
-			if !x.LastSeen.IsZero() {
-				st += ", seen " + humanize.Time(x.LastSeen)
-			}
+		st := x.LinkText()
+		switch {
+		case x.Online && x.RTTms > 0:
+			st += fmt.Sprintf(", %s", rttText(x.RTTms))
+		case !x.Online && !x.LastSeen.IsZero():
+			st += ", seen " + humanize.Time(x.LastSeen)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s (%s)\t%s (%s)\t%s\n", x.Name, st,
 			humanize.IBytes(uint64(x.QuotaGiven)), humanize.IBytes(uint64(x.UsedGiven)),
 			humanize.IBytes(uint64(x.QuotaTaken)), humanize.IBytes(uint64(x.UsedTaken)), x.PeerID)
 	}
 	return tw.Flush()
+}
+
+// rttText renders a round-trip time: "0.4 ms", "23 ms".
+func rttText(ms float64) string {
+	if ms < 10 {
+		return fmt.Sprintf("%.1f ms", ms)
+	}
+	return fmt.Sprintf("%.0f ms", ms)
 }

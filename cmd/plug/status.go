@@ -34,7 +34,11 @@ func cmdStatus(ctx context.Context, std stdio, args []string) error {
 	w := std.out
 	fmt.Fprintf(w, "plug %s (%s), up %s, pid %d\n", st.Name, st.Version, time.Duration(st.UptimeS)*time.Second, st.PID)
 	fmt.Fprintf(w, "peer ID:      %s\n", st.PeerID)
-	fmt.Fprintf(w, "reachability: %s\n", st.Reachability)
+	reach := st.ReachText
+	if reach == "" {
+		reach = st.Reachability
+	}
+	fmt.Fprintf(w, "reachability: %s\n", reach)
 	if st.DHT != "" {
 		fmt.Fprintf(w, "DHT:          %s\n", st.DHT)
 	}

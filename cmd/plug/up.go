@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"sync/atomic"
@@ -44,11 +45,14 @@ type upConfig struct {
 	listen      []ma.Multiaddr
 	bootstrap   []peer.AddrInfo // nil: the public IPFS DHT
 	noBootstrap bool
-	name        string
-	grace       time.Duration
-	every       time.Duration
-	settle      time.Duration
-	verbose     bool
+	// publicRanges are address ranges treated as public (--public-ranges).
+	publicRanges []netip.Prefix
+	noPortMap    bool
+	name         string
+	grace        time.Duration
+	every        time.Duration
+	settle       time.Duration
+	verbose      bool
 }
 
 func cmdUp(ctx context.Context, std stdio, args []string) error {
@@ -60,6 +64,8 @@ func cmdUp(ctx context.Context, std stdio, args []string) error {
 	f.Var(&listen, "listen", "libp2p listen `MULTIADDR` (repeatable; default TCP and QUIC on port 7778)")
 	f.Var(&bootstrap, "bootstrap", "DHT bootstrap peer `MULTIADDR` (repeatable), or \"none\" (default: the public IPFS DHT)")
 	f.StringVar(&cfg.name, "name", "", "this plug's `NAME`, shown to friends (default: the host name)")
+	ranges := f.String("public-ranges", "", "address `CIDR[,CIDR]` ranges to treat as public internet addresses, e.g. a community network on 10.0.0.0/8 (default $PLUG_PUBLIC_RANGES)")
+	f.BoolVar(&cfg.noPortMap, "no-port-mapping", false, "do not ask the home router to open a port (UPnP IGD / NAT-PMP)")
 	f.DurationVar(&cfg.grace, "grace", defaultGrace, "how long a friend may be offline before its shards are moved elsewhere")
 	f.DurationVar(&cfg.every, "backup-every", defaultEvery, "how often the sources are backed up")
 	f.DurationVar(&cfg.settle, "backup-settle", defaultSettle, "how long after a change in the sources to back them up")
@@ -96,6 +102,13 @@ func cmdUp(ctx context.Context, std stdio, args []string) error {
 			return usagef(f.cmd.usage, "up: --bootstrap %q is not a multiaddr ending in /p2p/PEER_ID: %v", b, err)
 		}
 		cfg.bootstrap = append(cfg.bootstrap, *pi)
+	}
+	rs, from := *ranges, "--public-ranges"
+	if !f.set("public-ranges") {
+		rs, from = std.getenv("PLUG_PUBLIC_RANGES"), "PLUG_PUBLIC_RANGES"
+	}
+	if cfg.publicRanges, err = p2p.ParseRanges(rs); err != nil {
+		return usagef(f.cmd.usage, "up: %s: %v", from, err)
 	}
 	if err := checkAPIAddr(cfg.api, cfg.allowRemote); err != nil {
 		return usagef(f.cmd.usage, "up: %v", err)
@@ -193,20 +206,18 @@ func (a *app) run(ctx context.Context) error {
 	if !repair.Empty() {
 		log.Warn("repaired the shards held for friends after a crash", "repair", repair.String())
 	}
-	var isFriend func(peer.ID) bool
-	h, err := p2p.NewHost(p2p.HostConfig{
-		Key:         a.keys.LibP2PKey(),
-		ListenAddrs: a.cfg.listen,
-		RelayFor:    func(p peer.ID) bool { return isFriend != nil && isFriend(p) },
-	})
-	if err != nil {
-		log.Error("could not start the network", "err", err)
-		return fmt.Errorf("start libp2p host: %w", err)
+	if err := p2p.SetPublicRanges(a.cfg.publicRanges); err != nil {
+		return err
 	}
-	a.host = h
-	defer h.Close()
+	if len(a.cfg.publicRanges) > 0 {
+		log.Info("treating these address ranges as public", "ranges", fmt.Sprint(a.cfg.publicRanges))
+	}
 	node, err := p2p.NewNode(p2p.Config{
-		Host:        h,
+		HostConfig: p2p.HostConfig{
+			Key:           a.keys.LibP2PKey(),
+			ListenAddrs:   a.cfg.listen,
+			NoPortMapping: a.cfg.noPortMap,
+		},
 		DB:          a.db,
 		Held:        held,
 		Name:        a.cfg.name,
@@ -216,10 +227,12 @@ func (a *app) run(ctx context.Context) error {
 		Logger:      a.log,
 	})
 	if err != nil {
-		return err
+		log.Error("could not start the network", "err", err)
+		return fmt.Errorf("start the network: %w", err)
 	}
 	a.node = node
-	isFriend = node.IsFriend
+	h := node.Host()
+	a.host = h
 	defer node.Close()
 	go node.Run(ctx)
 
@@ -348,6 +361,7 @@ func (a *app) Status(ctx context.Context) (httpui.Status, error) {
 	if src == nil {
 		src = []string{}
 	}
+	reach := a.node.Reachability()
 	last, age := a.lastBackup(), int64(-1)
 	if !last.IsZero() {
 		age = int64(time.Since(last).Seconds())
@@ -356,7 +370,10 @@ func (a *app) Status(ctx context.Context) (httpui.Status, error) {
 		PeerID:         a.host.ID().String(),
 		Name:           a.cfg.name,
 		ListenAddrs:    p2p.FullAddrs(a.host),
-		Reachability:   a.node.Reachability(),
+		Reachability:   reach.State,
+		ReachText:      reach.Text,
+		PublicAddrs:    reach.PublicAddrs,
+		Relays:         relaysJSON(reach.Relays),
 		DHT:            a.node.DHTStatus(),
 		Friends:        friends,
 		Version:        version(),
@@ -389,4 +406,12 @@ func version() string {
 		return bi.Main.Version
 	}
 	return "0.1.0-dev"
+}
+
+func relaysJSON(rs []p2p.RelayRef) []httpui.Relay {
+	var out []httpui.Relay
+	for _, r := range rs {
+		out = append(out, httpui.Relay{PeerID: r.PeerID, Name: r.Name, Friend: r.Friend})
+	}
+	return out
 }

@@ -81,10 +81,11 @@ type Invite struct {
 // the second), with a random secret.
 //
 // Of addrs it keeps at most MaxAddrs, and only as many as fit in the
-// payload, in this order of preference: public addresses, then private (LAN
-// and link-local) ones, then loopback, then any other kind; relayed
-// addresses (with /p2p-circuit) come after all direct ones, ranked the same
-// way by their relay's address. It keeps the given order within a rank, and
+// payload, in this order of preference: public addresses, then addresses
+// through a relay at a public address (how a plug behind a home router is
+// reached), then private (LAN and link-local) ones, then loopback, then any
+// other kind, then the other relayed ones ranked the same way by their
+// relay's address. It keeps the given order within a rank, and
 // drops empty, duplicate, unspecified (0.0.0.0, ::) and over-long
 // (MaxAddrLen) addresses.
 func New(inviter peer.ID, addrs []ma.Multiaddr, ttl time.Duration, now time.Time) (Invite, error) {
@@ -140,7 +141,10 @@ func pickAddrs(addrs []ma.Multiaddr, budget int) []ma.Multiaddr {
 	return out
 }
 
-// addrRank orders addresses for New: lower is better.
+// addrRank orders addresses for New: lower is better. A public address
+// comes first; then an address through a relay at a public address (what
+// reaches a plug behind a home router); then private (LAN), loopback and
+// other direct addresses; then other relayed ones.
 func addrRank(a ma.Multiaddr) int {
 	r := 3
 	switch {
@@ -153,10 +157,16 @@ func addrRank(a ma.Multiaddr) int {
 	}
 	for _, c := range a {
 		if c.Code() == ma.P_CIRCUIT {
-			return 4 + r
+			if r == 0 {
+				return 1
+			}
+			return 5 + r
 		}
 	}
-	return r
+	if r == 0 {
+		return 0
+	}
+	return r + 1
 }
 
 // Expired reports whether the invite has expired at now.

@@ -154,11 +154,11 @@ func TestRoundTrip(t *testing.T) {
 			"/ip4/1.2.3.4/tcp/4001",
 			"/ip6/2001:4860::8888/udp/4001/quic-v1",
 			"/ip4/8.8.4.4/udp/4001/quic-v1",
+			"/ip4/5.6.7.8/tcp/4001/p2p/12D3KooWG9a6a6L5qmJMCVShCkVLsYz2TgtMW3szL6BzBVW3xbfJ/p2p-circuit",
 			"/ip4/192.168.1.20/tcp/4001",
 			"/ip6/fd00::5/tcp/4001",
 			"/ip4/10.0.0.7/udp/4001/quic-v1",
 			"/ip4/127.0.0.1/tcp/4001",
-			"/ip6/::1/udp/4001/quic-v1",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -198,14 +198,15 @@ func TestRoundTrip(t *testing.T) {
 func TestNewPicksAddrs(t *testing.T) {
 	id := newPeer(t)
 	relay := "/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWG9a6a6L5qmJMCVShCkVLsYz2TgtMW3szL6BzBVW3xbfJ/p2p-circuit"
+	privRelay := "/ip4/10.0.0.9/tcp/4001/p2p/12D3KooWG9a6a6L5qmJMCVShCkVLsYz2TgtMW3szL6BzBVW3xbfJ/p2p-circuit"
 	for _, tc := range []struct {
 		name        string
 		addrs, want []string
 	}{
 		{
-			name:  "public, private, loopback, then relays",
-			addrs: []string{relay, "/ip4/127.0.0.1/tcp/1", "/ip4/10.1.2.3/tcp/1", "/ip4/9.9.9.9/tcp/1"},
-			want:  []string{"/ip4/9.9.9.9/tcp/1", "/ip4/10.1.2.3/tcp/1", "/ip4/127.0.0.1/tcp/1", relay},
+			name:  "public, relayed through a public relay, private, loopback, then other relays",
+			addrs: []string{privRelay, relay, "/ip4/127.0.0.1/tcp/1", "/ip4/10.1.2.3/tcp/1", "/ip4/9.9.9.9/tcp/1"},
+			want:  []string{"/ip4/9.9.9.9/tcp/1", relay, "/ip4/10.1.2.3/tcp/1", "/ip4/127.0.0.1/tcp/1", privRelay},
 		},
 		{
 			name:  "link-local and unroutable kept after loopback",
