@@ -135,6 +135,13 @@ var templateFuncs = template.FuncMap{
 		return "/static/" + name + "?v=" + assetHash[name]
 	},
 	"bytes": func(n int64) string { return humanize.IBytes(uint64(max(n, 0))) },
+	// rtt renders a round-trip time in milliseconds.
+	"rtt": func(ms float64) string {
+		if ms < 10 {
+			return fmt.Sprintf("%.1f ms", ms)
+		}
+		return fmt.Sprintf("%.0f ms", ms)
+	},
 	"ago": func(t time.Time) string {
 		if t.IsZero() {
 			return "never"

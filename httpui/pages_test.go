@@ -664,3 +664,33 @@ func TestHealthWords(t *testing.T) {
 		}
 	}
 }
+
+// TestOverviewSaysReachability: the overview says in words how friends
+// reach the plug, naming the friend that relays.
+func TestOverviewSaysReachability(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		st   Status
+		want string
+	}{
+		{"public", Status{Reachability: "public", PublicAddrs: []string{"/ip4/198.51.100.7/tcp/7778"}}, "reachable from the internet (at /ip4/198.51.100.7/tcp/7778)"},
+		{"through a friend", Status{Reachability: "relayed", Relays: []Relay{{Name: "Cat", Friend: true}}}, "behind a home router; friends reach it through Cat&#39;s plug."},
+		{"through a friend and a stranger", Status{Reachability: "relayed", Relays: []Relay{{Name: "Cat", Friend: true}, {Name: "12D3Ko…abcdef"}}}, "through Cat&#39;s plug and a public plug (12D3Ko…abcdef)."},
+		{"no relay yet", Status{Reachability: "private"}, "has no relay yet"},
+		{"LAN only", Status{Reachability: "lan"}, "only plugs on this network can reach it"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			tt.st.PeerID, tt.st.Version, tt.st.LastBackupAgeS, tt.st.Sources = "12D3KooWFakePeer", "test", -1, []string{}
+			f.status = tt.st
+			s, _ := newTestServer(t, f)
+			w := get(t, s.Handler(), "/")
+			if w.Code != http.StatusOK {
+				t.Fatalf("overview: %d", w.Code)
+			}
+			if !strings.Contains(w.Body.String(), tt.want) {
+				t.Fatalf("overview does not say %q:\n%s", tt.want, w.Body.String())
+			}
+		})
+	}
+}

@@ -54,6 +54,36 @@ type Status struct {
 	Sources        []string  `json:"sources"`
 }
 
+// ReachWords says in a sentence how the internet reaches the plug, for the
+// overview page.
+func (s Status) ReachWords() string {
+	switch s.Reachability {
+	case "public":
+		w := "Your plug is reachable from the internet"
+		if len(s.PublicAddrs) > 0 {
+			w += " (at " + s.PublicAddrs[0] + ")"
+		}
+		return w + "; it relays for friends that live behind home routers."
+	case "relayed":
+		names := make([]string, len(s.Relays))
+		for i, r := range s.Relays {
+			if r.Friend {
+				names[i] = r.Name + "'s plug"
+			} else {
+				names[i] = "a public plug (" + r.Name + ")"
+			}
+		}
+		return "Your plug is behind a home router; friends reach it through " + strings.Join(names, " and ") + "."
+	case "private":
+		return "Your plug is behind a home router and has no relay yet: friends reach it only when a hole punch works. It keeps looking for a relay, a friend with a public address first."
+	case "lan":
+		return "Your plug sees no one on the internet: only plugs on this network can reach it, found by mDNS."
+	case "unknown":
+		return "Your plug is finding out whether the internet can reach it."
+	}
+	return s.ReachText
+}
+
 // Relay is a plug that holds a relay slot for this one.
 type Relay struct {
 	PeerID string `json:"peer_id"`

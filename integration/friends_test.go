@@ -150,3 +150,48 @@ func TestOfflineBootstrap(t *testing.T) {
 		t.Fatalf("the log says the DHT is offline %d times, want once:\n%s", n, d.logText())
 	}
 }
+
+// TestAcceptWaitsForTheInviter: an invite accepted while the inviting plug
+// is down is not refused at once: accept says what it waits for and keeps
+// trying, and pairs once the inviter is back (at another port, found
+// through the DHT).
+func TestAcceptWaitsForTheInviter(t *testing.T) {
+	base := t.TempDir()
+	z, a, b := filepath.Join(base, "z"), filepath.Join(base, "a"), filepath.Join(base, "b")
+	startPlug(t, z, "--bootstrap", "none", "--name", "zed")
+	boot := bootstrapAddr(t, z)
+	da := startPlug(t, a, "--bootstrap", boot, "--name", "ann")
+	startPlug(t, b, "--bootstrap", boot, "--name", "bob")
+	var inv struct{ Code string }
+	json.Unmarshal([]byte(mustPlug(t, "invite", "--data", a, "--json").stdout), &inv)
+	da.stop()
+
+	cmd := plugCommand(nil, "accept", "--data", b, inv.Code)
+	var stdout, stderr safeBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	eventually(t, time.Minute, "accept to say it keeps trying", func() bool {
+		return strings.Contains(stderr.String(), "still trying after")
+	})
+	startPlug(t, a, "--bootstrap", boot, "--name", "ann") // a new port: the invite's address is stale
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("accept after the inviter came back: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("accept did not finish:\n%s", stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "You and ann are now friends") {
+		t.Fatalf("accept said %q", stdout.String())
+	}
+	t.Logf("accept waited, saying:\n%s", stderr.String())
+	if fa := friendsOf(t, a); len(fa) != 1 || fa[0].Name != "bob" {
+		t.Fatalf("ann lists %v", fa)
+	}
+}

@@ -537,10 +537,7 @@ func (n *Node) Connect(ctx context.Context, p peer.ID) error {
 		}
 	}
 	if err != nil {
-		if firstErr != nil {
-			return fmt.Errorf("reach %s: known addresses failed (%s) and the DHT does not know it (%v)", p, shortErr(firstErr), err)
-		}
-		return fmt.Errorf("reach %s: no known address and the DHT does not know it: %w", p, err)
+		return &unreachableError{p: p, dial: firstErr, dht: err}
 	}
 	n.h.Peerstore().AddAddrs(p, pi.Addrs, peerstore.TempAddrTTL)
 	n.clearBackoff(p)
@@ -556,6 +553,23 @@ func (n *Node) Connect(ctx context.Context, p peer.ID) error {
 	}
 	return nil
 }
+
+// unreachableError says that a peer answered at none of its known addresses
+// and the DHT did not say where it is.
+type unreachableError struct {
+	p    peer.ID
+	dial error // nil: no address was known
+	dht  error
+}
+
+func (e *unreachableError) Error() string {
+	if e.dial != nil {
+		return fmt.Sprintf("reach %s: known addresses failed (%s) and the DHT does not know it (%v)", e.p, shortErr(e.dial), e.dht)
+	}
+	return fmt.Sprintf("reach %s: no known address and the DHT does not know it: %v", e.p, e.dht)
+}
+
+func (e *unreachableError) Unwrap() error { return e.dht }
 
 // ErrLimitedOnly is wrapped when a peer is reachable only through a
 // stranger's relay, which carries too little for shards, and hole punching

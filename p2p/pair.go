@@ -121,15 +121,25 @@ func (n *Node) Accept(ctx context.Context, code string, progress func(string)) (
 		if wctx.Err() != nil {
 			return Friend{}, fmt.Errorf("cannot reach the inviting plug %s within %v: %w; check that it is running and online, then try again", inv.Inviter, acceptWait, err)
 		}
-		wait := "it may be starting, or its network may be settling"
-		if relayed > 0 {
-			wait = "its relay slot or a hole punch may still be settling"
-		}
-		say(fmt.Sprintf("still trying after %v: %s (%s)", time.Since(start).Round(time.Second), wait, shortErr(err)))
+		say(fmt.Sprintf("still trying after %v: %s", time.Since(start).Round(time.Second), waitReason(err, relayed > 0)))
 		if !sleep(wctx, acceptRetry) && ctx.Err() != nil {
 			return Friend{}, ctx.Err()
 		}
 	}
+}
+
+// waitReason says for people why Accept is still waiting.
+func waitReason(err error, relayed bool) string {
+	var ue *unreachableError
+	switch {
+	case errors.As(err, &ue) && relayed:
+		return "the inviting plug answers neither directly nor through its relay yet, and the DHT does not know where it is (its relay slot may still be settling)"
+	case errors.As(err, &ue):
+		return "the inviting plug does not answer at its addresses, and the DHT does not know where it is yet (it may be starting, or offline)"
+	case errors.Is(err, ErrLimitedOnly):
+		return "reached through a relay; waiting for a hole punch"
+	}
+	return shortErr(err)
 }
 
 // pairWith makes one attempt to redeem inv; retry says whether the failure
