@@ -96,7 +96,10 @@ func (c HostConfig) loopbackOnly() bool {
 // hostHooks are the parts of the node that the host's services consult.
 type hostHooks struct {
 	relayCandidates autorelay.PeerSource
-	holePunch       holepunch.MetricsTracer
+	holePunch       interface {
+		holepunch.MetricsTracer
+		holepunch.EventTracer
+	}
 	// advertised filters the addresses the host announces.
 	advertised func([]ma.Multiaddr) []ma.Multiaddr
 	// gate is the connection gater.
@@ -150,7 +153,7 @@ func newHost(cfg HostConfig, hooks hostHooks) (host.Host, error) {
 	}
 	var hp []holepunch.Option
 	if hooks.holePunch != nil {
-		hp = append(hp, holepunch.WithMetricsTracer(hooks.holePunch))
+		hp = append(hp, holepunch.WithMetricsAndEventTracer(hooks.holePunch, hooks.holePunch))
 	}
 	opts = append(opts, libp2p.EnableHolePunching(hp...))
 	if hooks.relayCandidates != nil {

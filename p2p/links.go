@@ -116,6 +116,7 @@ type links struct {
 
 	mu       sync.Mutex
 	punched  map[string]time.Time // "local remote" of hole-punched connections
+	punching map[peer.ID]time.Time // hole punches under way, by peer
 	friends  map[peer.ID]*friendLink
 	reach    string // the reachability text last logged
 	started  time.Time
@@ -140,13 +141,17 @@ type friendLink struct {
 	punches int
 }
 
-var _ holepunch.MetricsTracer = (*links)(nil)
+var (
+	_ holepunch.MetricsTracer = (*links)(nil)
+	_ holepunch.EventTracer   = (*links)(nil)
+)
 
 func newLinks(n *Node) *links {
 	return &links{
 		n:        n,
 		kickc:    make(chan struct{}, 1),
 		punched:  make(map[string]time.Time),
+		punching: make(map[peer.ID]time.Time),
 		friends:  make(map[peer.ID]*friendLink),
 		observed: make(map[string]time.Time),
 		started:  time.Now(),
@@ -173,6 +178,20 @@ func (l *links) HolePunchFinished(side string, attempts int, theirs, ours []ma.M
 	l.punched[connKey(direct)] = time.Now()
 	l.mu.Unlock()
 	l.kick()
+}
+
+// Trace implements holepunch.EventTracer: it notes the hole punches under
+// way, so that a direct connection that appears during one is known as
+// punched before the punch reports its end.
+func (l *links) Trace(e *holepunch.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch e.Type {
+	case holepunch.StartHolePunchEvtT:
+		l.punching[e.Remote] = time.Now()
+	case holepunch.EndHolePunchEvtT:
+		delete(l.punching, e.Remote)
+	}
 }
 
 // DirectDialFinished implements holepunch.MetricsTracer.
@@ -279,6 +298,11 @@ func (l *links) round(ctx context.Context) {
 			delete(l.punched, k)
 		}
 	}
+	for p, t := range l.punching {
+		if now.Sub(t) > time.Minute {
+			delete(l.punching, p) // a punch that never reported its end
+		}
+	}
 	l.mu.Unlock()
 	if r.State == "relayed" {
 		l.upgradeRelay(r)
@@ -370,7 +394,9 @@ func (l *links) link(p peer.ID) Link {
 			}
 		} else {
 			k = Link{Kind: LinkDirect, Addr: c.RemoteMultiaddr().String()}
-			if _, ok := l.punched[connKey(c)]; ok {
+			_, punched := l.punched[connKey(c)]
+			started, punching := l.punching[p]
+			if punched || (punching && !c.Stat().Opened.Before(started)) {
 				k.Kind = LinkHolePunched
 			}
 			r = 3
