@@ -115,7 +115,7 @@ type links struct {
 	kickc chan struct{}
 
 	mu       sync.Mutex
-	punched  map[string]time.Time // "local remote" of hole-punched connections
+	punched  map[string]time.Time  // "local remote" of hole-punched connections
 	punching map[peer.ID]time.Time // hole punches under way, by peer
 	friends  map[peer.ID]*friendLink
 	reach    string // the reachability text last logged
