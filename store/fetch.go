@@ -10,10 +10,9 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/klauspost/compress/zstd"
 
-	"github.com/plug-net/plug/chunker"
 	"github.com/plug-net/plug/p2p"
+	"github.com/plug-net/plug/store/seal"
 )
 
 // BadShard reports a shard that could not be used.
@@ -205,37 +204,6 @@ func shortName(s string) string {
 	return s
 }
 
-// zstdDecoder is shared: DecodeAll is safe for concurrent use.
-var zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxBlobSize+1<<20))
-
-// ErrBlobMismatch is wrapped when a blob read back does not hash to its
-// chunk ID.
-var ErrBlobMismatch = errors.New("blob does not match its ID")
-
-// ExtractBlob returns the raw bytes of blob e of a pack plaintext, checked
-// against its keyed chunk ID.
-func ExtractBlob(plain []byte, e BlobEntry, keyer *chunker.IDKeyer) ([]byte, error) {
-	end := uint64(e.Offset) + uint64(e.Length)
-	if end > uint64(len(plain)) {
-		return nil, fmt.Errorf("%w: blob %s runs past its pack", ErrBadPack, e.ID.Short())
-	}
-	b := plain[e.Offset:end]
-	if e.Compression == Zstd {
-		out, err := zstdDecoder.DecodeAll(b, make([]byte, 0, e.RawLength))
-		if err != nil {
-			return nil, fmt.Errorf("%w: blob %s: %v", ErrBadPack, e.ID.Short(), err)
-		}
-		if len(out) != int(e.RawLength) {
-			return nil, fmt.Errorf("%w: blob %s decompresses to %d bytes, want %d", ErrBadPack, e.ID.Short(), len(out), e.RawLength)
-		}
-		b = out
-	}
-	if ID(keyer.ID(b)) != e.ID {
-		return nil, fmt.Errorf("%w: %s", ErrBlobMismatch, e.ID.Short())
-	}
-	return b, nil
-}
-
 // FetchShards returns every shard of a pack: the intact ones fetched, the
 // others rebuilt with Reed-Solomon from any k intact ones and checked
 // against their IDs.
@@ -272,14 +240,8 @@ func (f *Fetcher) FetchShards(ctx context.Context, rec PackRecord, skip map[int]
 	if good < sh.K {
 		return nil, fmt.Errorf("pack %s: %w: %d intact shards found, need %d", rec.ID.Short(), ErrNotEnoughShards, good, sh.K)
 	}
-	if sh.M > 0 {
-		enc, err := encoder(sh.K, sh.M)
-		if err != nil {
-			return nil, err
-		}
-		if err := enc.Reconstruct(shards); err != nil {
-			return nil, fmt.Errorf("pack %s: rebuild: %w", rec.ID.Short(), err)
-		}
+	if err := seal.Rebuild(sh, shards); err != nil {
+		return nil, err
 	}
 	for i, b := range shards {
 		if ShardIDOf(b) != sh.ShardIDs[i] {

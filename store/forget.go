@@ -163,13 +163,7 @@ func (r *Repo) prune(ctx context.Context, rep *ForgetReport) error {
 		}
 	}
 	chunksOf := map[ID][]ID{}
-	err = r.db.Iterate(kv.Chunks, kv.IterOptions{}, func(k, v []byte) error {
-		ref, err := unmarshalChunkRef(v)
-		if err != nil {
-			return err
-		}
-		var id ID
-		copy(id[:], k)
+	err = r.cat.EachChunk(func(id ID, ref ChunkRef) error {
 		chunksOf[ref.Pack] = append(chunksOf[ref.Pack], id)
 		if used[id] {
 			usedPacks[ref.Pack] = true
@@ -194,7 +188,7 @@ func (r *Repo) prune(ctx context.Context, rep *ForgetReport) error {
 	for _, p := range drop {
 		// The catalog first: should a friend be unreachable, its shard is
 		// merely garbage, never a reference to nothing.
-		if err := r.cat.dropPack(p.ID, chunksOf[p.ID]); err != nil {
+		if err := r.cat.DropPack(p.ID, chunksOf[p.ID]); err != nil {
 			return err
 		}
 		for _, c := range chunksOf[p.ID] {

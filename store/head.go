@@ -16,6 +16,7 @@ import (
 
 	"github.com/plug-net/plug/crypto"
 	"github.com/plug-net/plug/p2p"
+	"github.com/plug-net/plug/store/index"
 	"github.com/plug-net/plug/store/kv"
 )
 
@@ -128,7 +129,7 @@ func (r *Repo) publish(ctx context.Context) error {
 // writeIndex stores an index segment for the pending packs (or a fresh full
 // index when segments have piled up) and records its blobs.
 func (r *Repo) writeIndex(ctx context.Context, holders []Holder) error {
-	pend, err := r.cat.pending()
+	pend, err := r.cat.Pending()
 	if err != nil {
 		return err
 	}
@@ -142,7 +143,7 @@ func (r *Repo) writeIndex(ctx context.Context, holders []Holder) error {
 	}
 	full := len(refs) >= maxIndexRefs || forced
 	if full {
-		if pend, err = r.cat.allEntries(); err != nil {
+		if pend, err = r.cat.AllEntries(); err != nil {
 			return err
 		}
 		refs = nil
@@ -160,19 +161,7 @@ func (r *Repo) writeIndex(ctx context.Context, holders []Holder) error {
 	}
 	defer w.Close()
 	// Segments of at most 4 MiB each, so that one is one blob.
-	var segs [][]byte
-	var cur []PackEntries
-	size := 0
-	for _, pe := range pend {
-		n := 36 + len(pe.Entries)*indexEntrySize
-		if size+n > 4<<20-64 && len(cur) > 0 {
-			segs = append(segs, EncodeIndex(cur))
-			cur, size = nil, 0
-		}
-		cur = append(cur, pe)
-		size += n
-	}
-	segs = append(segs, EncodeIndex(cur))
+	segs := index.Segments(pend, 4<<20)
 	var ids []ID
 	for _, s := range segs {
 		id := ID(r.keyer.ID(s))
@@ -196,38 +185,10 @@ func (r *Repo) writeIndex(ctx context.Context, holders []Holder) error {
 	}
 	// Then the pending marks: should this stop half-way, the next segment
 	// describes some packs twice, which is harmless.
-	return r.db.Batch(func(b *kv.Batch) error {
-		for _, pe := range pend {
-			if err := b.Delete(kv.Local, pendingKey(pe.Pack)); err != nil {
-				return err
-			}
-		}
-		return b.Delete(kv.Local, keyIndexFull)
-	})
-}
-
-// allEntries returns every pack's entries, from the chunk index.
-func (c *Catalog) allEntries() ([]PackEntries, error) {
-	byPack := map[ID][]BlobEntry{}
-	err := c.db.Iterate(kv.Chunks, kv.IterOptions{}, func(k, v []byte) error {
-		ref, err := unmarshalChunkRef(v)
-		if err != nil {
-			return err
-		}
-		if ref.Type == IndexBlob {
-			return nil
-		}
-		var id ID
-		copy(id[:], k)
-		byPack[ref.Pack] = append(byPack[ref.Pack], BlobEntry{Type: ref.Type, Compression: ref.Compression, ID: id, Offset: ref.Offset, Length: ref.Length, RawLength: ref.RawLength})
-		return nil
-	})
-	out := make([]PackEntries, 0, len(byPack))
-	for p, es := range byPack {
-		out = append(out, PackEntries{Pack: p, Entries: es})
+	if err := r.cat.ClearPending(pend); err != nil {
+		return err
 	}
-	slices.SortFunc(out, func(a, b PackEntries) int { return bytes.Compare(a.Pack[:], b.Pack[:]) })
-	return out, err
+	return r.db.Delete(kv.Local, keyIndexFull)
 }
 
 // makeHead builds, encrypts and signs the next head record, and keeps it
@@ -475,24 +436,15 @@ func (r *Repo) apply(ctx context.Context, doc HeadDoc, env []byte) error {
 		for _, p := range doc.Packs {
 			known[p.ID] = true
 		}
-		for _, pe := range packs {
-			if !known[pe.Pack] {
-				continue // pruned or repacked since that segment was written
-			}
-			err := r.db.Batch(func(b *kv.Batch) error {
-				for _, e := range pe.Entries {
-					ref := ChunkRef{Pack: pe.Pack, Type: e.Type, Compression: e.Compression, Offset: e.Offset, Length: e.Length, RawLength: e.RawLength}
-					if err := b.Put(kv.Chunks, e.ID[:], ref.marshal()); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
+		// Packs pruned or repacked since that segment was written are left
+		// out.
+		packs = slices.DeleteFunc(packs, func(pe index.Packed) bool { return !known[pe.Pack] })
+		if err := r.cat.IndexPacks(packs); err != nil {
+			return err
 		}
-		r.cat.db.Put(kv.Chunks, ref.ID[:], ChunkRef{Pack: ref.Pack, Type: IndexBlob, Compression: ref.Compression, Offset: ref.Offset, Length: ref.Length, RawLength: ref.RawLength}.marshal())
+		if err := r.cat.PutChunk(ref.ID, ChunkRef{Pack: ref.Pack, Type: IndexBlob, Compression: ref.Compression, Offset: ref.Offset, Length: ref.Length, RawLength: ref.RawLength}); err != nil {
+			return err
+		}
 	}
 	for _, s := range doc.Snapshots {
 		b, err := json.Marshal(s)

@@ -186,7 +186,7 @@ func (r *Repo) repairPack(ctx context.Context, p PackRecord, badIdx []int, repla
 	if err := r.cat.AddPack(np, entries); err != nil {
 		return err
 	}
-	if err := r.cat.dropPack(p.ID, nil); err != nil { // its chunks now point at np
+	if err := r.cat.DropPack(p.ID, nil); err != nil { // its chunks now point at np
 		return err
 	}
 	r.relinkIndexRefs(p.ID, np.ID)
@@ -218,20 +218,4 @@ func (r *Repo) relinkIndexRefs(old, new ID) {
 			r.saveRefs(key, refs)
 		}
 	}
-}
-
-// dropPack removes a pack record, its pending index entries and the given
-// chunk index entries.
-func (c *Catalog) dropPack(id ID, chunks []ID) error {
-	return c.db.Batch(func(b *kv.Batch) error {
-		for _, k := range chunks {
-			if err := b.Delete(kv.Chunks, k[:]); err != nil {
-				return err
-			}
-		}
-		if err := b.Delete(kv.Local, pendingKey(id)); err != nil {
-			return err
-		}
-		return b.Delete(kv.Packs, id[:])
-	})
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/plug-net/plug/chunker"
 	"github.com/plug-net/plug/crypto"
@@ -143,40 +141,6 @@ func (r *Repo) lock(what string) (func(), error) {
 	r.job = what
 	r.jobMx.Unlock()
 	return r.jobMu.Unlock, nil
-}
-
-// Snapshot is the record of one backup.
-type Snapshot struct {
-	ID       ID        `json:"id"`
-	Time     time.Time `json:"time"`
-	Host     string    `json:"host"`
-	Paths    []string  `json:"paths"`
-	Tree     []ID      `json:"tree"` // chunks of the root tree
-	Parent   ID        `json:"parent,omitzero"`
-	Files    int64     `json:"files"`
-	Dirs     int64     `json:"dirs"`
-	Bytes    int64     `json:"bytes"`     // size of the files
-	NewBytes int64     `json:"new_bytes"` // file data stored anew
-	Errors   int64     `json:"errors,omitempty"`
-	Duration float64   `json:"duration_s"`
-	// State is the tree of the plug's own state folder (posts, harvested
-	// items, media) at StatePath, carried beside the paths; see
-	// BackupOptions.State and RestoreState.
-	State     []ID   `json:"state,omitempty"`
-	StatePath string `json:"state_path,omitempty"`
-}
-
-// StateOnly reports whether the snapshot carries only the plug's own
-// state (no paths of the owner's): such snapshots are not listed to people
-// nor restored as "latest".
-func (s Snapshot) StateOnly() bool { return len(s.Paths) == 0 }
-
-// newSnapshotID returns a random snapshot ID: snapshots of the same tree at
-// different times are different snapshots.
-func newSnapshotID() ID {
-	var id ID
-	rand.Read(id[:])
-	return id
 }
 
 // saveSnapshot records a snapshot, synced: everything it refers to was

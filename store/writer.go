@@ -14,10 +14,6 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// MaxBlobsPerPack bounds the blobs of one pack, so that indexing a pack fits
-// one transaction (trees of small directories are small blobs).
-const MaxBlobsPerPack = 4096
-
 // WriterConfig configures a Writer.
 type WriterConfig struct {
 	// Targets receive one shard each: k = len(Targets) - M data shards.

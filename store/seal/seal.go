@@ -1,4 +1,4 @@
-package store
+package seal
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/store/data"
+	"github.com/plug-net/plug/store/pack"
 )
 
 // Redundancy limits (DESIGN.md "Backup data path").
@@ -28,9 +30,9 @@ var ErrNotEnoughShards = errors.New("not enough shards")
 // Shape is what it takes to rebuild a pack from its shards: the ciphertext
 // size, the Reed-Solomon parameters and the ID of every shard.
 type Shape struct {
-	Size     int  // age ciphertext length in bytes
-	K, M     int  // data and parity shards
-	ShardIDs []ID // k+m shard IDs, data shards first
+	Size     int       // age ciphertext length in bytes
+	K, M     int       // data and parity shards
+	ShardIDs []data.ID // k+m shard IDs, data shards first
 }
 
 // ShardSize returns the length of each shard.
@@ -38,7 +40,7 @@ func (s Shape) ShardSize() int { return (s.Size + s.K - 1) / s.K }
 
 // PackID returns the pack's ID: a hash of its shape, which names every byte
 // of every shard.
-func (s Shape) PackID() ID {
+func (s Shape) PackID() data.ID {
 	h := blake3.New()
 	var hdr [4 + 8 + 2 + 2]byte
 	copy(hdr[:], "pak1")
@@ -49,7 +51,7 @@ func (s Shape) PackID() ID {
 	for _, id := range s.ShardIDs {
 		h.Write(id[:])
 	}
-	var id ID
+	var id data.ID
 	h.Sum(id[:0])
 	return id
 }
@@ -61,10 +63,30 @@ func (s Shape) Validate() error {
 		return fmt.Errorf("pack shape: %d data shards, want 1 to %d", s.K, MaxDataShards)
 	case s.M < 0 || s.M > MaxParityShards:
 		return fmt.Errorf("pack shape: %d parity shards, want 0 to %d", s.M, MaxParityShards)
-	case s.Size < 1 || s.Size > 2*MaxPackSize:
+	case s.Size < 1 || s.Size > 2*pack.MaxPackSize:
 		return fmt.Errorf("pack shape: ciphertext of %d bytes", s.Size)
 	case len(s.ShardIDs) != s.K+s.M:
 		return fmt.Errorf("pack shape: %d shard IDs for %d+%d shards", len(s.ShardIDs), s.K, s.M)
+	}
+	return nil
+}
+
+// ShardID returns the ID of a shard: the plain BLAKE3-256 of its bytes,
+// which is also the root of its Bao tree, so friends can prove they hold it.
+func ShardID(shard []byte) data.ID { return blake3.Sum256(shard) }
+
+// Rebuild fills every missing shard, parity included, from any k intact
+// ones (the given shards were checked against their IDs).
+func Rebuild(sh Shape, shards [][]byte) error {
+	if sh.M == 0 {
+		return nil
+	}
+	enc, err := encoder(sh.K, sh.M)
+	if err != nil {
+		return err
+	}
+	if err := enc.Reconstruct(shards); err != nil {
+		return fmt.Errorf("rebuild pack %s: %w", sh.PackID().Short(), err)
 	}
 	return nil
 }
@@ -93,7 +115,7 @@ func encoder(k, m int) (reedsolomon.Encoder, error) {
 // Sealed is a pack ready to travel: its shards and their IDs. Shards alias the
 // Sealer's buffer and are valid until its next Seal.
 type Sealed struct {
-	ID     ID
+	ID     data.ID
 	Shape  Shape
 	Shards [][]byte
 }
@@ -102,7 +124,7 @@ type Sealed struct {
 // keeps one reusable buffer, so memory stays constant across packs; it is not
 // safe for concurrent use (use one per goroutine).
 //
-// A PackBuilder made by NewBuilder keeps its plaintext inside that buffer,
+// A pack.Builder made by NewBuilder keeps its plaintext inside that buffer,
 // behind a headroom, and Seal then encrypts it in place: age writes each
 // 64 KiB chunk's ciphertext (16 bytes longer) only after it has read the
 // plaintext chunk, so the ciphertext, growing from the start of the buffer,
@@ -149,12 +171,12 @@ const ageHeaderRoom = 4096
 // to encrypt it in place.
 func headroomFor(n int) int { return ageHeaderRoom + 16*(n/(64<<10)+2) }
 
-// NewBuilder returns a PackBuilder whose plaintext, up to TargetPackSize plus
+// NewBuilder returns a pack.Builder whose plaintext, up to TargetPackSize plus
 // a full trailer, lives in the Sealer's buffer, sized for k+m shards. It is
 // valid until the next NewBuilder or Seal of another plaintext. If blobs make
 // it grow past that, it moves out and Seal copies it as usual.
-func (s *Sealer) NewBuilder(k, m int) *PackBuilder {
-	maxPlain := TargetPackSize + MaxBlobsPerPack*trailerEntry + trailerFooter
+func (s *Sealer) NewBuilder(k, m int) *pack.Builder {
+	maxPlain := pack.MaxPlainSize
 	s.headroom = headroomFor(maxPlain)
 	ct := int(crypto.EncryptedSize(int64(maxPlain))) + ageHeaderRoom
 	need := max((k+m)*((ct+k-1)/k), s.headroom+maxPlain)
@@ -162,7 +184,7 @@ func (s *Sealer) NewBuilder(k, m int) *PackBuilder {
 		s.arena = make([]byte, 0, need)
 	}
 	full := s.arena[:cap(s.arena)]
-	return &PackBuilder{buf: full[s.headroom:s.headroom]}
+	return pack.NewBuilderOn(full[s.headroom:s.headroom])
 }
 
 // inArena reports whether plain starts at the headroom of the Sealer's buffer.
@@ -234,9 +256,9 @@ func (s *Sealer) Seal(plain []byte, k, m int) (*Sealed, error) {
 			return nil, fmt.Errorf("seal pack: erasure code: %w", err)
 		}
 	}
-	sh := Shape{Size: size, K: k, M: m, ShardIDs: make([]ID, k+m)}
+	sh := Shape{Size: size, K: k, M: m, ShardIDs: make([]data.ID, k+m)}
 	for i, b := range shards {
-		sh.ShardIDs[i] = ShardIDOf(b)
+		sh.ShardIDs[i] = ShardID(b)
 	}
 	return &Sealed{ID: sh.PackID(), Shape: sh, Shards: shards}, nil
 }
@@ -244,7 +266,7 @@ func (s *Sealer) Seal(plain []byte, k, m int) (*Sealed, error) {
 // ShardError reports a shard that was present but wrong.
 type ShardError struct {
 	Index int
-	ID    ID
+	ID    data.ID
 	Err   error
 }
 
@@ -271,7 +293,7 @@ func CheckShards(sh Shape, shards [][]byte) (good int, bad []*ShardError) {
 		case len(b) != size:
 			bad = append(bad, &ShardError{Index: i, ID: sh.ShardIDs[i], Err: fmt.Errorf("%w: %d bytes, want %d", ErrShardMismatch, len(b), size)})
 			shards[i] = nil
-		case ShardIDOf(b) != sh.ShardIDs[i]:
+		case ShardID(b) != sh.ShardIDs[i]:
 			bad = append(bad, &ShardError{Index: i, ID: sh.ShardIDs[i], Err: ErrShardMismatch})
 			shards[i] = nil
 		default:
@@ -348,11 +370,11 @@ func decryptShards(sh Shape, shards [][]byte, identity age.Identity, dst []byte)
 	if cap(dst) < sh.Size {
 		dst = make([]byte, 0, sh.Size) // the plaintext is shorter than the ciphertext
 	}
-	limit := MaxPackSize + 1<<20
+	limit := pack.MaxPackSize + 1<<20
 	for {
 		if len(dst) == cap(dst) {
 			if len(dst) > limit {
-				return nil, fmt.Errorf("open pack %s: %w: plaintext larger than %d bytes", sh.PackID().Short(), ErrBadPack, MaxPackSize)
+				return nil, fmt.Errorf("open pack %s: %w: plaintext larger than %d bytes", sh.PackID().Short(), pack.ErrMalformed, pack.MaxPackSize)
 			}
 			dst = append(dst, 0)[:len(dst)]
 		}
@@ -366,14 +388,14 @@ func decryptShards(sh Shape, shards [][]byte, identity age.Identity, dst []byte)
 		}
 	}
 	if len(dst) > limit {
-		return nil, fmt.Errorf("open pack %s: %w: plaintext larger than %d bytes", sh.PackID().Short(), ErrBadPack, MaxPackSize)
+		return nil, fmt.Errorf("open pack %s: %w: plaintext larger than %d bytes", sh.PackID().Short(), pack.ErrMalformed, pack.MaxPackSize)
 	}
 	return dst, nil
 }
 
-// openChecked rebuilds missing data shards (the shards given were checked
+// OpenChecked rebuilds missing data shards (the shards given were checked
 // against their IDs) and decrypts the pack into a new buffer the caller owns.
-func openChecked(sh Shape, shards [][]byte, identity age.Identity) ([]byte, error) {
+func OpenChecked(sh Shape, shards [][]byte, identity age.Identity) ([]byte, error) {
 	for _, b := range shards[:sh.K] {
 		if b == nil {
 			enc, err := encoder(sh.K, sh.M)
@@ -389,12 +411,12 @@ func openChecked(sh Shape, shards [][]byte, identity age.Identity) ([]byte, erro
 	return decryptShards(sh, shards, identity, nil)
 }
 
-// recut cuts a sealed pack's ciphertext again into k data and m parity
+// Recut cuts a sealed pack's ciphertext again into k data and m parity
 // shards (new buffers), for when a friend went away before storing its
 // shard. The ciphertext, and so the plaintext, is unchanged.
-func recut(s *Sealed, k, m int) (*Sealed, error) {
+func Recut(s *Sealed, k, m int) (*Sealed, error) {
 	if k < 1 || k > MaxDataShards || m < 0 || m > MaxParityShards {
-		return nil, fmt.Errorf("recut pack: %d+%d shards", k, m)
+		return nil, fmt.Errorf("Recut pack: %d+%d shards", k, m)
 	}
 	per := (s.Shape.Size + k - 1) / k
 	buf := make([]byte, (k+m)*per)
@@ -412,12 +434,12 @@ func recut(s *Sealed, k, m int) (*Sealed, error) {
 			return nil, err
 		}
 		if err := enc.Encode(shards); err != nil {
-			return nil, fmt.Errorf("recut pack: erasure code: %w", err)
+			return nil, fmt.Errorf("Recut pack: erasure code: %w", err)
 		}
 	}
-	sh := Shape{Size: s.Shape.Size, K: k, M: m, ShardIDs: make([]ID, k+m)}
+	sh := Shape{Size: s.Shape.Size, K: k, M: m, ShardIDs: make([]data.ID, k+m)}
 	for i, b := range shards {
-		sh.ShardIDs[i] = ShardIDOf(b)
+		sh.ShardIDs[i] = ShardID(b)
 	}
 	return &Sealed{ID: sh.PackID(), Shape: sh, Shards: shards}, nil
 }

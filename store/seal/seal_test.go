@@ -1,14 +1,18 @@
-package store
+package seal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"filippo.io/age"
 
 	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/store/data"
+	"github.com/plug-net/plug/store/pack"
 )
 
 func testKeys(t testing.TB) *crypto.Keys {
@@ -153,7 +157,7 @@ func TestPackIDNamesShards(t *testing.T) {
 		t.Fatal(err)
 	}
 	sh := s.Shape
-	sh.ShardIDs = append([]ID(nil), sh.ShardIDs...)
+	sh.ShardIDs = append([]data.ID(nil), sh.ShardIDs...)
 	sh.ShardIDs[2][0] ^= 1
 	if sh.PackID() == s.ID {
 		t.Fatal("pack ID does not depend on every shard ID")
@@ -165,7 +169,7 @@ func TestPackIDNamesShards(t *testing.T) {
 
 func BenchmarkSeal(b *testing.B) {
 	keys := testKeys(b)
-	plain := randBytes(1, TargetPackSize)
+	plain := randBytes(1, pack.TargetPackSize)
 	s := NewSealer(keys.AgeRecipient())
 	b.SetBytes(int64(len(plain)))
 	b.ReportAllocs()
@@ -178,7 +182,7 @@ func BenchmarkSeal(b *testing.B) {
 
 func BenchmarkOpen(b *testing.B) {
 	keys := testKeys(b)
-	plain := randBytes(1, TargetPackSize)
+	plain := randBytes(1, pack.TargetPackSize)
 	s, _ := NewSealer(keys.AgeRecipient()).Seal(plain, 3, 1)
 	orig := cloneShards(s.Shards)
 	o := NewOpener(keys.AgeIdentity())
@@ -191,4 +195,12 @@ func BenchmarkOpen(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func randBytes(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	var s [32]byte
+	binary.LittleEndian.PutUint64(s[:], seed)
+	rand.NewChaCha8(s).Read(b)
+	return b
 }

@@ -1,4 +1,4 @@
-package store
+package pack
 
 import (
 	"bytes"
@@ -6,6 +6,10 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/plug-net/plug/store/data"
 )
 
 func randBytes(seed uint64, n int) []byte {
@@ -17,24 +21,24 @@ func randBytes(seed uint64, n int) []byte {
 }
 
 func TestPackRoundTrip(t *testing.T) {
-	b := NewPackBuilder(0)
-	var want []BlobEntry
+	b := NewBuilder(0)
+	var want []Entry
 	var blobs [][]byte
 	for i, n := range []int{1, 0, 1000, 256 << 10} {
 		blob := randBytes(uint64(i), n)
-		id := ShardIDOf(blob)
-		want = append(want, b.Add(DataBlob, NoCompression, id, blob, n))
+		id := data.ID(blake3.Sum256(blob))
+		want = append(want, b.Add(data.DataBlob, data.NoCompression, id, blob, n))
 		blobs = append(blobs, blob)
 	}
-	want = append(want, b.Add(TreeBlob, Zstd, ID{9}, []byte("zz"), 100))
+	want = append(want, b.Add(data.TreeBlob, data.Zstd, data.ID{9}, []byte("zz"), 100))
 	blobs = append(blobs, []byte("zz"))
 	plain := b.Finish()
-	got, err := ParsePack(plain)
+	got, err := Parse(plain)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != len(want) {
-		t.Fatalf("ParsePack found %d blobs, want %d", len(got), len(want))
+		t.Fatalf("Parse found %d blobs, want %d", len(got), len(want))
 	}
 	for i := range want {
 		if got[i] != want[i] {
@@ -51,11 +55,11 @@ func TestPackRoundTrip(t *testing.T) {
 }
 
 func TestPackFits(t *testing.T) {
-	b := NewPackBuilder(0)
+	b := NewBuilder(0)
 	if !b.Fits(MaxBlobSize) {
 		t.Fatal("an empty pack refuses a blob")
 	}
-	b.Add(DataBlob, NoCompression, ID{}, make([]byte, TargetPackSize-10), TargetPackSize-10)
+	b.Add(data.DataBlob, data.NoCompression, data.ID{}, make([]byte, TargetPackSize-10), TargetPackSize-10)
 	if b.Fits(11) {
 		t.Fatal("pack accepts a blob past TargetPackSize")
 	}
@@ -66,9 +70,9 @@ func TestPackFits(t *testing.T) {
 
 func TestParsePackRejects(t *testing.T) {
 	good := func() []byte {
-		b := NewPackBuilder(0)
-		b.Add(DataBlob, NoCompression, ID{1}, []byte("hello"), 5)
-		b.Add(DataBlob, NoCompression, ID{2}, []byte("world!"), 6)
+		b := NewBuilder(0)
+		b.Add(data.DataBlob, data.NoCompression, data.ID{1}, []byte("hello"), 5)
+		b.Add(data.DataBlob, data.NoCompression, data.ID{2}, []byte("world!"), 6)
 		return bytes.Clone(b.Finish())
 	}
 	countAt := func(p []byte) int { return len(p) - trailerFooter }
@@ -94,8 +98,8 @@ func TestParsePackRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := ParsePack(tt.mutate(good())); !errors.Is(err, ErrBadPack) {
-				t.Fatalf("ParsePack = %v, want ErrBadPack", err)
+			if _, err := Parse(tt.mutate(good())); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Parse = %v, want ErrMalformed", err)
 			}
 		})
 	}
@@ -105,14 +109,14 @@ func TestParsePackRejects(t *testing.T) {
 // trailer parser: it must never panic, and what it accepts must tile the blob
 // area exactly.
 func FuzzParsePack(f *testing.F) {
-	b := NewPackBuilder(0)
-	b.Add(DataBlob, NoCompression, ID{1}, []byte("hello"), 5)
-	b.Add(TreeBlob, Zstd, ID{2}, []byte("xx"), 50)
+	b := NewBuilder(0)
+	b.Add(data.DataBlob, data.NoCompression, data.ID{1}, []byte("hello"), 5)
+	b.Add(data.TreeBlob, data.Zstd, data.ID{2}, []byte("xx"), 50)
 	f.Add(bytes.Clone(b.Finish()))
 	f.Add([]byte(packMagic))
 	f.Add(append([]byte{0xff, 0xff, 0xff, 0xff}, packMagic...))
 	f.Fuzz(func(t *testing.T, p []byte) {
-		entries, err := ParsePack(p)
+		entries, err := Parse(p)
 		if err != nil {
 			return
 		}

@@ -1,10 +1,8 @@
-package store
+package data
 
 import (
 	"encoding/hex"
 	"fmt"
-
-	"github.com/zeebo/blake3"
 )
 
 // ID names a shard, a pack, a chunk or a snapshot: 32 bytes of BLAKE3.
@@ -43,7 +41,3 @@ func ParseID(s string) (ID, error) {
 	}
 	return id, nil
 }
-
-// ShardIDOf returns the ID of a shard: the plain BLAKE3-256 of its bytes, which
-// is also the root of its Bao tree, so friends can prove they hold it.
-func ShardIDOf(shard []byte) ID { return blake3.Sum256(shard) }

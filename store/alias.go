@@ -1,0 +1,83 @@
+package store
+
+import (
+	"github.com/plug-net/plug/store/catalog"
+	"github.com/plug-net/plug/store/data"
+	"github.com/plug-net/plug/store/index"
+	"github.com/plug-net/plug/store/pack"
+	"github.com/plug-net/plug/store/seal"
+)
+
+// Transitional aliases while the store is split into sub-packages.
+type (
+	ID          = data.ID
+	BlobType    = data.BlobType
+	Compression = data.Compression
+	Snapshot    = data.Snapshot
+	Tree        = data.Tree
+	Node        = data.Node
+	BlobEntry   = pack.Entry
+	PackBuilder = pack.Builder
+	Shape       = seal.Shape
+	Sealer      = seal.Sealer
+	Sealed      = seal.Sealed
+	Opener      = seal.Opener
+	ShardError  = seal.ShardError
+	PackEntries = index.Packed
+	Catalog     = catalog.Catalog
+	PackRecord  = catalog.PackRecord
+	ChunkRef    = catalog.ChunkRef
+)
+
+const (
+	DataBlob      = data.DataBlob
+	TreeBlob      = data.TreeBlob
+	IndexBlob     = data.IndexBlob
+	StateBlob     = data.StateBlob
+	NoCompression = data.NoCompression
+	Zstd          = data.Zstd
+	TypeFile      = data.TypeFile
+	TypeDir       = data.TypeDir
+	TypeSymlink   = data.TypeSymlink
+	MaxTreeSize   = data.MaxTreeSize
+
+	TargetPackSize  = pack.TargetPackSize
+	MaxBlobSize     = pack.MaxBlobSize
+	MaxPackSize     = pack.MaxPackSize
+	MaxBlobsPerPack = pack.MaxBlobsPerPack
+	MaxDataShards   = seal.MaxDataShards
+	MaxParityShards = seal.MaxParityShards
+)
+
+var (
+	ParseID    = data.ParseID
+	DecodeTree = data.DecodeTree
+	ErrBadTree = data.ErrBadTree
+
+	NewPackBuilder  = pack.NewBuilder
+	ParsePack       = pack.Parse
+	ExtractBlob     = pack.Extract
+	ErrBadPack      = pack.ErrMalformed
+	ErrBlobMismatch = pack.ErrBlobMismatch
+
+	NewSealer          = seal.NewSealer
+	NewOpener          = seal.NewOpener
+	CheckShards        = seal.CheckShards
+	ErrShardMismatch   = seal.ErrShardMismatch
+	ErrNotEnoughShards = seal.ErrNotEnoughShards
+	ShardIDOf          = seal.ShardID
+	recut              = seal.Recut
+	openChecked        = seal.OpenChecked
+
+	EncodeIndex       = index.Encode
+	DecodeIndex       = index.Decode
+	ErrBadIndex       = index.ErrMalformed
+	appendPackEntries = index.AppendPacked
+	decodePackEntries = index.DecodePacked
+
+	NewCatalog = catalog.NewCatalog
+)
+
+const MaxIndexSegment = index.MaxSegment
+
+func newSnapshotID() ID { return data.NewSnapshotID() }
