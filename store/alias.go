@@ -5,28 +5,36 @@ import (
 	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/index"
 	"github.com/plug-net/plug/store/pack"
+	"github.com/plug-net/plug/store/packer"
 	"github.com/plug-net/plug/store/seal"
+	"github.com/plug-net/plug/store/target"
 )
 
 // Transitional aliases while the store is split into sub-packages.
 type (
-	ID          = data.ID
-	BlobType    = data.BlobType
-	Compression = data.Compression
-	Snapshot    = data.Snapshot
-	Tree        = data.Tree
-	Node        = data.Node
-	BlobEntry   = pack.Entry
-	PackBuilder = pack.Builder
-	Shape       = seal.Shape
-	Sealer      = seal.Sealer
-	Sealed      = seal.Sealed
-	Opener      = seal.Opener
-	ShardError  = seal.ShardError
-	PackEntries = index.Packed
-	Catalog     = catalog.Catalog
-	PackRecord  = catalog.PackRecord
-	ChunkRef    = catalog.ChunkRef
+	ID           = data.ID
+	BlobType     = data.BlobType
+	Compression  = data.Compression
+	Snapshot     = data.Snapshot
+	Tree         = data.Tree
+	Node         = data.Node
+	BlobEntry    = pack.Entry
+	PackBuilder  = pack.Builder
+	Shape        = seal.Shape
+	Sealer       = seal.Sealer
+	Sealed       = seal.Sealed
+	Opener       = seal.Opener
+	ShardError   = seal.ShardError
+	PackEntries  = index.Packed
+	Catalog      = catalog.Catalog
+	PackRecord   = catalog.PackRecord
+	ChunkRef     = catalog.ChunkRef
+	ShardTarget  = target.ShardTarget
+	Holder       = target.Holder
+	MemTarget    = target.MemTarget
+	Writer       = packer.Writer
+	WriterConfig = packer.Config
+	WriterStats  = packer.Stats
 )
 
 const (
@@ -76,6 +84,12 @@ var (
 	decodePackEntries = index.DecodePacked
 
 	NewCatalog = catalog.NewCatalog
+
+	NewMemTarget  = target.NewMemTarget
+	ErrTargetDown = target.ErrTargetDown
+
+	NewWriter        = packer.NewWriter
+	ErrTooFewTargets = target.ErrTooFewFriends
 )
 
 const MaxIndexSegment = index.MaxSegment

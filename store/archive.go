@@ -19,6 +19,7 @@ import (
 
 	"github.com/plug-net/plug/chunker"
 	"github.com/plug-net/plug/store/kv"
+	"github.com/plug-net/plug/store/target"
 )
 
 // Progress is what a running backup has done so far.
@@ -48,8 +49,8 @@ type BackupOptions struct {
 }
 
 // ErrTooFewFriends is wrapped when there are not enough reachable friends
-// to back up with the wanted redundancy.
-var ErrTooFewFriends = errors.New("not enough friends")
+// to keep everything with the wanted redundancy.
+var ErrTooFewFriends = target.ErrTooFewFriends
 
 // Backup backs up paths (files or directories, made absolute) into a new
 // snapshot and publishes a new head record. Unchanged files (size, mtime,

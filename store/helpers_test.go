@@ -1,11 +1,16 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/plug-net/plug/chunker"
 	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/store/kv"
 )
 
 func testKeys(t testing.TB) *crypto.Keys {
@@ -27,4 +32,50 @@ func randBytes(seed uint64, n int) []byte {
 	binary.LittleEndian.PutUint64(s[:], seed)
 	rand.NewChaCha8(s).Read(b)
 	return b
+}
+
+func openKV(t testing.TB) *kv.DB {
+	t.Helper()
+	db, err := kv.Open(t.TempDir(), kv.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func memTargets(n int) ([]ShardTarget, []*MemTarget) {
+	var ts []ShardTarget
+	var ms []*MemTarget
+	for i := range n {
+		m := NewMemTarget(fmt.Sprintf("friend-%d", i))
+		ts = append(ts, m)
+		ms = append(ms, m)
+	}
+	return ts, ms
+}
+
+// chunkInto chunks r and adds every chunk to w as a data blob, returning the
+// chunk IDs in order.
+func chunkInto(t testing.TB, w *Writer, keyer *chunker.IDKeyer, r io.Reader) []ID {
+	t.Helper()
+	c, err := chunker.New(r, chunker.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []ID
+	for {
+		ch, err := c.Next()
+		if err == io.EOF {
+			return ids
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := ID(keyer.ID(ch.Data))
+		if _, err := w.Add(context.Background(), DataBlob, id, ch.Data); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
 }

@@ -17,19 +17,6 @@ import (
 	"github.com/plug-net/plug/store/kv"
 )
 
-// Holder is a friend's plug as the Repo uses it: a ShardTarget that can also
-// prove it holds a shard and keep the owner's head record.
-type Holder interface {
-	ShardTarget
-	// Prove returns bytes [offset, offset+length) of a shard of the given
-	// size, checked against its ID through their Bao proof.
-	Prove(ctx context.Context, id [32]byte, size int64, offset, length uint64) ([]byte, error)
-	PutHead(ctx context.Context, env []byte) error
-	// GetHead returns the head envelope the holder keeps for the owner; an
-	// error wrapping fs.ErrNotExist means none.
-	GetHead(ctx context.Context) ([]byte, error)
-}
-
 // Network is what the Repo needs of the plug's network.
 type Network interface {
 	// Reachable returns the friends that can be reached now, in placement

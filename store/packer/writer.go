@@ -1,4 +1,4 @@
-package store
+package packer
 
 import (
 	"context"
@@ -12,18 +12,31 @@ import (
 
 	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/plug-net/plug/store/catalog"
+	"github.com/plug-net/plug/store/data"
+	"github.com/plug-net/plug/store/pack"
+	"github.com/plug-net/plug/store/seal"
+	"github.com/plug-net/plug/store/target"
 )
 
-// WriterConfig configures a Writer.
-type WriterConfig struct {
+// Index is what a Writer needs of the catalog: deduplication, and
+// recording the packs every target has acknowledged.
+type Index interface {
+	HasChunk(id data.ID) (bool, error)
+	AddPack(rec catalog.PackRecord, entries []pack.Entry) error
+}
+
+// Config configures a Writer.
+type Config struct {
 	// Targets receive one shard each: k = len(Targets) - M data shards.
-	Targets []ShardTarget
+	Targets []target.ShardTarget
 	// M is the number of parity shards: how many targets may be lost.
 	M int
 	// Recipient is the owner's age recipient.
 	Recipient age.Recipient
 	// Catalog records stored packs and chunks, and answers deduplication.
-	Catalog *Catalog
+	Catalog Index
 	// Parallel is the number of packs sealed and sent at once. 0 means
 	// GOMAXPROCS, at least 2 so that sending overlaps sealing.
 	Parallel int
@@ -33,12 +46,8 @@ type WriterConfig struct {
 	TargetLost func(name string, err error, left int)
 }
 
-// ErrTooFewTargets is wrapped when there are not enough targets for the
-// wanted redundancy.
-var ErrTooFewTargets = errors.New("too few friends")
-
-// WriterStats counts what a Writer stored.
-type WriterStats struct {
+// Stats counts what a Writer stored.
+type Stats struct {
 	Blobs      int64 // new blobs stored
 	Duplicates int64 // blobs skipped because already stored
 	RawBytes   int64 // raw size of the new blobs
@@ -53,24 +62,24 @@ type WriterStats struct {
 //
 // Memory is bounded whatever the size of the data: Parallel+1 pack buffers
 // of about (k+m)/k × TargetPackSize (the data pack being filled and the packs
-// being sealed and sent; each is encrypted in place, see Sealer), and one
+// being sealed and sent; each is encrypted in place, see seal.Sealer), and one
 // buffer for the metadata pack being filled.
 //
 // Add and Flush are safe for concurrent use.
 type Writer struct {
-	cfg  WriterConfig
+	cfg  Config
 	zenc *zstd.Encoder
 
 	tmu     sync.Mutex // guards targets and k
-	targets []ShardTarget
+	targets []target.ShardTarget
 	k       int
 
 	mu   sync.Mutex // guards open and meta
 	open *slot      // the data pack being filled
-	meta *PackBuilder
+	meta *pack.Builder
 
 	pmu     sync.Mutex // guards pending
-	pending map[ID]struct{}
+	pending map[data.ID]struct{}
 
 	slots  chan *slot // free pack buffers
 	wg     sync.WaitGroup
@@ -80,24 +89,24 @@ type Writer struct {
 	stats struct{ blobs, dups, raw, packs, shardBytes atomic.Int64 }
 }
 
-// slot is one pack buffer: a Sealer and the builder that fills its buffer.
+// slot is one pack buffer: a seal.Sealer and the builder that fills its buffer.
 type slot struct {
-	s *Sealer
-	b *PackBuilder
+	s *seal.Sealer
+	b *pack.Builder
 }
 
 // NewWriter returns a Writer. Uploads run under ctx; canceling it fails the
 // Writer.
-func NewWriter(ctx context.Context, cfg WriterConfig) (*Writer, error) {
+func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 	k := len(cfg.Targets) - cfg.M
-	if cfg.M < 0 || cfg.M > MaxParityShards {
-		return nil, fmt.Errorf("new writer: %d parity shards, want 0 to %d", cfg.M, MaxParityShards)
+	if cfg.M < 0 || cfg.M > seal.MaxParityShards {
+		return nil, fmt.Errorf("new writer: %d parity shards, want 0 to %d", cfg.M, seal.MaxParityShards)
 	}
 	if k < 1 {
-		return nil, fmt.Errorf("new writer: %w: %d for %d parity shards; pair with %d more", ErrTooFewTargets, len(cfg.Targets), cfg.M, 1-k)
+		return nil, fmt.Errorf("new writer: %w: %d for %d parity shards; pair with %d more", target.ErrTooFewFriends, len(cfg.Targets), cfg.M, 1-k)
 	}
-	if k > MaxDataShards {
-		k = MaxDataShards
+	if k > seal.MaxDataShards {
+		k = seal.MaxDataShards
 		cfg.Targets = cfg.Targets[:k+cfg.M]
 	}
 	if cfg.Catalog == nil || cfg.Recipient == nil {
@@ -115,11 +124,11 @@ func NewWriter(ctx context.Context, cfg WriterConfig) (*Writer, error) {
 		targets: slices.Clone(cfg.Targets),
 		k:       k,
 		zenc:    zenc,
-		pending: make(map[ID]struct{}),
+		pending: make(map[data.ID]struct{}),
 		slots:   make(chan *slot, cfg.Parallel+1),
 	}
 	for range cfg.Parallel + 1 {
-		w.slots <- &slot{s: NewSealer(cfg.Recipient)} // buffers are made on first use
+		w.slots <- &slot{s: seal.NewSealer(cfg.Recipient)} // buffers are made on first use
 	}
 	w.ctx, w.cancel = context.WithCancelCause(ctx)
 	return w, nil
@@ -133,7 +142,7 @@ func (w *Writer) K() int {
 }
 
 // placement returns the current targets and k.
-func (w *Writer) placement() ([]ShardTarget, int) {
+func (w *Writer) placement() ([]target.ShardTarget, int) {
 	w.tmu.Lock()
 	defer w.tmu.Unlock()
 	return w.targets, w.k
@@ -143,7 +152,7 @@ func (w *Writer) placement() ([]ShardTarget, int) {
 func (w *Writer) drop(failed map[string]error) error {
 	w.tmu.Lock()
 	defer w.tmu.Unlock()
-	var kept []ShardTarget
+	var kept []target.ShardTarget
 	for _, t := range w.targets {
 		if err, bad := failed[t.Name()]; bad {
 			if w.cfg.TargetLost != nil {
@@ -154,10 +163,10 @@ func (w *Writer) drop(failed map[string]error) error {
 		kept = append(kept, t)
 	}
 	w.targets = kept
-	w.k = min(len(kept)-w.cfg.M, MaxDataShards)
+	w.k = min(len(kept)-w.cfg.M, seal.MaxDataShards)
 	if w.k < 1 {
 		return fmt.Errorf("%w: %d friends went away during the backup and %d remain, but %d parity shards need at least %d: %w",
-			ErrTooFewTargets, len(failed), len(kept), w.cfg.M, w.cfg.M+1, errors.Join(mapValues(failed)...))
+			target.ErrTooFewFriends, len(failed), len(kept), w.cfg.M, w.cfg.M+1, errors.Join(mapValues(failed)...))
 	}
 	return nil
 }
@@ -171,8 +180,8 @@ func mapValues(m map[string]error) []error {
 }
 
 // Stats returns what the Writer has stored so far.
-func (w *Writer) Stats() WriterStats {
-	return WriterStats{
+func (w *Writer) Stats() Stats {
+	return Stats{
 		Blobs:      w.stats.blobs.Load(),
 		Duplicates: w.stats.dups.Load(),
 		RawBytes:   w.stats.raw.Load(),
@@ -190,7 +199,7 @@ func (w *Writer) err() error {
 }
 
 // Has reports whether a blob is stored or on its way (deduplication).
-func (w *Writer) Has(id ID) (bool, error) {
+func (w *Writer) Has(id data.ID) (bool, error) {
 	w.pmu.Lock()
 	_, ok := w.pending[id]
 	w.pmu.Unlock()
@@ -201,14 +210,14 @@ func (w *Writer) Has(id ID) (bool, error) {
 }
 
 // Add stores a blob unless it is already stored or on its way; added says
-// which. data is copied before Add returns. Metadata blobs (trees, index,
+// which. blob is copied before Add returns. Metadata blobs (trees, index,
 // state) are compressed with zstd.
-func (w *Writer) Add(ctx context.Context, t BlobType, id ID, data []byte) (added bool, err error) {
+func (w *Writer) Add(ctx context.Context, t data.BlobType, id data.ID, blob []byte) (added bool, err error) {
 	if err := w.err(); err != nil {
 		return false, err
 	}
-	if len(data) > MaxBlobSize {
-		return false, fmt.Errorf("add blob %s: %d bytes, more than %d", id.Short(), len(data), MaxBlobSize)
+	if len(blob) > pack.MaxBlobSize {
+		return false, fmt.Errorf("add blob %s: %d bytes, more than %d", id.Short(), len(blob), pack.MaxBlobSize)
 	}
 	w.pmu.Lock()
 	if _, ok := w.pending[id]; ok {
@@ -226,17 +235,17 @@ func (w *Writer) Add(ctx context.Context, t BlobType, id ID, data []byte) (added
 		return false, err
 	}
 
-	stored, comp := data, NoCompression
-	if t != DataBlob {
-		if z := w.zenc.EncodeAll(data, nil); len(z) < len(data) {
-			stored, comp = z, Zstd
+	stored, comp := blob, data.NoCompression
+	if t != data.DataBlob {
+		if z := w.zenc.EncodeAll(blob, nil); len(z) < len(blob) {
+			stored, comp = z, data.Zstd
 		}
 	}
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var b *PackBuilder
-	if t == DataBlob {
+	var b *pack.Builder
+	if t == data.DataBlob {
 		if w.open != nil && !fits(w.open.b, len(stored)) {
 			sl := w.open
 			w.open = nil
@@ -263,19 +272,19 @@ func (w *Writer) Add(ctx context.Context, t BlobType, id ID, data []byte) (added
 			}
 		}
 		if w.meta == nil {
-			w.meta = NewPackBuilder(0) // metadata packs are mostly small: grow as needed
+			w.meta = pack.NewBuilder(0) // metadata packs are mostly small: grow as needed
 		}
 		b = w.meta
 	}
-	b.Add(t, comp, id, stored, len(data))
+	b.Add(t, comp, id, stored, len(blob))
 	w.stats.blobs.Add(1)
-	w.stats.raw.Add(int64(len(data)))
+	w.stats.raw.Add(int64(len(blob)))
 	return true, nil
 }
 
-func fits(b *PackBuilder, n int) bool { return b.Fits(n) && b.Count() < MaxBlobsPerPack }
+func fits(b *pack.Builder, n int) bool { return b.Fits(n) && b.Count() < pack.MaxBlobsPerPack }
 
-func (w *Writer) unpend(ids ...ID) {
+func (w *Writer) unpend(ids ...data.ID) {
 	w.pmu.Lock()
 	for _, id := range ids {
 		delete(w.pending, id)
@@ -311,11 +320,11 @@ func (w *Writer) shipMeta(ctx context.Context) error {
 
 // ship seals and sends the pack in b in the background, in slot sl, which it
 // frees when done.
-func (w *Writer) ship(_ context.Context, sl *slot, b *PackBuilder, meta bool) error {
+func (w *Writer) ship(_ context.Context, sl *slot, b *pack.Builder, meta bool) error {
 	w.wg.Add(1)
 	go func() {
 		defer func() { sl.b = nil; w.slots <- sl; w.wg.Done() }()
-		ids := make([]ID, 0, b.Count())
+		ids := make([]data.ID, 0, b.Count())
 		for _, e := range b.Entries() {
 			ids = append(ids, e.ID)
 		}
@@ -327,8 +336,8 @@ func (w *Writer) ship(_ context.Context, sl *slot, b *PackBuilder, meta bool) er
 	return nil
 }
 
-func (w *Writer) storePack(s *Sealer, b *PackBuilder, meta bool) error {
-	entries := append([]BlobEntry(nil), b.Entries()...)
+func (w *Writer) storePack(s *seal.Sealer, b *pack.Builder, meta bool) error {
+	entries := append([]pack.Entry(nil), b.Entries()...)
 	targets, k := w.placement()
 	sealed, err := s.Seal(b.Finish(), k, w.cfg.M)
 	if err != nil {
@@ -349,11 +358,11 @@ func (w *Writer) storePack(s *Sealer, b *PackBuilder, meta bool) error {
 			return err
 		}
 		targets, k = w.placement()
-		if sealed, err = recut(sealed, k, w.cfg.M); err != nil {
+		if sealed, err = seal.Recut(sealed, k, w.cfg.M); err != nil {
 			return err
 		}
 	}
-	rec := PackRecord{ID: sealed.ID, Shape: sealed.Shape, Blobs: len(entries), Meta: meta, Created: time.Now().UTC()}
+	rec := catalog.PackRecord{ID: sealed.ID, Shape: sealed.Shape, Blobs: len(entries), Meta: meta, Created: time.Now().UTC()}
 	for i := range sealed.Shards {
 		rec.Holders = append(rec.Holders, targets[i].Name())
 	}
@@ -366,7 +375,7 @@ func (w *Writer) storePack(s *Sealer, b *PackBuilder, meta bool) error {
 
 // putShards sends shard i to targets[i], all at once, and returns when every
 // target has answered: the failed ones, by name.
-func (w *Writer) putShards(s *Sealed, targets []ShardTarget) map[string]error {
+func (w *Writer) putShards(s *seal.Sealed, targets []target.ShardTarget) map[string]error {
 	errs := make([]error, len(s.Shards))
 	var wg sync.WaitGroup
 	for i, shard := range s.Shards {

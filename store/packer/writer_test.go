@@ -1,16 +1,24 @@
-package store
+package packer
 
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"sync/atomic"
 	"testing"
 
 	"github.com/plug-net/plug/chunker"
+	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/store/catalog"
+	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/kv"
+	"github.com/plug-net/plug/store/pack"
+	"github.com/plug-net/plug/store/seal"
+	"github.com/plug-net/plug/store/target"
 )
 
 func openKV(t testing.TB) *kv.DB {
@@ -23,11 +31,11 @@ func openKV(t testing.TB) *kv.DB {
 	return db
 }
 
-func memTargets(n int) ([]ShardTarget, []*MemTarget) {
-	var ts []ShardTarget
-	var ms []*MemTarget
+func memTargets(n int) ([]target.ShardTarget, []*target.MemTarget) {
+	var ts []target.ShardTarget
+	var ms []*target.MemTarget
 	for i := range n {
-		m := NewMemTarget(fmt.Sprintf("friend-%d", i))
+		m := target.NewMemTarget(fmt.Sprintf("friend-%d", i))
 		ts = append(ts, m)
 		ms = append(ms, m)
 	}
@@ -36,13 +44,13 @@ func memTargets(n int) ([]ShardTarget, []*MemTarget) {
 
 // chunkInto chunks r and adds every chunk to w as a data blob, returning the
 // chunk IDs in order.
-func chunkInto(t testing.TB, w *Writer, keyer *chunker.IDKeyer, r io.Reader) []ID {
+func chunkInto(t testing.TB, w *Writer, keyer *chunker.IDKeyer, r io.Reader) []data.ID {
 	t.Helper()
 	c, err := chunker.New(r, chunker.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ids []ID
+	var ids []data.ID
 	for {
 		ch, err := c.Next()
 		if err == io.EOF {
@@ -51,8 +59,8 @@ func chunkInto(t testing.TB, w *Writer, keyer *chunker.IDKeyer, r io.Reader) []I
 		if err != nil {
 			t.Fatal(err)
 		}
-		id := ID(keyer.ID(ch.Data))
-		if _, err := w.Add(context.Background(), DataBlob, id, ch.Data); err != nil {
+		id := data.ID(keyer.ID(ch.Data))
+		if _, err := w.Add(context.Background(), data.DataBlob, id, ch.Data); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)
@@ -61,7 +69,7 @@ func chunkInto(t testing.TB, w *Writer, keyer *chunker.IDKeyer, r io.Reader) []I
 
 // readBlob fetches the pack of a chunk from the targets and returns the
 // chunk's bytes, checked against its ID.
-func readBlob(t *testing.T, cat *Catalog, targets map[string]ShardTarget, o *Opener, keyer *chunker.IDKeyer, id ID) []byte {
+func readBlob(t *testing.T, cat *catalog.Catalog, targets map[string]target.ShardTarget, o *seal.Opener, keyer *chunker.IDKeyer, id data.ID) []byte {
 	t.Helper()
 	ref, ok, err := cat.Chunk(id)
 	if err != nil || !ok {
@@ -79,14 +87,14 @@ func readBlob(t *testing.T, cat *Catalog, targets map[string]ShardTarget, o *Ope
 	if err != nil || len(bad) > 0 {
 		t.Fatalf("open pack %s: %v (bad %v)", rec.ID.Short(), err, bad)
 	}
-	entries, err := ParsePack(plain)
+	entries, err := pack.Parse(plain)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
 		if e.ID == id {
 			b := bytes.Clone(plain[e.Offset : e.Offset+e.Length])
-			if got := ID(keyer.ID(b)); got != id {
+			if got := data.ID(keyer.ID(b)); got != id {
 				t.Fatalf("chunk %s reads back with ID %s", id.Short(), got.Short())
 			}
 			return b
@@ -99,9 +107,9 @@ func readBlob(t *testing.T, cat *Catalog, targets map[string]ShardTarget, o *Ope
 func TestWriterStoresAndDeduplicates(t *testing.T) {
 	keys := testKeys(t)
 	keyer := chunker.NewIDKeyer(keys.ChunkIDKey())
-	cat := NewCatalog(openKV(t))
+	cat := catalog.NewCatalog(openKV(t))
 	ts, ms := memTargets(4)
-	w, err := NewWriter(t.Context(), WriterConfig{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat})
+	w, err := NewWriter(t.Context(), Config{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,14 +117,14 @@ func TestWriterStoresAndDeduplicates(t *testing.T) {
 	if w.K() != 3 {
 		t.Fatalf("K() = %d, want 3 with 4 targets and m=1", w.K())
 	}
-	data := randBytes(1, 40<<20)
-	ids := chunkInto(t, w, keyer, bytes.NewReader(data))
+	payload := randBytes(1, 40<<20)
+	ids := chunkInto(t, w, keyer, bytes.NewReader(payload))
 	if err := w.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	st := w.Stats()
-	if st.Packs < 4 || st.Blobs != int64(len(ids)) || st.RawBytes != int64(len(data)) {
-		t.Fatalf("stats %+v for %d chunks of %d bytes", st, len(ids), len(data))
+	if st.Packs < 4 || st.Blobs != int64(len(ids)) || st.RawBytes != int64(len(payload)) {
+		t.Fatalf("stats %+v for %d chunks of %d bytes", st, len(ids), len(payload))
 	}
 	// Every target holds exactly one shard of every pack.
 	for _, m := range ms {
@@ -125,24 +133,24 @@ func TestWriterStoresAndDeduplicates(t *testing.T) {
 		}
 	}
 	// Every chunk reads back through its pack, even with one target gone.
-	byName := map[string]ShardTarget{}
+	byName := map[string]target.ShardTarget{}
 	for _, x := range ts {
 		byName[x.Name()] = x
 	}
 	ms[1].SetDown(true)
-	o := NewOpener(keys.AgeIdentity())
+	o := seal.NewOpener(keys.AgeIdentity())
 	var got []byte
 	for _, id := range ids {
 		got = append(got, readBlob(t, cat, byName, o, keyer, id)...)
 	}
-	if !bytes.Equal(got, data) {
+	if !bytes.Equal(got, payload) {
 		t.Fatal("data read back from the packs differs")
 	}
 	ms[1].SetDown(false)
 
 	// The same data again stores nothing new.
 	before := w.Stats()
-	chunkInto(t, w, keyer, bytes.NewReader(data))
+	chunkInto(t, w, keyer, bytes.NewReader(payload))
 	if err := w.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -158,16 +166,16 @@ func TestWriterStoresAndDeduplicates(t *testing.T) {
 func TestWriterTooFewTargets(t *testing.T) {
 	keys := testKeys(t)
 	ts, _ := memTargets(1)
-	_, err := NewWriter(t.Context(), WriterConfig{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: NewCatalog(openKV(t))})
-	if !errors.Is(err, ErrTooFewTargets) {
-		t.Fatalf("NewWriter with 1 target and m=1: %v, want ErrTooFewTargets", err)
+	_, err := NewWriter(t.Context(), Config{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: catalog.NewCatalog(openKV(t))})
+	if !errors.Is(err, target.ErrTooFewFriends) {
+		t.Fatalf("NewWriter with 1 target and m=1: %v, want target.ErrTooFewFriends", err)
 	}
 }
 
 // failingTarget acknowledges the first n puts, then fails every put, like a
 // friend that goes away in the middle of a backup.
 type failingTarget struct {
-	*MemTarget
+	*target.MemTarget
 	left atomic.Int64
 }
 
@@ -184,25 +192,25 @@ func (f *failingTarget) PutShard(ctx context.Context, id [32]byte, data []byte) 
 func TestWriterCrashSafeOrder(t *testing.T) {
 	keys := testKeys(t)
 	keyer := chunker.NewIDKeyer(keys.ChunkIDKey())
-	cat := NewCatalog(openKV(t))
+	cat := catalog.NewCatalog(openKV(t))
 	ts, ms := memTargets(2) // k=1, m=1: losing one friend leaves too few
 	flaky := &failingTarget{MemTarget: ms[1]}
 	flaky.left.Store(2)
 	ts[1] = flaky
-	w, err := NewWriter(t.Context(), WriterConfig{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat, Parallel: 2})
+	w, err := NewWriter(t.Context(), Config{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat, Parallel: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := randBytes(2, 64<<20)
-	c, _ := chunker.New(bytes.NewReader(data), chunker.Config{})
+	payload := randBytes(2, 64<<20)
+	c, _ := chunker.New(bytes.NewReader(payload), chunker.Config{})
 	var addErr error
 	for {
 		ch, err := c.Next()
 		if err == io.EOF {
 			break
 		}
-		id := ID(keyer.ID(ch.Data))
-		if _, addErr = w.Add(t.Context(), DataBlob, id, ch.Data); addErr != nil {
+		id := data.ID(keyer.ID(ch.Data))
+		if _, addErr = w.Add(t.Context(), data.DataBlob, id, ch.Data); addErr != nil {
 			break
 		}
 	}
@@ -211,14 +219,14 @@ func TestWriterCrashSafeOrder(t *testing.T) {
 	if addErr == nil && ferr == nil {
 		t.Fatal("backup with a failing friend reported success")
 	}
-	if err := errors.Join(addErr, ferr); !errors.Is(err, ErrTooFewTargets) {
-		t.Fatalf("backup with too few friends left: %v, want ErrTooFewTargets", err)
+	if err := errors.Join(addErr, ferr); !errors.Is(err, target.ErrTooFewFriends) {
+		t.Fatalf("backup with too few friends left: %v, want target.ErrTooFewFriends", err)
 	}
 	indexed := 0
-	err = cat.Packs(func(rec PackRecord) error {
+	err = cat.Packs(func(rec catalog.PackRecord) error {
 		indexed++
 		for i, h := range rec.Holders {
-			var tg *MemTarget
+			var tg *target.MemTarget
 			for _, m := range ms {
 				if m.Name() == h {
 					tg = m
@@ -239,12 +247,12 @@ func TestWriterCrashSafeOrder(t *testing.T) {
 
 	// The friend is back: a new run completes and indexes every chunk.
 	flaky.left.Store(1 << 30)
-	w2, err := NewWriter(t.Context(), WriterConfig{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat})
+	w2, err := NewWriter(t.Context(), Config{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w2.Close()
-	all := chunkInto(t, w2, keyer, bytes.NewReader(data))
+	all := chunkInto(t, w2, keyer, bytes.NewReader(payload))
 	if err := w2.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -261,39 +269,39 @@ func TestWriterCrashSafeOrder(t *testing.T) {
 func TestWriterGoesOnWithoutLostFriend(t *testing.T) {
 	keys := testKeys(t)
 	keyer := chunker.NewIDKeyer(keys.ChunkIDKey())
-	cat := NewCatalog(openKV(t))
+	cat := catalog.NewCatalog(openKV(t))
 	ts, ms := memTargets(4)
 	flaky := &failingTarget{MemTarget: ms[3]}
 	flaky.left.Store(3)
 	ts[3] = flaky
 	var lost []string
-	w, err := NewWriter(t.Context(), WriterConfig{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat,
+	w, err := NewWriter(t.Context(), Config{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat,
 		TargetLost: func(name string, err error, left int) { lost = append(lost, fmt.Sprintf("%s %d", name, left)) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	data := randBytes(3, 48<<20)
-	ids := chunkInto(t, w, keyer, bytes.NewReader(data))
+	payload := randBytes(3, 48<<20)
+	ids := chunkInto(t, w, keyer, bytes.NewReader(payload))
 	if err := w.Flush(t.Context()); err != nil {
 		t.Fatalf("backup with one friend lost of four: %v", err)
 	}
 	if len(lost) != 1 || lost[0] != "friend-3 3" || w.K() != 2 {
 		t.Fatalf("lost %v, k now %d; want friend-3 reported once and k=2", lost, w.K())
 	}
-	byName := map[string]ShardTarget{}
+	byName := map[string]target.ShardTarget{}
 	for _, x := range ms {
 		byName[x.Name()] = x
 	}
-	o := NewOpener(keys.AgeIdentity())
+	o := seal.NewOpener(keys.AgeIdentity())
 	var got []byte
 	for _, id := range ids {
 		got = append(got, readBlob(t, cat, byName, o, keyer, id)...)
 	}
-	if !bytes.Equal(got, data) {
+	if !bytes.Equal(got, payload) {
 		t.Fatal("data read back differs")
 	}
-	err = cat.Packs(func(rec PackRecord) error {
+	err = cat.Packs(func(rec catalog.PackRecord) error {
 		for _, h := range rec.Holders {
 			if h == "friend-3" && rec.Shape.K == 2 {
 				return fmt.Errorf("pack %s cut for 2 data shards names the lost friend", rec.ID.Short())
@@ -304,4 +312,25 @@ func TestWriterGoesOnWithoutLostFriend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+func testKeys(t testing.TB) *crypto.Keys {
+	t.Helper()
+	p, err := crypto.ParsePhrase("abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon art")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := crypto.DeriveKeys(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func randBytes(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	var s [32]byte
+	binary.LittleEndian.PutUint64(s[:], seed)
+	rand.NewChaCha8(s).Read(b)
+	return b
 }

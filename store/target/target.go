@@ -1,7 +1,8 @@
-package store
+package target
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -31,6 +32,23 @@ type ShardTarget interface {
 	// DeleteShard removes a shard; deleting a missing shard is not an error.
 	DeleteShard(ctx context.Context, id [32]byte) error
 }
+
+// Holder is a friend's plug as the store uses it: a ShardTarget that can also
+// prove it holds a shard and keep the owner's head record.
+type Holder interface {
+	ShardTarget
+	// Prove returns bytes [offset, offset+length) of a shard of the given
+	// size, checked against its ID through their Bao proof.
+	Prove(ctx context.Context, id [32]byte, size int64, offset, length uint64) ([]byte, error)
+	PutHead(ctx context.Context, env []byte) error
+	// GetHead returns the head envelope the holder keeps for the owner; an
+	// error wrapping fs.ErrNotExist means none.
+	GetHead(ctx context.Context) ([]byte, error)
+}
+
+// ErrTooFewFriends is wrapped when there are not enough reachable friends
+// (targets) to keep everything when the wanted number of them may be lost.
+var ErrTooFewFriends = errors.New("not enough friends")
 
 // MemTarget is a ShardTarget in memory: the fake for tests and benchmarks.
 // It passes the same suite as the network target (store/storetest).
