@@ -3,6 +3,8 @@ package store
 import (
 	"github.com/plug-net/plug/store/catalog"
 	"github.com/plug-net/plug/store/data"
+	"github.com/plug-net/plug/store/fetch"
+	"github.com/plug-net/plug/store/head"
 	"github.com/plug-net/plug/store/index"
 	"github.com/plug-net/plug/store/pack"
 	"github.com/plug-net/plug/store/packer"
@@ -90,8 +92,19 @@ var (
 
 	NewWriter        = packer.NewWriter
 	ErrTooFewTargets = target.ErrTooFewFriends
+	NewFetcher       = fetch.New
 )
 
 const MaxIndexSegment = index.MaxSegment
 
 func newSnapshotID() ID { return data.NewSnapshotID() }
+
+type (
+	Fetcher  = fetch.Fetcher
+	BadShard = fetch.BadShard
+)
+
+type (
+	HeadDoc = head.Doc
+	BlobRef = head.BlobRef
+)

@@ -1,58 +1,21 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-
-	"github.com/plug-net/plug/crypto"
-	"github.com/plug-net/plug/p2p"
+	"github.com/plug-net/plug/store/head"
 	"github.com/plug-net/plug/store/index"
 	"github.com/plug-net/plug/store/kv"
 )
 
-// BlobRef names a blob and where it is, for the head record.
-type BlobRef struct {
-	ID          ID          `json:"id"`
-	Pack        ID          `json:"pack"`
-	Compression Compression `json:"comp,omitempty"`
-	Offset      uint32      `json:"off"`
-	Length      uint32      `json:"len"`
-	RawLength   uint32      `json:"raw"`
-}
-
-// HeadDoc is the plaintext of a head record: the owner's catalog root.
-type HeadDoc struct {
-	Format    int          `json:"format"`
-	Version   uint64       `json:"version"`
-	Time      time.Time    `json:"time"`
-	Owner     string       `json:"owner"`
-	M         int          `json:"m"`
-	Friends   []p2p.Friend `json:"friends"`
-	Snapshots []Snapshot   `json:"snapshots"`
-	Packs     []PackRecord `json:"packs"`
-	// Index names the index segments that rebuild the chunk index.
-	Index []BlobRef `json:"index"`
-	// State names blobs of the plug's own state (posts, settings), kept by
-	// whoever owns it; opaque here.
-	State []BlobRef `json:"state,omitempty"`
-	// Extra holds small named settings restored with the plug.
-	Extra map[string]json.RawMessage `json:"extra,omitempty"`
-}
-
 const (
-	headFormat = 1
-	// maxHeadPlain bounds a decompressed head record.
-	maxHeadPlain = 256 << 20
 	// maxIndexRefs is how many segments may pile up before they are merged
 	// into a fresh full index.
 	maxIndexRefs = 64
@@ -195,7 +158,7 @@ func (r *Repo) writeIndex(ctx context.Context, holders []Holder) error {
 // locally (synced) before anyone else gets it.
 func (r *Repo) makeHead() ([]byte, HeadDoc, error) {
 	doc := HeadDoc{
-		Format:  headFormat,
+		Format:  head.Format,
 		Version: r.headVersion() + 1,
 		Time:    time.Now().UTC(),
 		Owner:   r.keys.PeerID().String(),
@@ -218,26 +181,7 @@ func (r *Repo) makeHead() ([]byte, HeadDoc, error) {
 	if b, err := r.db.Get(kv.Local, keyExtra); err == nil {
 		json.Unmarshal(b, &doc.Extra)
 	}
-	plain, err := json.Marshal(doc)
-	if err != nil {
-		return nil, doc, err
-	}
-	var ct bytes.Buffer
-	zw, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
-	if err != nil {
-		return nil, doc, err
-	}
-	z := zw.EncodeAll(plain, nil)
-	zw.Close()
-	aw, err := crypto.Encrypt(&ct, r.keys.AgeRecipient())
-	if err != nil {
-		return nil, doc, err
-	}
-	aw.Write(z)
-	if err := aw.Close(); err != nil {
-		return nil, doc, err
-	}
-	env, err := p2p.SealHead(r.keys.Identity(), r.keys.PeerID(), doc.Version, doc.Time, ct.Bytes())
+	env, err := head.Seal(doc, r.keys)
 	if err != nil {
 		return nil, doc, err
 	}
@@ -288,45 +232,7 @@ func (r *Repo) giveHead(ctx context.Context, env []byte, holders []Holder) (int,
 
 // OpenHeadRecord checks a head envelope from a friend (signed by this plug's
 // identity) and decrypts it.
-func (r *Repo) OpenHeadRecord(env []byte) (HeadDoc, error) {
-	var doc HeadDoc
-	h, err := p2p.OpenHead(env)
-	if err != nil {
-		return doc, err
-	}
-	if h.Owner != r.keys.PeerID() {
-		return doc, fmt.Errorf("%w: signed by %s, not by this plug", p2p.ErrBadHead, h.Owner)
-	}
-	ar, err := crypto.Decrypt(bytes.NewReader(h.Ciphertext), r.keys.AgeIdentity())
-	if err != nil {
-		return doc, fmt.Errorf("%w: %v", p2p.ErrBadHead, err)
-	}
-	z, err := io.ReadAll(io.LimitReader(ar, p2p.MaxHeadCiphertext+1))
-	if err != nil {
-		return doc, fmt.Errorf("%w: %v", p2p.ErrBadHead, err)
-	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxHeadPlain), zstd.WithDecoderConcurrency(1))
-	if err != nil {
-		return doc, err
-	}
-	defer dec.Close()
-	plain, err := dec.DecodeAll(z, nil)
-	if err != nil {
-		return doc, fmt.Errorf("%w: %v", p2p.ErrBadHead, err)
-	}
-	if err := json.Unmarshal(plain, &doc); err != nil {
-		return doc, fmt.Errorf("%w: %v", p2p.ErrBadHead, err)
-	}
-	if doc.Version != h.Version || doc.Owner != h.Owner.String() || doc.Format != headFormat {
-		return doc, fmt.Errorf("%w: contents do not match the envelope (version %d/%d)", p2p.ErrBadHead, doc.Version, h.Version)
-	}
-	for _, p := range doc.Packs {
-		if err := p.Shape.Validate(); err != nil || p.Shape.PackID() != p.ID || len(p.Holders) != p.Shape.K+p.Shape.M {
-			return doc, fmt.Errorf("%w: pack %s does not match its shards", p2p.ErrBadHead, p.ID.Short())
-		}
-	}
-	return doc, nil
-}
+func (r *Repo) OpenHeadRecord(env []byte) (HeadDoc, error) { return head.Open(env, r.keys) }
 
 // ErrNothingToRecover is returned when no friend keeps a head record of
 // this plug.
@@ -416,7 +322,7 @@ func (r *Repo) apply(ctx context.Context, doc HeadDoc, env []byte) error {
 	}
 	// The index segments rebuild the chunk index.
 	for _, ref := range doc.Index {
-		rec, ok := findPack(doc.Packs, ref.Pack)
+		rec, ok := doc.FindPack(ref.Pack)
 		if !ok {
 			return fmt.Errorf("index segment %s is in pack %s, which the head record does not list", ref.ID.Short(), ref.Pack.Short())
 		}
@@ -473,15 +379,6 @@ func (r *Repo) apply(ctx context.Context, doc HeadDoc, env []byte) error {
 		}
 		return tx.Put(kv.Local, keyHeadVer, ver[:])
 	})
-}
-
-func findPack(packs []PackRecord, id ID) (PackRecord, bool) {
-	for _, p := range packs {
-		if p.ID == id {
-			return p, true
-		}
-	}
-	return PackRecord{}, false
 }
 
 // SetExtra records a small named setting that travels in the head record

@@ -45,7 +45,7 @@ func (r *Repo) Repair(ctx context.Context, grace time.Duration) (RepairReport, e
 	}
 	lastSeen := map[string]time.Time{}
 	for _, f := range r.net.Friends() {
-		lastSeen[f.PeerID.String()] = f.LastSeen
+		lastSeen[f.PeerID] = f.LastSeen
 	}
 	replace := map[string]string{} // holder -> why
 	var packs []PackRecord

@@ -13,7 +13,7 @@ import (
 
 	"github.com/plug-net/plug/chunker"
 	"github.com/plug-net/plug/crypto"
-	"github.com/plug-net/plug/p2p"
+	"github.com/plug-net/plug/store/head"
 	"github.com/plug-net/plug/store/kv"
 )
 
@@ -26,9 +26,9 @@ type Network interface {
 	// when it is not a friend.
 	Holder(name string) Holder
 	// Friends returns the friend records, saved in the head record.
-	Friends() []p2p.Friend
+	Friends() []head.Friend
 	// ImportFriends adds the friends of a recovered head record.
-	ImportFriends([]p2p.Friend) (int, error)
+	ImportFriends([]head.Friend) (int, error)
 	// FindHolders finds, through the DHT, the plugs that announce holding
 	// this owner's data.
 	FindHolders(ctx context.Context) []Holder

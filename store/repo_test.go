@@ -17,14 +17,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/plug-net/plug/crypto"
-	"github.com/plug-net/plug/p2p"
+	"github.com/plug-net/plug/store/head"
 )
 
 // memNet is the in-memory network of store tests: friends are MemTargets.
 type memNet struct {
 	mu      sync.Mutex
 	holders []*MemTarget
-	friends []p2p.Friend
+	friends []head.Friend
 }
 
 func newMemNet(n int) *memNet {
@@ -34,7 +34,7 @@ func newMemNet(n int) *memNet {
 		id, _ := peer.IDFromPublicKey(pub)
 		t := NewMemTarget(id.String())
 		m.holders = append(m.holders, t)
-		m.friends = append(m.friends, p2p.Friend{PeerID: id, Name: fmt.Sprintf("friend-%d", i)})
+		m.friends = append(m.friends, head.Friend{PeerID: id.String(), Name: fmt.Sprintf("friend-%d", i)})
 	}
 	return m
 }
@@ -58,16 +58,16 @@ func (m *memNet) Holder(name string) Holder {
 	return nil
 }
 
-func (m *memNet) Friends() []p2p.Friend {
+func (m *memNet) Friends() []head.Friend {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]p2p.Friend(nil), m.friends...)
+	return append([]head.Friend(nil), m.friends...)
 }
 
-func (m *memNet) ImportFriends(fs []p2p.Friend) (int, error) {
+func (m *memNet) ImportFriends(fs []head.Friend) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.friends = append([]p2p.Friend(nil), fs...)
+	m.friends = append([]head.Friend(nil), fs...)
 	return len(fs), nil
 }
 

@@ -108,9 +108,9 @@ func (r *Repo) Verify(ctx context.Context, opt VerifyOptions) (VerifyReport, err
 	}
 	names := map[string]string{}
 	for _, f := range r.net.Friends() {
-		names[f.PeerID.String()] = f.Name
-		if _, ok := byHolder[f.PeerID.String()]; !ok {
-			byHolder[f.PeerID.String()] = nil
+		names[f.PeerID] = f.Name
+		if _, ok := byHolder[f.PeerID]; !ok {
+			byHolder[f.PeerID] = nil
 		}
 	}
 	// bad[pack][index] marks shards found missing, corrupt or offline.

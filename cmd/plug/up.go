@@ -237,7 +237,7 @@ func (a *app) run(ctx context.Context) error {
 	go node.Run(ctx)
 
 	repo, err := store.NewRepo(store.Config{
-		DB: a.db, Keys: a.keys, Net: store.NodeNetwork(node, a.keys.RendezvousKey()),
+		DB: a.db, Keys: a.keys, Net: newStoreNetwork(node, a.keys.RendezvousKey()),
 		Logger: a.log, Host: a.cfg.name,
 	})
 	if err != nil {

@@ -1,4 +1,4 @@
-package store
+package fetch
 
 import (
 	"context"
@@ -12,17 +12,21 @@ import (
 	"filippo.io/age"
 
 	"github.com/plug-net/plug/p2p"
+	"github.com/plug-net/plug/store/catalog"
+	"github.com/plug-net/plug/store/data"
+	"github.com/plug-net/plug/store/pack"
 	"github.com/plug-net/plug/store/seal"
+	"github.com/plug-net/plug/store/target"
 )
 
 // BadShard reports a shard that could not be used.
 type BadShard struct {
-	Pack    ID     `json:"pack"`
-	Index   int    `json:"index"`
-	Shard   ID     `json:"shard"`
-	Holder  string `json:"holder"`
-	Problem string `json:"problem"` // "missing", "corrupt" or "unreachable"
-	Err     string `json:"error,omitempty"`
+	Pack    data.ID `json:"pack"`
+	Index   int     `json:"index"`
+	Shard   data.ID `json:"shard"`
+	Holder  string  `json:"holder"`
+	Problem string  `json:"problem"` // "missing", "corrupt" or "unreachable"
+	Err     string  `json:"error,omitempty"`
 }
 
 // Fetcher downloads packs from their holders: the k holders that have been
@@ -30,7 +34,7 @@ type BadShard struct {
 // checking each shard against its ID and asking another holder when one is
 // missing, wrong or slow to fail. Safe for concurrent use.
 type Fetcher struct {
-	target   func(holder string) ShardTarget
+	target   func(holder string) target.ShardTarget
 	identity age.Identity
 
 	mu      sync.Mutex
@@ -38,9 +42,9 @@ type Fetcher struct {
 	bad     []BadShard
 }
 
-// NewFetcher returns a Fetcher that reaches holders through target and
+// New returns a Fetcher that reaches holders through target and
 // decrypts with identity.
-func NewFetcher(target func(holder string) ShardTarget, identity age.Identity) *Fetcher {
+func New(target func(holder string) target.ShardTarget, identity age.Identity) *Fetcher {
 	return &Fetcher{target: target, identity: identity, latency: make(map[string]time.Duration)}
 }
 
@@ -72,7 +76,7 @@ func (f *Fetcher) observe(holder string, d time.Duration, ok bool) {
 }
 
 // order returns the shard indexes of rec to try, best first.
-func (f *Fetcher) order(rec PackRecord) []int {
+func (f *Fetcher) order(rec catalog.PackRecord) []int {
 	idx := make([]int, len(rec.Holders))
 	for i := range idx {
 		idx[i] = i
@@ -105,9 +109,9 @@ func (f *Fetcher) order(rec PackRecord) []int {
 }
 
 // Fetch returns the plaintext of a pack (the caller owns it) and the entries
-// of its trailer. An error wraps ErrNotEnoughShards when fewer than k intact
+// of its trailer. An error wraps seal.ErrNotEnoughShards when fewer than k intact
 // shards could be had.
-func (f *Fetcher) Fetch(ctx context.Context, rec PackRecord) ([]byte, []BlobEntry, error) {
+func (f *Fetcher) Fetch(ctx context.Context, rec catalog.PackRecord) ([]byte, []pack.Entry, error) {
 	sh := rec.Shape
 	if err := sh.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("fetch pack %s: %w", rec.ID.Short(), err)
@@ -166,7 +170,7 @@ func (f *Fetcher) Fetch(ctx context.Context, rec PackRecord) ([]byte, []BlobEntr
 				bad.Problem = "corrupt"
 			}
 			bad.Err = r.err.Error()
-		case len(r.b) != sh.ShardSize() || ShardIDOf(r.b) != sh.ShardIDs[r.i]:
+		case len(r.b) != sh.ShardSize() || seal.ShardID(r.b) != sh.ShardIDs[r.i]:
 			bad.Problem = "corrupt"
 			bad.Err = fmt.Sprintf("%d bytes that do not hash to the shard ID", len(r.b))
 		}
@@ -183,14 +187,14 @@ func (f *Fetcher) Fetch(ctx context.Context, rec PackRecord) ([]byte, []BlobEntr
 		good++
 	}
 	if good < sh.K {
-		return nil, nil, fmt.Errorf("pack %s: %w: %d of %d shards intact, need %d (%w)", rec.ID.Short(), ErrNotEnoughShards, good, sh.K+sh.M, sh.K, errors.Join(problems...))
+		return nil, nil, fmt.Errorf("pack %s: %w: %d of %d shards intact, need %d (%w)", rec.ID.Short(), seal.ErrNotEnoughShards, good, sh.K+sh.M, sh.K, errors.Join(problems...))
 	}
 	cancel() // stop the slower fetches
-	plain, err := openChecked(sh, shards, f.identity)
+	plain, err := seal.OpenChecked(sh, shards, f.identity)
 	if err != nil {
 		return nil, nil, err
 	}
-	entries, err := ParsePack(plain)
+	entries, err := pack.Parse(plain)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pack %s: %w", rec.ID.Short(), err)
 	}
@@ -207,7 +211,7 @@ func shortName(s string) string {
 // FetchShards returns every shard of a pack: the intact ones fetched, the
 // others rebuilt with Reed-Solomon from any k intact ones and checked
 // against their IDs.
-func (f *Fetcher) FetchShards(ctx context.Context, rec PackRecord, skip map[int]bool) ([][]byte, error) {
+func (f *Fetcher) FetchShards(ctx context.Context, rec catalog.PackRecord, skip map[int]bool) ([][]byte, error) {
 	sh := rec.Shape
 	if err := sh.Validate(); err != nil {
 		return nil, err
@@ -228,7 +232,7 @@ func (f *Fetcher) FetchShards(ctx context.Context, rec PackRecord, skip map[int]
 		t0 := time.Now()
 		b, err := tg.GetShard(ctx, sh.ShardIDs[i])
 		f.observe(rec.Holders[i], time.Since(t0), err == nil)
-		if err != nil || len(b) != sh.ShardSize() || ShardIDOf(b) != sh.ShardIDs[i] {
+		if err != nil || len(b) != sh.ShardSize() || seal.ShardID(b) != sh.ShardIDs[i] {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -238,13 +242,13 @@ func (f *Fetcher) FetchShards(ctx context.Context, rec PackRecord, skip map[int]
 		good++
 	}
 	if good < sh.K {
-		return nil, fmt.Errorf("pack %s: %w: %d intact shards found, need %d", rec.ID.Short(), ErrNotEnoughShards, good, sh.K)
+		return nil, fmt.Errorf("pack %s: %w: %d intact shards found, need %d", rec.ID.Short(), seal.ErrNotEnoughShards, good, sh.K)
 	}
 	if err := seal.Rebuild(sh, shards); err != nil {
 		return nil, err
 	}
 	for i, b := range shards {
-		if ShardIDOf(b) != sh.ShardIDs[i] {
+		if seal.ShardID(b) != sh.ShardIDs[i] {
 			return nil, fmt.Errorf("pack %s: rebuilt shard %d does not match its ID", rec.ID.Short(), i)
 		}
 	}
