@@ -1,6 +1,7 @@
 package store
 
 import (
+	"github.com/plug-net/plug/store/archiver"
 	"github.com/plug-net/plug/store/catalog"
 	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/fetch"
@@ -108,3 +109,8 @@ type (
 	HeadDoc = head.Doc
 	BlobRef = head.BlobRef
 )
+
+// Progress is what a running backup has done so far.
+type Progress = archiver.Progress
+
+var openForBackup = archiver.OpenForBackup

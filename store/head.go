@@ -74,10 +74,22 @@ func (r *Repo) Publish(ctx context.Context) error {
 	return r.publish(ctx)
 }
 
-// publish does Publish under the job lock.
+// publish does Publish under the job lock: it reaches the friends and makes
+// a Writer for the index segment.
 func (r *Repo) publish(ctx context.Context) error {
-	holders := r.net.Reachable(ctx)
-	if err := r.writeIndex(ctx, holders); err != nil {
+	holders, w, err := r.newBackupWriter(ctx, "head record update")
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	return r.publishWith(ctx, holders, w)
+}
+
+// publishWith writes the pending index segment with w and gives a new head
+// record to holders: a backup publishes with the friends and the Writer it
+// already has.
+func (r *Repo) publishWith(ctx context.Context, holders []Holder, w *Writer) error {
+	if err := r.writeIndex(ctx, w); err != nil {
 		return err
 	}
 	env, doc, err := r.makeHead()
@@ -91,7 +103,7 @@ func (r *Repo) publish(ctx context.Context) error {
 
 // writeIndex stores an index segment for the pending packs (or a fresh full
 // index when segments have piled up) and records its blobs.
-func (r *Repo) writeIndex(ctx context.Context, holders []Holder) error {
+func (r *Repo) writeIndex(ctx context.Context, w *Writer) error {
 	pend, err := r.cat.Pending()
 	if err != nil {
 		return err
@@ -111,18 +123,6 @@ func (r *Repo) writeIndex(ctx context.Context, holders []Holder) error {
 		}
 		refs = nil
 	}
-	if len(holders) < r.cfg.M+1 {
-		return fmt.Errorf("%w: %d friend(s) reachable to store the index, need %d", ErrTooFewFriends, len(holders), r.cfg.M+1)
-	}
-	targets := make([]ShardTarget, len(holders))
-	for i, h := range holders {
-		targets[i] = h
-	}
-	w, err := NewWriter(ctx, WriterConfig{Targets: targets, M: r.cfg.M, Recipient: r.keys.AgeRecipient(), Catalog: r.cat, Parallel: 1})
-	if err != nil {
-		return err
-	}
-	defer w.Close()
 	// Segments of at most 4 MiB each, so that one is one blob.
 	segs := index.Segments(pend, 4<<20)
 	var ids []ID
