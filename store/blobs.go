@@ -2,14 +2,14 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
+	"github.com/plug-net/plug/store/catalog"
 	"github.com/plug-net/plug/store/kv"
 )
 
 // ErrUnknownChunk is wrapped when the catalog does not know a chunk.
-var ErrUnknownChunk = errors.New("chunk not in the catalog")
+var ErrUnknownChunk = catalog.ErrUnknownChunk
 
 // fetchPackOf fetches the pack that holds chunk id.
 func (r *Repo) fetchPackOf(ctx context.Context, id ID) ([]byte, []BlobEntry, ChunkRef, error) {

@@ -53,6 +53,9 @@ func unmarshalChunkRef(b []byte) (ChunkRef, error) {
 	return r, nil
 }
 
+// ErrUnknownChunk is wrapped when the catalog does not know a chunk.
+var ErrUnknownChunk = errors.New("chunk not in the catalog")
+
 // PackRecord is the catalog's entry for a stored pack: its shape and which
 // target holds each shard.
 type PackRecord struct {

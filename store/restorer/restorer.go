@@ -1,0 +1,565 @@
+package restorer
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zeebo/blake3"
+	"golang.org/x/sys/unix"
+
+	"github.com/plug-net/plug/chunker"
+	"github.com/plug-net/plug/store/catalog"
+	"github.com/plug-net/plug/store/data"
+	"github.com/plug-net/plug/store/fetch"
+	"github.com/plug-net/plug/store/pack"
+	"github.com/plug-net/plug/store/seal"
+)
+
+// Options tune a restore.
+type Options struct {
+	// Path restores only this original absolute path of the snapshot (a
+	// file or a directory); "" restores everything.
+	Path string
+	// Overwrite replaces files that exist at the destination. Without it a
+	// restore that would replace a file writes nothing and says which.
+	Overwrite bool
+	// Progress, if set, is called about twice a second and at the end.
+	Progress func(Progress)
+}
+
+// Progress is what a running restore has done.
+type Progress struct {
+	Files      int64 `json:"files"`
+	FilesTotal int64 `json:"files_total"`
+	Bytes      int64 `json:"bytes"`
+	BytesTotal int64 `json:"bytes_total"`
+}
+
+// Stats is what a restore did.
+type Stats struct {
+	Files     int64            `json:"files"`
+	Dirs      int64            `json:"dirs"`
+	Symlinks  int64            `json:"symlinks"`
+	Bytes     int64            `json:"bytes"`
+	BadShards []fetch.BadShard `json:"bad_shards,omitempty"`
+}
+
+// ErrExists is wrapped when a restore would replace files.
+var ErrExists = errors.New("files exist at the destination")
+
+// Trees reads a snapshot's trees.
+type Trees interface {
+	LoadTree(ctx context.Context, ids []data.ID) (*data.Tree, error)
+}
+
+// Index says where chunks and packs are: the catalog.
+type Index interface {
+	Chunk(id data.ID) (catalog.ChunkRef, bool, error)
+	Pack(id data.ID) (catalog.PackRecord, bool, error)
+}
+
+// Packs fetches packs from the friends: a fetch.Fetcher.
+type Packs interface {
+	Fetch(ctx context.Context, rec catalog.PackRecord) ([]byte, []pack.Entry, error)
+	BadShards() []fetch.BadShard
+}
+
+// Config is what a restore reads from.
+type Config struct {
+	Trees Trees
+	Index Index
+	Packs Packs
+	Keyer *chunker.IDKeyer
+}
+
+// packsAtOnce is how many packs are fetched at once.
+const packsAtOnce = 3
+
+// item is one entry to restore.
+type item struct {
+	orig    string // its path in the snapshot
+	dest    string // where it goes
+	node    data.Node
+	tmp     string
+	left    atomic.Int64 // chunks still to write
+	mu      sync.Mutex   // serializes creation, writes and finalization
+	created bool
+	done    bool
+}
+
+// use is one place a chunk goes: a file and an offset in it.
+type use struct {
+	item   *item
+	offset int64
+	id     data.ID
+}
+
+// plan is what a restore will do.
+type plan struct {
+	cfg         Config
+	opt         Options
+	dir, base   string
+	dirs, files []*item
+	links       []*item
+	uses        map[data.ID][]use // by pack
+	packs       []data.ID         // in the order files need them
+	total       Progress
+	doneFiles   atomic.Int64 // files done
+	doneBytes   atomic.Int64 // bytes written
+}
+
+// Restore writes snapshot snap (or its opt.Path) under dir, each path at
+// its absolute original place (DIR/home/ann/photos for /home/ann/photos).
+// Files are written whole to temporary names and renamed when complete, so
+// a failed restore leaves no partial or garbage file; packs that cannot be
+// rebuilt (fewer than k intact shards) are named in the error with the
+// files they cost.
+func Restore(ctx context.Context, cfg Config, snap data.Snapshot, dir string, opt Options) (Stats, error) {
+	p, err := makePlan(ctx, cfg, snap, dir, opt)
+	if err != nil {
+		return Stats{}, err
+	}
+	if err := p.checkClashes(); err != nil {
+		return Stats{}, err
+	}
+	stop := p.reportLoop()
+	defer stop()
+	st, err := p.write(ctx)
+	if err != nil {
+		return st, err
+	}
+	return st, p.finish(&st)
+}
+
+// makePlan lists every directory, file and symlink to restore, and where
+// each chunk goes.
+func makePlan(ctx context.Context, cfg Config, snap data.Snapshot, dir string, opt Options) (*plan, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{cfg: cfg, opt: opt, dir: dir, uses: map[data.ID][]use{}}
+	sel, base, err := p.selection(ctx, snap)
+	if err != nil {
+		return nil, err
+	}
+	p.base = base
+	if err := p.walk(ctx, base, sel); err != nil {
+		return nil, err
+	}
+	if len(p.dirs) > 0 && base == "/" {
+		p.dirs = p.dirs[1:] // the destination itself is not restored over
+	}
+	for _, it := range p.files {
+		if err := p.placeChunks(it); err != nil {
+			return nil, err
+		}
+		it.tmp = tempName(it.dest)
+	}
+	return p, nil
+}
+
+// selection finds the node at opt.Path (the whole snapshot when empty).
+func (p *plan) selection(ctx context.Context, snap data.Snapshot) (data.Node, string, error) {
+	sel := data.Node{Type: data.TypeDir, Subtree: snap.Tree, Mode: 0o755}
+	if p.opt.Path == "" || p.opt.Path == "/" {
+		return sel, "/", nil
+	}
+	t, err := p.cfg.Trees.LoadTree(ctx, snap.Tree)
+	if err != nil {
+		return sel, "", fmt.Errorf("read snapshot %s: %w", snap.ID.Short(), err)
+	}
+	path := filepath.Clean("/" + p.opt.Path)
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for i, name := range parts {
+		n := t.Find(name)
+		if n == nil {
+			return sel, "", fmt.Errorf("%s is not in snapshot %s (it has %s)", path, snap.ID.Short(), strings.Join(snap.Paths, ", "))
+		}
+		if i < len(parts)-1 {
+			if n.Type != data.TypeDir {
+				return sel, "", fmt.Errorf("%s is not in snapshot %s", path, snap.ID.Short())
+			}
+			if t, err = p.cfg.Trees.LoadTree(ctx, n.Subtree); err != nil {
+				return sel, "", err
+			}
+		}
+		sel = *n
+	}
+	return sel, path, nil
+}
+
+// walk adds n at path, and under it everything its trees hold.
+func (p *plan) walk(ctx context.Context, path string, n data.Node) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	it := &item{orig: path, dest: filepath.Join(p.dir, path), node: n}
+	switch n.Type {
+	case data.TypeDir:
+		p.dirs = append(p.dirs, it)
+		t, err := p.cfg.Trees.LoadTree(ctx, n.Subtree)
+		if err != nil {
+			return fmt.Errorf("read directory %s: %w", path, err)
+		}
+		for _, c := range t.Nodes {
+			if err := p.walk(ctx, filepath.Join(path, c.Name), c); err != nil {
+				return err
+			}
+		}
+	case data.TypeFile:
+		p.files = append(p.files, it)
+	case data.TypeSymlink:
+		p.links = append(p.links, it)
+	}
+	return nil
+}
+
+// placeChunks records where each chunk of a file goes.
+func (p *plan) placeChunks(it *item) error {
+	var off int64
+	for _, id := range it.node.Content {
+		ref, ok, err := p.cfg.Index.Chunk(id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: %s of %s", catalog.ErrUnknownChunk, id.Short(), it.dest)
+		}
+		if _, seen := p.uses[ref.Pack]; !seen {
+			p.packs = append(p.packs, ref.Pack)
+		}
+		p.uses[ref.Pack] = append(p.uses[ref.Pack], use{item: it, offset: off, id: id})
+		off += int64(ref.RawLength)
+	}
+	it.node.Size = off
+	it.left.Store(int64(len(it.node.Content)))
+	p.total.FilesTotal++
+	p.total.BytesTotal += off
+	return nil
+}
+
+// checkClashes refuses to replace a file silently.
+func (p *plan) checkClashes() error {
+	var clash []string
+	for _, it := range slices.Concat(p.files, p.links) {
+		if _, err := os.Lstat(it.dest); err == nil && !p.opt.Overwrite {
+			clash = append(clash, it.dest)
+		}
+	}
+	for _, it := range p.dirs {
+		if fi, err := os.Lstat(it.dest); err == nil && !fi.IsDir() {
+			clash = append(clash, it.dest)
+		}
+	}
+	if len(clash) == 0 {
+		return nil
+	}
+	show := clash[:min(len(clash), 5)]
+	return fmt.Errorf("%w: %d files already exist, for example %s; restore into an empty directory, or add --overwrite to replace them",
+		ErrExists, len(clash), strings.Join(show, ", "))
+}
+
+// reportLoop calls the progress function twice a second until the
+// returned stop, which reports once more.
+func (p *plan) reportLoop() (stop func()) {
+	report := func() {
+		if p.opt.Progress != nil {
+			p.opt.Progress(Progress{Files: p.doneFiles.Load(), FilesTotal: p.total.FilesTotal, Bytes: p.doneBytes.Load(), BytesTotal: p.total.BytesTotal})
+		}
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			report()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-stopped; report() }
+}
+
+// write makes the directories (owner-writable until the end), then the
+// files, pack by pack, a few packs at once.
+func (p *plan) write(ctx context.Context) (Stats, error) {
+	var st Stats
+	for _, it := range p.dirs {
+		if err := os.MkdirAll(it.dest, 0o700); err != nil {
+			return st, fmt.Errorf("create %s: %w", it.dest, err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(p.dir, filepath.Dir(p.base)), 0o755); err != nil {
+		return st, err
+	}
+	emptyErr := make(chan error, 1)
+	go func() { emptyErr <- p.writeEmpty() }()
+	lost := p.fetchAndWrite(ctx)
+	if err := <-emptyErr; err != nil {
+		lost = append(lost, err)
+	}
+	st.BadShards = p.cfg.Packs.BadShards()
+	if err := ctx.Err(); err != nil {
+		p.cleanup()
+		return st, err
+	}
+	if len(lost) > 0 {
+		return st, p.failed(lost)
+	}
+	return st, nil
+}
+
+// writeEmpty makes the files without content; the others are created when
+// their first chunk arrives.
+func (p *plan) writeEmpty() error {
+	for _, it := range p.files {
+		if len(it.node.Content) > 0 {
+			continue
+		}
+		it.mu.Lock()
+		err := it.create()
+		if err == nil {
+			err = it.finish()
+		}
+		it.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		p.doneFiles.Add(1)
+	}
+	return nil
+}
+
+// fetchAndWrite fetches every pack the files need and writes its chunks
+// where they go; it returns what could not be restored.
+func (p *plan) fetchAndWrite(ctx context.Context) []error {
+	var (
+		mu   sync.Mutex
+		lost []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, packsAtOnce)
+	)
+	fail := func(err error) {
+		mu.Lock()
+		lost = append(lost, err)
+		mu.Unlock()
+	}
+	for _, pid := range p.packs {
+		if ctx.Err() != nil {
+			break
+		}
+		rec, ok, err := p.cfg.Index.Pack(pid)
+		if err != nil || !ok {
+			fail(fmt.Errorf("pack %s is not in the catalog", pid.Short()))
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			plain, entries, err := p.cfg.Packs.Fetch(ctx, rec)
+			if err == nil {
+				err = p.writeUses(plain, entries, p.uses[pid])
+			}
+			if err != nil {
+				fail(err)
+			}
+		}()
+	}
+	wg.Wait()
+	return lost
+}
+
+// failed removes what was written and says which files were lost.
+func (p *plan) failed(lost []error) error {
+	var missing []string
+	for _, it := range p.files {
+		if !it.done {
+			missing = append(missing, it.orig)
+		}
+	}
+	p.cleanup()
+	show := missing[:min(len(missing), 10)]
+	more := ""
+	if len(missing) > len(show) {
+		more = fmt.Sprintf(" and %d more", len(missing)-len(show))
+	}
+	return fmt.Errorf("%w: %d files of the snapshot could not be restored (%s%s); no partial file was written: %w",
+		seal.ErrNotEnoughShards, len(missing), strings.Join(show, ", "), more, errors.Join(lost...))
+}
+
+// cleanup removes the temporary files of files not finished.
+func (p *plan) cleanup() {
+	for _, it := range p.files {
+		it.mu.Lock()
+		if it.created && !it.done {
+			os.Remove(it.tmp)
+		}
+		it.mu.Unlock()
+	}
+}
+
+// finish makes the symlinks, then gives directories their modes and times,
+// deepest first.
+func (p *plan) finish(st *Stats) error {
+	var errs []error
+	for _, it := range p.links {
+		if p.opt.Overwrite {
+			os.Remove(it.dest)
+		}
+		if err := os.Symlink(it.node.Target, it.dest); err != nil {
+			return fmt.Errorf("restore symlink %s: %w", it.dest, err)
+		}
+		ts := []unix.Timespec{unix.NsecToTimespec(it.node.ModTime), unix.NsecToTimespec(it.node.ModTime)}
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, it.dest, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			errs = append(errs, fmt.Errorf("set the time of %s: %w", it.dest, err))
+		}
+		st.Symlinks++
+	}
+	for i := len(p.dirs) - 1; i >= 0; i-- {
+		it := p.dirs[i]
+		if err := os.Chmod(it.dest, it.node.FileMode().Perm()|fs.FileMode(it.node.Mode)&(fs.ModeSetgid|fs.ModeSticky)); err != nil {
+			errs = append(errs, fmt.Errorf("set the mode of %s: %w", it.dest, err))
+		}
+		t := time.Unix(0, it.node.ModTime)
+		if err := os.Chtimes(it.dest, t, t); err != nil {
+			errs = append(errs, fmt.Errorf("set the time of %s: %w", it.dest, err))
+		}
+		st.Dirs++
+	}
+	st.Files = int64(len(p.files))
+	st.Bytes = p.total.BytesTotal
+	if len(errs) > 0 {
+		return fmt.Errorf("restored every file, but could not give some their modes or times: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// writeUses writes the chunks of one pack where they go.
+func (p *plan) writeUses(plain []byte, entries []pack.Entry, uses []use) error {
+	byID := make(map[data.ID]pack.Entry, len(entries))
+	for _, e := range entries {
+		byID[e.ID] = e
+	}
+	cache := map[data.ID][]byte{}
+	for _, u := range uses {
+		b, ok := cache[u.id]
+		if !ok {
+			e, found := byID[u.id]
+			if !found {
+				return fmt.Errorf("chunk %s is not in its pack", u.id.Short())
+			}
+			var err error
+			if b, err = pack.Extract(plain, e, p.cfg.Keyer); err != nil {
+				return err
+			}
+			cache[u.id] = b
+		}
+		if err := p.writeUse(u, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeUse writes one chunk into its file, and finishes the file when it
+// was the last.
+func (p *plan) writeUse(u use, b []byte) error {
+	it := u.item
+	it.mu.Lock()
+	err := it.create()
+	if err == nil {
+		err = writeAt(it.tmp, b, u.offset)
+	}
+	it.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", it.dest, err)
+	}
+	p.doneBytes.Add(int64(len(b)))
+	if it.left.Add(-1) == 0 {
+		it.mu.Lock()
+		err := it.finish()
+		it.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		p.doneFiles.Add(1)
+	}
+	return nil
+}
+
+// create makes the item's temporary file at its full size (it.mu held).
+func (it *item) create() error {
+	if it.created {
+		return nil
+	}
+	f, err := os.OpenFile(it.tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", it.dest, err)
+	}
+	it.created = true
+	err = f.Truncate(it.node.Size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", it.dest, err)
+	}
+	return nil
+}
+
+// finish gives a complete file its mode and times and its real name
+// (it.mu held).
+func (it *item) finish() error {
+	mode := it.node.FileMode()
+	if err := os.Chmod(it.tmp, mode.Perm()|mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+		return fmt.Errorf("restore %s: %w", it.dest, err)
+	}
+	t := time.Unix(0, it.node.ModTime)
+	if err := os.Chtimes(it.tmp, t, t); err != nil {
+		return fmt.Errorf("restore %s: %w", it.dest, err)
+	}
+	if err := os.Rename(it.tmp, it.dest); err != nil {
+		return fmt.Errorf("restore %s: %w", it.dest, err)
+	}
+	it.done = true
+	return nil
+}
+
+func writeAt(path string, b []byte, off int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(b, off)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// tempName is where a file is written before it is complete: beside its
+// place, with a name that cannot pass the file system's limit.
+func tempName(dest string) string {
+	base := filepath.Base(dest)
+	if len(base) > 200 {
+		h := blake3.Sum256([]byte(base))
+		base = base[:180] + "-" + hex.EncodeToString(h[:8])
+	}
+	return filepath.Join(filepath.Dir(dest), ".plug-restore-"+base)
+}
