@@ -49,7 +49,7 @@ type Status struct {
 	LastBackup     time.Time `json:"last_backup,omitzero"`
 	LastBackupAgeS int64     `json:"last_backup_age_s"`
 	Snapshots      int       `json:"snapshots"`
-	CanLose        *int      `json:"can_lose,omitempty"` // from the last verification
+	CanLose        *int      `json:"can_lose,omitempty"` // friends that may vanish without loss (store.Repo.Health)
 	Job            string    `json:"job,omitempty"`      // what runs now
 	Sources        []string  `json:"sources"`
 }

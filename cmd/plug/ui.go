@@ -28,59 +28,10 @@ func (d dataDir) passwordFile() string { return filepath.Join(string(d), "ui.pas
 // downloads holds files of snapshots on their way to a browser.
 func (d dataDir) downloads() string { return filepath.Join(string(d), "downloads") }
 
-// Health implements httpui.UIBackend: from the catalog, how many friends
-// could vanish at once with every pack still rebuildable. A friend that
-// is no longer a friend counts as gone already.
+// Health implements httpui.UIBackend.
 func (a *app) Health(ctx context.Context) (httpui.Health, error) {
-	h := httpui.Health{Target: store.DefaultParity}
-	fs, err := a.node.Friends()
-	if err != nil {
-		return h, err
-	}
-	friend := make(map[string]bool, len(fs))
-	for _, f := range fs {
-		friend[f.PeerID.String()] = true
-	}
-	h.CanLose = -1
-	counts := map[string]int{}
-	err = a.repo.Catalog().Packs(func(p store.PackRecord) error {
-		h.Packs++
-		clear(counts)
-		gone := 0
-		for _, holder := range p.Holders {
-			if friend[holder] {
-				counts[holder]++
-			} else {
-				gone++
-			}
-		}
-		spare := p.Shape.M - gone // shards the pack may still lose
-		if spare < 0 {
-			h.LostPacks++
-		}
-		// The worst case loses the friends that hold the most shards.
-		per := make([]int, 0, len(counts))
-		for _, n := range counts {
-			per = append(per, n)
-		}
-		slices.SortFunc(per, func(a, b int) int { return cmp.Compare(b, a) })
-		lose := 0
-		for _, n := range per {
-			if spare < n {
-				break
-			}
-			spare -= n
-			lose++
-		}
-		if h.CanLose < 0 || lose < h.CanLose {
-			h.CanLose = lose
-		}
-		return nil
-	})
-	if h.CanLose < 0 {
-		h.CanLose = len(fs)
-	}
-	return h, err
+	h, err := a.repo.Health()
+	return httpui.Health{CanLose: h.CanLose, Target: h.Target, Packs: h.Packs, LostPacks: h.LostPacks}, err
 }
 
 // snapshotInfo finds a snapshot for the pages.

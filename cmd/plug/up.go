@@ -362,6 +362,10 @@ func (a *app) Status(ctx context.Context) (httpui.Status, error) {
 		src = []string{}
 	}
 	reach := a.node.Reachability()
+	health, err := a.repo.Health()
+	if err != nil {
+		return httpui.Status{}, err
+	}
 	last, age := a.lastBackup(), int64(-1)
 	if !last.IsZero() {
 		age = int64(time.Since(last).Seconds())
@@ -385,6 +389,7 @@ func (a *app) Status(ctx context.Context) (httpui.Status, error) {
 		Snapshots:      len(snaps),
 		Job:            a.repo.Job(),
 		Sources:        src,
+		CanLose:        &health.CanLose,
 	}, nil
 }
 
