@@ -2,22 +2,18 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"slices"
-	"time"
 
 	"github.com/plug-net/plug/store/kv"
+	"github.com/plug-net/plug/store/prune"
 )
 
-// Retention says which snapshots to keep: the last N, and the newest of
-// each of the last D days, W weeks and M months (like FreedomBox and
-// restic's --keep-daily and friends). Zero fields keep nothing by that rule.
-type Retention struct {
-	Last, Daily, Weekly, Monthly int
-}
+// Retention says which snapshots to keep (prune.Retention).
+type Retention = prune.Retention
 
 // DefaultRetention is what the daemon applies after scheduled backups.
-var DefaultRetention = Retention{Daily: 5, Weekly: 3, Monthly: 3}
+var DefaultRetention = prune.DefaultRetention
 
 // ForgetReport says what Forget did.
 type ForgetReport struct {
@@ -26,28 +22,6 @@ type ForgetReport struct {
 	PacksDeleted int   `json:"packs_deleted"`
 	BytesFreed   int64 `json:"bytes_freed"` // shard bytes deleted at friends
 	PacksKept    int   `json:"packs_kept"`
-}
-
-// keep returns the snapshots a retention keeps (snaps oldest first).
-func (ret Retention) keep(snaps []Snapshot) map[ID]bool {
-	keep := map[ID]bool{}
-	for i := len(snaps) - 1; i >= 0 && len(snaps)-i <= ret.Last; i-- {
-		keep[snaps[i].ID] = true
-	}
-	bucket := func(n int, key func(time.Time) string) {
-		seen := map[string]bool{}
-		for i := len(snaps) - 1; i >= 0 && len(seen) < n; i-- {
-			k := key(snaps[i].Time.Local())
-			if !seen[k] {
-				seen[k] = true
-				keep[snaps[i].ID] = true
-			}
-		}
-	}
-	bucket(ret.Daily, func(t time.Time) string { return t.Format("2006-01-02") })
-	bucket(ret.Weekly, func(t time.Time) string { y, w := t.ISOWeek(); return fmt.Sprint(y, "-", w) })
-	bucket(ret.Monthly, func(t time.Time) string { return t.Format("2006-01") })
-	return keep
 }
 
 // Forget drops the snapshots the retention does not keep and, with prune,
@@ -64,23 +38,7 @@ func (r *Repo) Forget(ctx context.Context, ret Retention, prune bool) (ForgetRep
 	if err != nil {
 		return rep, err
 	}
-	// The retention chooses among the owner's snapshots; of the state-only
-	// ones only the newest is kept, when it is newer than those.
-	var owner []Snapshot
-	for _, s := range snaps {
-		if !s.StateOnly() {
-			owner = append(owner, s)
-		}
-	}
-	keep := ret.keep(owner)
-	for i := len(snaps) - 1; i >= 0; i-- {
-		if !snaps[i].StateOnly() {
-			break
-		}
-		if i == len(snaps)-1 {
-			keep[snaps[i].ID] = true
-		}
-	}
+	keep := ret.Keep(snaps)
 	for _, s := range snaps {
 		if keep[s.ID] {
 			rep.Kept++
@@ -111,104 +69,46 @@ func (r *Repo) Forget(ctx context.Context, ret Retention, prune bool) (ForgetRep
 }
 
 // prune deletes the packs none of whose blobs is used by a snapshot, the
-// index or the state.
+// index or the state (prune.Prune).
 func (r *Repo) prune(ctx context.Context, rep *ForgetReport) error {
-	used := map[ID]bool{}
 	snaps, err := r.Snapshots()
 	if err != nil {
 		return err
 	}
-	var walk func(ids []ID) error
-	walk = func(ids []ID) error {
-		for _, id := range ids {
-			used[id] = true
-		}
-		t, err := r.LoadTree(ctx, ids)
-		if err != nil {
-			return err
-		}
-		for _, n := range t.Nodes {
-			for _, c := range n.Content {
-				used[c] = true
-			}
-			if n.Type == TypeDir && !slices.ContainsFunc(n.Subtree, func(id ID) bool { return used[id] }) {
-				if err := walk(n.Subtree); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	for _, s := range snaps {
-		if len(s.State) > 0 {
-			if err := walk(s.State); err != nil {
-				return err
-			}
-		}
-		if len(s.Tree) == 0 {
-			continue
-		}
-		if err := walk(s.Tree); err != nil {
-			return fmt.Errorf("prune: read snapshot %s: %w (nothing deleted)", s.ID.Short(), err)
-		}
-	}
-	usedPacks := map[ID]bool{}
+	keepPacks := map[ID]bool{}
 	for _, key := range [][]byte{keyIndexRefs, keyState} {
 		refs, err := r.loadRefs(key)
 		if err != nil {
 			return err
 		}
 		for _, ref := range refs {
-			usedPacks[ref.Pack] = true
+			keepPacks[ref.Pack] = true
 		}
 	}
-	chunksOf := map[ID][]ID{}
-	err = r.cat.EachChunk(func(id ID, ref ChunkRef) error {
-		chunksOf[ref.Pack] = append(chunksOf[ref.Pack], id)
-		if used[id] {
-			usedPacks[ref.Pack] = true
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	var drop []PackRecord
-	err = r.cat.Packs(func(p PackRecord) error {
-		if usedPacks[p.ID] {
-			rep.PacksKept++
-		} else {
-			drop = append(drop, p)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, p := range drop {
-		// The catalog first: should a friend be unreachable, its shard is
-		// merely garbage, never a reference to nothing.
-		if err := r.cat.DropPack(p.ID, chunksOf[p.ID]); err != nil {
-			return err
-		}
-		for _, c := range chunksOf[p.ID] {
-			r.db.Delete(kv.Trees, c[:])
-		}
-		for i, h := range p.Holders {
-			if tg := r.net.Holder(h); tg != nil {
-				if err := tg.DeleteShard(ctx, p.Shape.ShardIDs[i]); err == nil {
-					rep.BytesFreed += int64(p.Shape.ShardSize())
+	var errs []error
+	pr, err := prune.Prune(ctx, prune.Config{
+		Trees: r, Catalog: r.cat, Holder: r.net.Holder, KeepPacks: keepPacks,
+		Dropped: func(chunks []ID) {
+			for _, c := range chunks {
+				if err := r.db.Delete(kv.Trees, c[:]); err != nil {
+					errs = append(errs, err)
 				}
 			}
-		}
-		rep.PacksDeleted++
+		},
+	}, snaps)
+	rep.PacksDeleted, rep.BytesFreed, rep.PacksKept = pr.PacksDeleted, pr.BytesFreed, pr.PacksKept
+	if err != nil {
+		return err
 	}
-	if len(drop) > 0 {
+	if pr.PacksDeleted > 0 {
 		// Old index segments describe the dropped packs: write a fresh one.
 		if err := r.db.Put(kv.Local, keyIndexFull, []byte{1}); err != nil {
 			return err
 		}
 	}
 	r.log.Info("pruned", "packs_deleted", rep.PacksDeleted, "packs_kept", rep.PacksKept, "bytes_freed", rep.BytesFreed)
+	if len(errs) > 0 {
+		return fmt.Errorf("pruned, but the tree cache kept some dropped trees: %w", errors.Join(errs...))
+	}
 	return nil
 }

@@ -183,25 +183,3 @@ func TestForgetPrune(t *testing.T) {
 	}
 	sameTree(t, src, filepath.Join(o2, src))
 }
-
-func TestRetention(t *testing.T) {
-	var snaps []Snapshot
-	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.Local)
-	for i := range 120 { // one snapshot a day
-		snaps = append(snaps, Snapshot{ID: ID{byte(i), byte(i >> 8)}, Time: start.AddDate(0, 0, i)})
-	}
-	keep := DefaultRetention.keep(snaps)
-	// 5 daily + 3 weekly + 3 monthly, with overlaps: the last 5 days, the
-	// newest of the 3 last weeks (2 more), of the 3 last months (2 more).
-	if len(keep) < 7 || len(keep) > 11 {
-		t.Fatalf("default retention keeps %d of 120 daily snapshots", len(keep))
-	}
-	for i := 115; i < 120; i++ {
-		if !keep[snaps[i].ID] {
-			t.Fatalf("day %d not kept", i)
-		}
-	}
-	if keep[snaps[0].ID] {
-		t.Fatal("the oldest snapshot is kept")
-	}
-}
