@@ -10,6 +10,10 @@ import (
 	"time"
 
 	"github.com/plug-net/plug/store"
+	"github.com/plug-net/plug/store/archiver"
+	"github.com/plug-net/plug/store/check"
+	"github.com/plug-net/plug/store/repair"
+	"github.com/plug-net/plug/store/restorer"
 )
 
 // BackupResult is the contract's answer of "plug backup --json".
@@ -44,11 +48,11 @@ type RestoreRequest struct {
 // BackupsBackend is the part of the plug that backs up and restores.
 type BackupsBackend interface {
 	// Backup backs up paths (absolute), telling progress and warnings.
-	Backup(ctx context.Context, paths []string, progress func(store.Progress), warn func(path string, err error)) (BackupResult, error)
+	Backup(ctx context.Context, paths []string, progress func(archiver.Progress), warn func(path string, err error)) (BackupResult, error)
 	Snapshots(ctx context.Context) ([]SnapshotInfo, error)
-	Restore(ctx context.Context, req RestoreRequest, progress func(store.RestoreProgress)) (store.RestoreStats, error)
-	Verify(ctx context.Context, readData bool, progress func(done, total int)) (store.VerifyReport, error)
-	Repair(ctx context.Context) (store.RepairReport, error)
+	Restore(ctx context.Context, req RestoreRequest, progress func(restorer.Progress)) (restorer.Stats, error)
+	Verify(ctx context.Context, readData bool, progress func(done, total int)) (check.Report, error)
+	Repair(ctx context.Context) (repair.Report, error)
 	Forget(ctx context.Context, keepLast int, prune bool) (store.ForgetReport, error)
 	Sources(ctx context.Context) ([]string, error)
 	AddSource(ctx context.Context, path string) ([]string, error)
@@ -158,7 +162,7 @@ func (s *Server) apiBackup(w http.ResponseWriter, r *http.Request) error {
 	st := newStream(w)
 	th := &throttle{d: 200 * time.Millisecond}
 	res, err := s.backend.Backup(r.Context(), body.Paths,
-		func(p store.Progress) {
+		func(p archiver.Progress) {
 			if p.Phase == "done" || th.ok() {
 				st.send("progress", p)
 			}
@@ -200,7 +204,7 @@ func (s *Server) apiRestore(w http.ResponseWriter, r *http.Request) error {
 	}
 	st := newStream(w)
 	th := &throttle{d: 200 * time.Millisecond}
-	res, err := s.backend.Restore(r.Context(), req, func(p store.RestoreProgress) {
+	res, err := s.backend.Restore(r.Context(), req, func(p restorer.Progress) {
 		if th.ok() {
 			st.send("progress", p)
 		}

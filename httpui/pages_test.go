@@ -23,7 +23,11 @@ import (
 
 	"github.com/plug-net/plug/social"
 	"github.com/plug-net/plug/store"
+	"github.com/plug-net/plug/store/archiver"
+	"github.com/plug-net/plug/store/check"
 	"github.com/plug-net/plug/store/kv"
+	"github.com/plug-net/plug/store/repair"
+	"github.com/plug-net/plug/store/restorer"
 )
 
 // fakeBackend is a plug in memory; social may be a real social.Service.
@@ -42,7 +46,7 @@ type fakeBackend struct {
 	health  Health
 	files   map[string]string // path -> content of OpenSnapshotFile
 	// backup, if set, runs a backup (the default succeeds at once).
-	backup func(ctx context.Context, paths []string, progress func(store.Progress), warn func(string, error)) (BackupResult, error)
+	backup func(ctx context.Context, paths []string, progress func(archiver.Progress), warn func(string, error)) (BackupResult, error)
 }
 
 // socialService is what the fake needs of social.Service.
@@ -108,7 +112,7 @@ func (f *fakeBackend) Friends(context.Context) ([]Friend, error) {
 }
 func (f *fakeBackend) SetQuota(context.Context, string, int64) (Friend, error) { return Friend{}, nil }
 func (f *fakeBackend) RemoveFriend(context.Context, string) (int64, error)     { return 0, nil }
-func (f *fakeBackend) Backup(ctx context.Context, paths []string, progress func(store.Progress), warn func(string, error)) (BackupResult, error) {
+func (f *fakeBackend) Backup(ctx context.Context, paths []string, progress func(archiver.Progress), warn func(string, error)) (BackupResult, error) {
 	if f.backup != nil {
 		return f.backup(ctx, paths, progress, warn)
 	}
@@ -117,14 +121,14 @@ func (f *fakeBackend) Backup(ctx context.Context, paths []string, progress func(
 func (f *fakeBackend) Snapshots(context.Context) ([]SnapshotInfo, error) {
 	return append([]SnapshotInfo(nil), f.snaps...), nil
 }
-func (f *fakeBackend) Restore(context.Context, RestoreRequest, func(store.RestoreProgress)) (store.RestoreStats, error) {
-	return store.RestoreStats{}, nil
+func (f *fakeBackend) Restore(context.Context, RestoreRequest, func(restorer.Progress)) (restorer.Stats, error) {
+	return restorer.Stats{}, nil
 }
-func (f *fakeBackend) Verify(context.Context, bool, func(int, int)) (store.VerifyReport, error) {
-	return store.VerifyReport{}, nil
+func (f *fakeBackend) Verify(context.Context, bool, func(int, int)) (check.Report, error) {
+	return check.Report{}, nil
 }
-func (f *fakeBackend) Repair(context.Context) (store.RepairReport, error) {
-	return store.RepairReport{}, nil
+func (f *fakeBackend) Repair(context.Context) (repair.Report, error) {
+	return repair.Report{}, nil
 }
 func (f *fakeBackend) Forget(context.Context, int, bool) (store.ForgetReport, error) {
 	return store.ForgetReport{}, nil
@@ -504,14 +508,14 @@ func TestBackupJobStreamsProgress(t *testing.T) {
 	f := newFake()
 	f.sources = []string{"/home/ann"}
 	release := make(chan struct{})
-	f.backup = func(ctx context.Context, paths []string, progress func(store.Progress), warn func(string, error)) (BackupResult, error) {
+	f.backup = func(ctx context.Context, paths []string, progress func(archiver.Progress), warn func(string, error)) (BackupResult, error) {
 		if len(paths) != 1 || paths[0] != "/home/ann" {
 			return BackupResult{}, fmt.Errorf("paths %v, want the sources", paths)
 		}
-		progress(store.Progress{Phase: "backup", Files: 1, FilesTotal: 2, Bytes: 10, BytesTotal: 20, ScanDone: true})
+		progress(archiver.Progress{Phase: "backup", Files: 1, FilesTotal: 2, Bytes: 10, BytesTotal: 20, ScanDone: true})
 		warn("/home/ann/<b>locked</b>", errors.New("permission denied"))
 		<-release
-		progress(store.Progress{Phase: "done", Files: 2, FilesTotal: 2, Bytes: 20, BytesTotal: 20, ScanDone: true})
+		progress(archiver.Progress{Phase: "done", Files: 2, FilesTotal: 2, Bytes: 20, BytesTotal: 20, ScanDone: true})
 		return BackupResult{SnapshotID: "feedface00000000", Files: 2, Bytes: 20}, nil
 	}
 	s, _ := newTestServer(t, f)
@@ -557,7 +561,7 @@ func TestBackupJobStreamsProgress(t *testing.T) {
 	if last.name != "result" || !strings.Contains(last.data, `"snapshot_id":"feedface00000000"`) {
 		t.Fatalf("events %v, last %+v: want a result with the snapshot", names, last)
 	}
-	var done store.Progress
+	var done archiver.Progress
 	for _, e := range got {
 		if e.name == "progress" {
 			json.Unmarshal([]byte(e.data), &done)
@@ -584,7 +588,7 @@ func TestCloseCancelsBackups(t *testing.T) {
 	f := newFake()
 	f.sources = []string{"/home/ann"}
 	started := make(chan struct{})
-	f.backup = func(ctx context.Context, _ []string, _ func(store.Progress), _ func(string, error)) (BackupResult, error) {
+	f.backup = func(ctx context.Context, _ []string, _ func(archiver.Progress), _ func(string, error)) (BackupResult, error) {
 		close(started)
 		<-ctx.Done()
 		return BackupResult{}, ctx.Err()

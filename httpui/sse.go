@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/plug-net/plug/store"
+	"github.com/plug-net/plug/store/archiver"
 )
 
 // Server-sent events: the live log and the progress of a backup started
@@ -128,7 +128,7 @@ type job struct {
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced at every change
-	progress *store.Progress
+	progress *archiver.Progress
 	version  int // of progress
 	warnings []map[string]string
 	dropped  int // warnings beyond maxJobWarnings
@@ -263,7 +263,7 @@ func (s *Server) apiStartBackup(w http.ResponseWriter, r *http.Request) error {
 		defer s.jobs.wg.Done()
 		defer cancel()
 		res, err := s.backend.Backup(ctx, j.paths,
-			func(p store.Progress) { j.update(func() { j.progress = &p; j.version++ }) },
+			func(p archiver.Progress) { j.update(func() { j.progress = &p; j.version++ }) },
 			func(path string, err error) {
 				j.update(func() {
 					if len(j.warnings) < maxJobWarnings {

@@ -8,14 +8,16 @@ import (
 	"time"
 
 	"github.com/plug-net/plug/store/archiver"
+	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/kv"
+	"github.com/plug-net/plug/store/packer"
 	"github.com/plug-net/plug/store/target"
 )
 
 // BackupOptions tune a backup.
 type BackupOptions struct {
 	// Progress, if set, is called about twice a second and at the end.
-	Progress func(Progress)
+	Progress func(archiver.Progress)
 	// Warn, if set, is told of every file that could not be read (it is
 	// skipped; the backup goes on).
 	Warn func(path string, err error)
@@ -25,47 +27,43 @@ type BackupOptions struct {
 	State string
 }
 
-// ErrTooFewFriends is wrapped when there are not enough reachable friends
-// to keep everything with the wanted redundancy.
-var ErrTooFewFriends = target.ErrTooFewFriends
-
 // Backup backs up paths (files or directories, made absolute) into a new
 // snapshot and publishes a new head record. Unchanged files (size, mtime,
 // ctime, inode) are not read again; chunks already stored are not sent again.
-func (r *Repo) Backup(ctx context.Context, paths []string, opt BackupOptions) (Snapshot, error) {
+func (r *Repo) Backup(ctx context.Context, paths []string, opt BackupOptions) (data.Snapshot, error) {
 	unlock, err := r.lock("backup")
 	if err != nil {
-		return Snapshot{}, err
+		return data.Snapshot{}, err
 	}
 	defer unlock()
 	return r.backup(ctx, paths, opt)
 }
 
-func (r *Repo) backup(ctx context.Context, paths []string, opt BackupOptions) (Snapshot, error) {
+func (r *Repo) backup(ctx context.Context, paths []string, opt BackupOptions) (data.Snapshot, error) {
 	start := time.Now()
 	abs, stateAbs, err := backupPaths(paths, opt.State)
 	if err != nil {
-		return Snapshot{}, err
+		return data.Snapshot{}, err
 	}
 	holders, w, err := r.newBackupWriter(ctx, "backup")
 	if err != nil {
-		return Snapshot{}, err
+		return data.Snapshot{}, err
 	}
 	defer w.Close()
 	r.log.Info("backup started", "paths", strings.Join(abs, " "), "friends", len(holders), "data_shards", w.K(), "parity_shards", r.cfg.M)
 	a := r.newArchiver(w, opt, start)
-	snap := Snapshot{ID: newSnapshotID(), Time: start.UTC(), Host: r.cfg.Host, Paths: abs}
+	snap := data.Snapshot{ID: data.NewSnapshotID(), Time: start.UTC(), Host: r.cfg.Host, Paths: abs}
 	var stateRaw int64 // what the state added: not the owner's new data
 	if err := r.runArchiver(ctx, a, w, &snap, stateAbs, opt.Warn, &stateRaw); err != nil {
 		r.log.Error("backup failed", "err", err)
-		return Snapshot{}, err
+		return data.Snapshot{}, err
 	}
 	st := a.Stats()
 	snap.Files, snap.Dirs, snap.Bytes, snap.Errors = st.Files, st.Dirs, st.Bytes, st.Errors
 	snap.NewBytes = w.Stats().RawBytes - st.MetaBytes - stateRaw
 	snap.Duration = time.Since(start).Seconds()
 	if err := r.saveSnapshot(snap); err != nil {
-		return Snapshot{}, err
+		return data.Snapshot{}, err
 	}
 	if err := r.publishWith(ctx, holders, w); err != nil {
 		// The snapshot is safe on the friends and in the catalog; the head
@@ -95,17 +93,17 @@ func backupPaths(paths []string, state string) (abs, stateAbs []string, err erro
 
 // newBackupWriter reaches the friends once and makes the one Writer that a
 // backup (or a repair) and the head record it publishes share.
-func (r *Repo) newBackupWriter(ctx context.Context, what string) ([]Holder, *Writer, error) {
+func (r *Repo) newBackupWriter(ctx context.Context, what string) ([]target.Holder, *packer.Writer, error) {
 	holders := r.net.Reachable(ctx)
 	if need := r.cfg.M + 1; len(holders) < need {
 		return nil, nil, fmt.Errorf("%w: %d friend(s) reachable, and keeping everything when %d may be lost takes at least %d: pair with %d more (plug invite), or bring the others online",
-			ErrTooFewFriends, len(holders), r.cfg.M, need, need-len(holders))
+			target.ErrTooFewFriends, len(holders), r.cfg.M, need, need-len(holders))
 	}
-	targets := make([]ShardTarget, len(holders))
+	targets := make([]target.ShardTarget, len(holders))
 	for i, h := range holders {
 		targets[i] = h
 	}
-	w, err := NewWriter(ctx, WriterConfig{
+	w, err := packer.NewWriter(ctx, packer.Config{
 		Targets: targets, M: r.cfg.M, Recipient: r.keys.AgeRecipient(), Catalog: r.cat, Parallel: r.cfg.Parallel,
 		TargetLost: func(name string, err error, left int) {
 			r.log.Warn("a friend went away during the "+what+"; going on with the others", "friend", name, "friends_left", left, "err", err)
@@ -119,7 +117,7 @@ func (r *Repo) newBackupWriter(ctx context.Context, what string) ([]Holder, *Wri
 
 // runArchiver walks the snapshot's paths and the state folder into w, with
 // progress, and flushes w; it fills the snapshot's trees.
-func (r *Repo) runArchiver(ctx context.Context, a *archiver.Archiver, w *Writer, snap *Snapshot, stateAbs []string, warn func(string, error), stateRaw *int64) error {
+func (r *Repo) runArchiver(ctx context.Context, a *archiver.Archiver, w *packer.Writer, snap *data.Snapshot, stateAbs []string, warn func(string, error), stateRaw *int64) error {
 	scanCtx, stopScan := context.WithCancel(ctx)
 	defer stopScan()
 	go a.Scan(scanCtx, snap.Paths)
@@ -149,8 +147,8 @@ func (r *Repo) runArchiver(ctx context.Context, a *archiver.Archiver, w *Writer,
 
 // backupState archives the plug's state folder with the backup's writer,
 // incrementally against the newest snapshot that carries it.
-func (r *Repo) backupState(ctx context.Context, w *Writer, paths []string, warn func(string, error)) (Node, error) {
-	var parent *Tree
+func (r *Repo) backupState(ctx context.Context, w *packer.Writer, paths []string, warn func(string, error)) (data.Node, error) {
+	var parent *data.Tree
 	if all, err := r.Snapshots(); err == nil {
 		for i := len(all) - 1; i >= 0; i-- {
 			if all[i].StatePath == paths[0] && len(all[i].State) > 0 {
@@ -171,7 +169,7 @@ func (r *Repo) backupState(ctx context.Context, w *Writer, paths []string, warn 
 }
 
 // newArchiver makes one archiving run over w.
-func (r *Repo) newArchiver(w *Writer, opt BackupOptions, start time.Time) *archiver.Archiver {
+func (r *Repo) newArchiver(w *packer.Writer, opt BackupOptions, start time.Time) *archiver.Archiver {
 	return archiver.New(archiver.Config{
 		Saver: w, Trees: r, Index: r.cat, Keyer: r.keyer, Gear: r.gear, Open: r.openFile,
 		Parallel: r.cfg.Parallel, Progress: opt.Progress, Warn: opt.Warn, Logger: r.log,
@@ -180,24 +178,24 @@ func (r *Repo) newArchiver(w *Writer, opt BackupOptions, start time.Time) *archi
 
 // CacheTree keeps a tree blob in the local tree cache (archiver.Trees), so
 // that an incremental backup reads no tree back from friends.
-func (r *Repo) CacheTree(id ID, b []byte) error { return r.db.Put(kv.Trees, id[:], b) }
+func (r *Repo) CacheTree(id data.ID, b []byte) error { return r.db.Put(kv.Trees, id[:], b) }
 
 // parentFor returns the newest snapshot of the same paths and its root tree
 // (nil when there is none or it cannot be read).
-func (r *Repo) parentFor(ctx context.Context, paths []string) (ID, *Tree) {
+func (r *Repo) parentFor(ctx context.Context, paths []string) (data.ID, *data.Tree) {
 	all, err := r.Snapshots()
 	if err != nil {
-		return ID{}, nil
+		return data.ID{}, nil
 	}
 	for i := len(all) - 1; i >= 0; i-- {
 		if slices.Equal(all[i].Paths, paths) {
 			t, err := r.LoadTree(ctx, all[i].Tree)
 			if err != nil {
 				r.log.Warn("cannot read the previous snapshot: every file is read again", "snapshot", all[i].ID.Short(), "err", err)
-				return ID{}, nil
+				return data.ID{}, nil
 			}
 			return all[i].ID, t
 		}
 	}
-	return ID{}, nil
+	return data.ID{}, nil
 }

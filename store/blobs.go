@@ -5,14 +5,16 @@ import (
 	"fmt"
 
 	"github.com/plug-net/plug/store/catalog"
+	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/kv"
+	"github.com/plug-net/plug/store/pack"
 )
 
 // ErrUnknownChunk is wrapped when the catalog does not know a chunk.
 var ErrUnknownChunk = catalog.ErrUnknownChunk
 
 // fetchPackOf fetches the pack that holds chunk id.
-func (r *Repo) fetchPackOf(ctx context.Context, id ID) ([]byte, []BlobEntry, ChunkRef, error) {
+func (r *Repo) fetchPackOf(ctx context.Context, id data.ID) ([]byte, []pack.Entry, catalog.ChunkRef, error) {
 	ref, ok, err := r.cat.Chunk(id)
 	if err != nil {
 		return nil, nil, ref, err
@@ -34,9 +36,9 @@ func (r *Repo) fetchPackOf(ctx context.Context, id ID) ([]byte, []BlobEntry, Chu
 // readMetaBlob returns a tree, index or state chunk: from the local tree
 // cache, else from its pack (and then every tree of that pack goes into the
 // cache, since neighbours are usually wanted next).
-func (r *Repo) readMetaBlob(ctx context.Context, id ID) ([]byte, error) {
+func (r *Repo) readMetaBlob(ctx context.Context, id data.ID) ([]byte, error) {
 	if b, err := r.db.Get(kv.Trees, id[:]); err == nil {
-		if ID(r.keyer.ID(b)) == id {
+		if data.ID(r.keyer.ID(b)) == id {
 			return b, nil
 		}
 		r.db.Delete(kv.Trees, id[:]) // damaged cache entry: fetch it again
@@ -47,17 +49,17 @@ func (r *Repo) readMetaBlob(ctx context.Context, id ID) ([]byte, error) {
 	}
 	var want []byte
 	for _, e := range entries {
-		if e.Type != TreeBlob && e.ID != id {
+		if e.Type != data.TreeBlob && e.ID != id {
 			continue
 		}
-		b, err := ExtractBlob(plain, e, r.keyer)
+		b, err := pack.Extract(plain, e, r.keyer)
 		if err != nil {
 			if e.ID == id {
 				return nil, err
 			}
 			continue
 		}
-		if e.Type == TreeBlob {
+		if e.Type == data.TreeBlob {
 			r.db.Put(kv.Trees, e.ID[:], b)
 		}
 		if e.ID == id {
@@ -71,9 +73,9 @@ func (r *Repo) readMetaBlob(ctx context.Context, id ID) ([]byte, error) {
 }
 
 // LoadTree reads and checks the tree whose chunks are ids.
-func (r *Repo) LoadTree(ctx context.Context, ids []ID) (*Tree, error) {
+func (r *Repo) LoadTree(ctx context.Context, ids []data.ID) (*data.Tree, error) {
 	if len(ids) == 0 {
-		return &Tree{}, nil
+		return &data.Tree{}, nil
 	}
 	var b []byte
 	for _, id := range ids {
@@ -81,10 +83,10 @@ func (r *Repo) LoadTree(ctx context.Context, ids []ID) (*Tree, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read tree: %w", err)
 		}
-		if len(b)+len(c) > MaxTreeSize {
-			return nil, fmt.Errorf("%w: larger than %d bytes", ErrBadTree, MaxTreeSize)
+		if len(b)+len(c) > data.MaxTreeSize {
+			return nil, fmt.Errorf("%w: larger than %d bytes", data.ErrBadTree, data.MaxTreeSize)
 		}
 		b = append(b, c...)
 	}
-	return DecodeTree(b)
+	return data.DecodeTree(b)
 }

@@ -5,15 +5,10 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/kv"
 	"github.com/plug-net/plug/store/prune"
 )
-
-// Retention says which snapshots to keep (prune.Retention).
-type Retention = prune.Retention
-
-// DefaultRetention is what the daemon applies after scheduled backups.
-var DefaultRetention = prune.DefaultRetention
 
 // ForgetReport says what Forget did.
 type ForgetReport struct {
@@ -27,7 +22,7 @@ type ForgetReport struct {
 // Forget drops the snapshots the retention does not keep and, with prune,
 // deletes on every friend the packs that no remaining snapshot uses. A new
 // head record is published.
-func (r *Repo) Forget(ctx context.Context, ret Retention, prune bool) (ForgetReport, error) {
+func (r *Repo) Forget(ctx context.Context, ret prune.Retention, withPrune bool) (ForgetReport, error) {
 	var rep ForgetReport
 	unlock, err := r.lock("forget")
 	if err != nil {
@@ -52,7 +47,7 @@ func (r *Repo) Forget(ctx context.Context, ret Retention, prune bool) (ForgetRep
 	if rep.Removed > 0 {
 		r.log.Info("snapshots forgotten", "removed", rep.Removed, "kept", rep.Kept)
 	}
-	if prune {
+	if withPrune {
 		if err := r.prune(ctx, &rep); err != nil {
 			return rep, err
 		}
@@ -75,7 +70,7 @@ func (r *Repo) prune(ctx context.Context, rep *ForgetReport) error {
 	if err != nil {
 		return err
 	}
-	keepPacks := map[ID]bool{}
+	keepPacks := map[data.ID]bool{}
 	for _, key := range [][]byte{keyIndexRefs, keyState} {
 		refs, err := r.loadRefs(key)
 		if err != nil {
@@ -88,7 +83,7 @@ func (r *Repo) prune(ctx context.Context, rep *ForgetReport) error {
 	var errs []error
 	pr, err := prune.Prune(ctx, prune.Config{
 		Trees: r, Catalog: r.cat, Holder: r.net.Holder, KeepPacks: keepPacks,
-		Dropped: func(chunks []ID) {
+		Dropped: func(chunks []data.ID) {
 			for _, c := range chunks {
 				if err := r.db.Delete(kv.Trees, c[:]); err != nil {
 					errs = append(errs, err)

@@ -10,9 +10,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/plug-net/plug/store/catalog"
+	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/head"
 	"github.com/plug-net/plug/store/index"
 	"github.com/plug-net/plug/store/kv"
+	"github.com/plug-net/plug/store/pack"
+	"github.com/plug-net/plug/store/packer"
+	"github.com/plug-net/plug/store/target"
 )
 
 const (
@@ -40,8 +45,8 @@ func (r *Repo) headVersion() uint64 {
 // or recovered (0: none).
 func (r *Repo) HeadVersion() uint64 { return r.headVersion() }
 
-func (r *Repo) loadRefs(key []byte) ([]BlobRef, error) {
-	var refs []BlobRef
+func (r *Repo) loadRefs(key []byte) ([]head.BlobRef, error) {
+	var refs []head.BlobRef
 	b, err := r.db.Get(kv.Local, key)
 	if errors.Is(err, kv.ErrNotFound) {
 		return nil, nil
@@ -52,7 +57,7 @@ func (r *Repo) loadRefs(key []byte) ([]BlobRef, error) {
 	return refs, json.Unmarshal(b, &refs)
 }
 
-func (r *Repo) saveRefs(key []byte, refs []BlobRef) error {
+func (r *Repo) saveRefs(key []byte, refs []head.BlobRef) error {
 	b, err := json.Marshal(refs)
 	if err != nil {
 		return err
@@ -61,7 +66,7 @@ func (r *Repo) saveRefs(key []byte, refs []BlobRef) error {
 }
 
 // StateRefs returns the state blobs named by the last head record.
-func (r *Repo) StateRefs() ([]BlobRef, error) { return r.loadRefs(keyState) }
+func (r *Repo) StateRefs() ([]head.BlobRef, error) { return r.loadRefs(keyState) }
 
 // Publish writes the pending index segment and a new head record, and gives
 // the record to every reachable friend.
@@ -88,7 +93,7 @@ func (r *Repo) publish(ctx context.Context) error {
 // publishWith writes the pending index segment with w and gives a new head
 // record to holders: a backup publishes with the friends and the Writer it
 // already has.
-func (r *Repo) publishWith(ctx context.Context, holders []Holder, w *Writer) error {
+func (r *Repo) publishWith(ctx context.Context, holders []target.Holder, w *packer.Writer) error {
 	if err := r.writeIndex(ctx, w); err != nil {
 		return err
 	}
@@ -103,7 +108,7 @@ func (r *Repo) publishWith(ctx context.Context, holders []Holder, w *Writer) err
 
 // writeIndex stores an index segment for the pending packs (or a fresh full
 // index when segments have piled up) and records its blobs.
-func (r *Repo) writeIndex(ctx context.Context, w *Writer) error {
+func (r *Repo) writeIndex(ctx context.Context, w *packer.Writer) error {
 	pend, err := r.cat.Pending()
 	if err != nil {
 		return err
@@ -125,10 +130,10 @@ func (r *Repo) writeIndex(ctx context.Context, w *Writer) error {
 	}
 	// Segments of at most 4 MiB each, so that one is one blob.
 	segs := index.Segments(pend, 4<<20)
-	var ids []ID
+	var ids []data.ID
 	for _, s := range segs {
-		id := ID(r.keyer.ID(s))
-		if _, err := w.Add(ctx, IndexBlob, id, s); err != nil {
+		id := data.ID(r.keyer.ID(s))
+		if _, err := w.Add(ctx, data.IndexBlob, id, s); err != nil {
 			return err
 		}
 		ids = append(ids, id)
@@ -141,7 +146,7 @@ func (r *Repo) writeIndex(ctx context.Context, w *Writer) error {
 		if err != nil || !ok {
 			return fmt.Errorf("index segment %s not indexed after storing it (%v)", id.Short(), err)
 		}
-		refs = append(refs, BlobRef{ID: id, Pack: ref.Pack, Compression: ref.Compression, Offset: ref.Offset, Length: ref.Length, RawLength: ref.RawLength})
+		refs = append(refs, head.BlobRef{ID: id, Pack: ref.Pack, Compression: ref.Compression, Offset: ref.Offset, Length: ref.Length, RawLength: ref.RawLength})
 	}
 	if err := r.saveRefs(keyIndexRefs, refs); err != nil {
 		return err
@@ -156,8 +161,8 @@ func (r *Repo) writeIndex(ctx context.Context, w *Writer) error {
 
 // makeHead builds, encrypts and signs the next head record, and keeps it
 // locally (synced) before anyone else gets it.
-func (r *Repo) makeHead() ([]byte, HeadDoc, error) {
-	doc := HeadDoc{
+func (r *Repo) makeHead() ([]byte, head.Doc, error) {
+	doc := head.Doc{
 		Format:  head.Format,
 		Version: r.headVersion() + 1,
 		Time:    time.Now().UTC(),
@@ -169,7 +174,7 @@ func (r *Repo) makeHead() ([]byte, HeadDoc, error) {
 	if doc.Snapshots, err = r.Snapshots(); err != nil {
 		return nil, doc, err
 	}
-	if err := r.cat.Packs(func(p PackRecord) error { doc.Packs = append(doc.Packs, p); return nil }); err != nil {
+	if err := r.cat.Packs(func(p catalog.PackRecord) error { doc.Packs = append(doc.Packs, p); return nil }); err != nil {
 		return nil, doc, err
 	}
 	if doc.Index, err = r.loadRefs(keyIndexRefs); err != nil {
@@ -200,7 +205,7 @@ func (r *Repo) makeHead() ([]byte, HeadDoc, error) {
 }
 
 // giveHead hands the head record to the holders, all at once.
-func (r *Repo) giveHead(ctx context.Context, env []byte, holders []Holder) (int, error) {
+func (r *Repo) giveHead(ctx context.Context, env []byte, holders []target.Holder) (int, error) {
 	var (
 		mu   sync.Mutex
 		gave int
@@ -232,7 +237,7 @@ func (r *Repo) giveHead(ctx context.Context, env []byte, holders []Holder) (int,
 
 // OpenHeadRecord checks a head envelope from a friend (signed by this plug's
 // identity) and decrypts it.
-func (r *Repo) OpenHeadRecord(env []byte) (HeadDoc, error) { return head.Open(env, r.keys) }
+func (r *Repo) OpenHeadRecord(env []byte) (head.Doc, error) { return head.Open(env, r.keys) }
 
 // ErrNothingToRecover is returned when no friend keeps a head record of
 // this plug.
@@ -242,14 +247,14 @@ var ErrNothingToRecover = errors.New("no friend holds a head record of this plug
 // and, through the DHT rendezvous key, any others), takes the newest valid
 // head record among them, and rebuilds the catalog from it: friends, packs,
 // snapshots and the chunk index. It returns the recovered document.
-func (r *Repo) Recover(ctx context.Context) (HeadDoc, error) {
+func (r *Repo) Recover(ctx context.Context) (head.Doc, error) {
 	unlock, err := r.lock("recovery")
 	if err != nil {
-		return HeadDoc{}, err
+		return head.Doc{}, err
 	}
 	defer unlock()
 	seen := map[string]bool{}
-	var holders []Holder
+	var holders []target.Holder
 	for _, h := range r.net.Reachable(ctx) {
 		seen[h.Name()] = true
 		holders = append(holders, h)
@@ -262,7 +267,7 @@ func (r *Repo) Recover(ctx context.Context) (HeadDoc, error) {
 	}
 	var (
 		mu   sync.Mutex
-		best HeadDoc
+		best head.Doc
 		env  []byte
 		wg   sync.WaitGroup
 		bad  []error
@@ -296,9 +301,9 @@ func (r *Repo) Recover(ctx context.Context) (HeadDoc, error) {
 	wg.Wait()
 	if env == nil {
 		if len(holders) == 0 {
-			return HeadDoc{}, fmt.Errorf("%w: no friend found yet", ErrNothingToRecover)
+			return head.Doc{}, fmt.Errorf("%w: no friend found yet", ErrNothingToRecover)
 		}
-		return HeadDoc{}, fmt.Errorf("%w (%d asked): %w", ErrNothingToRecover, len(holders), errors.Join(bad...))
+		return head.Doc{}, fmt.Errorf("%w (%d asked): %w", ErrNothingToRecover, len(holders), errors.Join(bad...))
 	}
 	if best.Version <= r.headVersion() {
 		return best, nil // nothing newer than what this plug has
@@ -311,7 +316,7 @@ func (r *Repo) Recover(ctx context.Context) (HeadDoc, error) {
 }
 
 // apply rebuilds the catalog from a head record.
-func (r *Repo) apply(ctx context.Context, doc HeadDoc, env []byte) error {
+func (r *Repo) apply(ctx context.Context, doc head.Doc, env []byte) error {
 	if _, err := r.net.ImportFriends(doc.Friends); err != nil {
 		return err
 	}
@@ -330,15 +335,15 @@ func (r *Repo) apply(ctx context.Context, doc HeadDoc, env []byte) error {
 		if err != nil {
 			return fmt.Errorf("fetch index segment %s: %w", ref.ID.Short(), err)
 		}
-		seg, err := ExtractBlob(plain, BlobEntry{Type: IndexBlob, Compression: ref.Compression, ID: ref.ID, Offset: ref.Offset, Length: ref.Length, RawLength: ref.RawLength}, r.keyer)
+		seg, err := pack.Extract(plain, pack.Entry{Type: data.IndexBlob, Compression: ref.Compression, ID: ref.ID, Offset: ref.Offset, Length: ref.Length, RawLength: ref.RawLength}, r.keyer)
 		if err != nil {
 			return err
 		}
-		packs, err := DecodeIndex(seg)
+		packs, err := index.Decode(seg)
 		if err != nil {
 			return err
 		}
-		known := make(map[ID]bool, len(doc.Packs))
+		known := make(map[data.ID]bool, len(doc.Packs))
 		for _, p := range doc.Packs {
 			known[p.ID] = true
 		}
@@ -348,7 +353,7 @@ func (r *Repo) apply(ctx context.Context, doc HeadDoc, env []byte) error {
 		if err := r.cat.IndexPacks(packs); err != nil {
 			return err
 		}
-		if err := r.cat.PutChunk(ref.ID, ChunkRef{Pack: ref.Pack, Type: IndexBlob, Compression: ref.Compression, Offset: ref.Offset, Length: ref.Length, RawLength: ref.RawLength}); err != nil {
+		if err := r.cat.PutChunk(ref.ID, catalog.ChunkRef{Pack: ref.Pack, Type: data.IndexBlob, Compression: ref.Compression, Offset: ref.Offset, Length: ref.Length, RawLength: ref.RawLength}); err != nil {
 			return err
 		}
 	}

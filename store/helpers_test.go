@@ -10,7 +10,10 @@ import (
 
 	"github.com/plug-net/plug/chunker"
 	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/kv"
+	"github.com/plug-net/plug/store/packer"
+	"github.com/plug-net/plug/store/target"
 )
 
 func testKeys(t testing.TB) *crypto.Keys {
@@ -44,11 +47,11 @@ func openKV(t testing.TB) *kv.DB {
 	return db
 }
 
-func memTargets(n int) ([]ShardTarget, []*MemTarget) {
-	var ts []ShardTarget
-	var ms []*MemTarget
+func memTargets(n int) ([]target.ShardTarget, []*target.MemTarget) {
+	var ts []target.ShardTarget
+	var ms []*target.MemTarget
 	for i := range n {
-		m := NewMemTarget(fmt.Sprintf("friend-%d", i))
+		m := target.NewMemTarget(fmt.Sprintf("friend-%d", i))
 		ts = append(ts, m)
 		ms = append(ms, m)
 	}
@@ -57,13 +60,13 @@ func memTargets(n int) ([]ShardTarget, []*MemTarget) {
 
 // chunkInto chunks r and adds every chunk to w as a data blob, returning the
 // chunk IDs in order.
-func chunkInto(t testing.TB, w *Writer, keyer *chunker.IDKeyer, r io.Reader) []ID {
+func chunkInto(t testing.TB, w *packer.Writer, keyer *chunker.IDKeyer, r io.Reader) []data.ID {
 	t.Helper()
 	c, err := chunker.New(r, chunker.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ids []ID
+	var ids []data.ID
 	for {
 		ch, err := c.Next()
 		if err == io.EOF {
@@ -72,8 +75,8 @@ func chunkInto(t testing.TB, w *Writer, keyer *chunker.IDKeyer, r io.Reader) []I
 		if err != nil {
 			t.Fatal(err)
 		}
-		id := ID(keyer.ID(ch.Data))
-		if _, err := w.Add(context.Background(), DataBlob, id, ch.Data); err != nil {
+		id := data.ID(keyer.ID(ch.Data))
+		if _, err := w.Add(context.Background(), data.DataBlob, id, ch.Data); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)

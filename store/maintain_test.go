@@ -8,6 +8,10 @@ import (
 	"time"
 
 	"github.com/plug-net/plug/chunker"
+	"github.com/plug-net/plug/store/check"
+	"github.com/plug-net/plug/store/data"
+	"github.com/plug-net/plug/store/prune"
+	"github.com/plug-net/plug/store/restorer"
 )
 
 func TestVerify(t *testing.T) {
@@ -21,7 +25,7 @@ func TestVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, readData := range []bool{false, true} {
-		rep, err := r.Verify(ctx, VerifyOptions{ReadData: readData})
+		rep, err := r.Verify(ctx, check.Options{ReadData: readData})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,11 +48,11 @@ func TestVerify(t *testing.T) {
 		})
 	}
 	for _, readData := range []bool{false, true} {
-		rep, err := r.Verify(ctx, VerifyOptions{ReadData: readData})
+		rep, err := r.Verify(ctx, check.Options{ReadData: readData})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var bad FriendCheck
+		var bad check.FriendCheck
 		for _, f := range rep.Friends {
 			if f.PeerID == net.holders[1].Name() {
 				bad = f
@@ -60,7 +64,7 @@ func TestVerify(t *testing.T) {
 	}
 	// Another one is wiped too: data is lost and verify says so.
 	net.holders[2].Wipe()
-	rep, _ := r.Verify(ctx, VerifyOptions{})
+	rep, _ := r.Verify(ctx, check.Options{})
 	if rep.OK || len(rep.LostPacks) == 0 {
 		t.Fatalf("verify with m+1 friends bad: %+v", rep)
 	}
@@ -81,7 +85,7 @@ func TestRepair(t *testing.T) {
 	// friend-0 dies; friend-4 comes.
 	net.holders[0].SetDown(true)
 	net.holders[4].SetDown(false)
-	if rep, _ := r.Verify(ctx, VerifyOptions{}); rep.CanLose != 0 {
+	if rep, _ := r.Verify(ctx, check.Options{}); rep.CanLose != 0 {
 		t.Fatalf("before repair can lose %d", rep.CanLose)
 	}
 	rep, err := r.Repair(ctx, time.Hour)
@@ -91,7 +95,7 @@ func TestRepair(t *testing.T) {
 	if len(rep.Replaced) != 1 || rep.Replaced[0] != net.holders[0].Name() || rep.Moved == 0 || rep.Repacked != 0 {
 		t.Fatalf("repair %+v: want friend-0's shards moved to friend-4", rep)
 	}
-	v, err := r.Verify(ctx, VerifyOptions{ReadData: true})
+	v, err := r.Verify(ctx, check.Options{ReadData: true})
 	if err != nil || !v.OK || v.CanLose != 1 {
 		t.Fatalf("after repair: %+v %v", v, err)
 	}
@@ -105,12 +109,12 @@ func TestRepair(t *testing.T) {
 	if rep.Repacked == 0 {
 		t.Fatalf("repair without a spare friend: %+v", rep)
 	}
-	v, err = r.Verify(ctx, VerifyOptions{ReadData: true})
+	v, err = r.Verify(ctx, check.Options{ReadData: true})
 	if err != nil || !v.OK || v.CanLose != 1 {
 		t.Fatalf("after repack: %+v %v", v, err)
 	}
 	o := t.TempDir()
-	if _, err := r.Restore(ctx, snap, o, RestoreOptions{}); err != nil {
+	if _, err := r.Restore(ctx, snap, o, restorer.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	sameTree(t, src, filepath.Join(o, src))
@@ -120,7 +124,7 @@ func TestRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	o2 := t.TempDir()
-	if _, err := r2.Restore(ctx, snap, o2, RestoreOptions{}); err != nil {
+	if _, err := r2.Restore(ctx, snap, o2, restorer.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	sameTree(t, src, filepath.Join(o2, src))
@@ -144,14 +148,14 @@ func TestForgetPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := shardBytes(net)
-	rep, err := r.Forget(ctx, Retention{Last: 1}, false)
+	rep, err := r.Forget(ctx, prune.Retention{Last: 1}, false)
 	if err != nil || rep.Removed != 1 || rep.Kept != 1 {
 		t.Fatalf("forget: %+v %v", rep, err)
 	}
 	if _, err := r.FindSnapshot(s1.ID.String()); err == nil {
 		t.Fatal("the forgotten snapshot is still listed")
 	}
-	rep, err = r.Forget(ctx, Retention{Last: 1}, true)
+	rep, err = r.Forget(ctx, prune.Retention{Last: 1}, true)
 	if err != nil || rep.PacksDeleted == 0 {
 		t.Fatalf("prune: %+v %v", rep, err)
 	}
@@ -159,7 +163,7 @@ func TestForgetPrune(t *testing.T) {
 		t.Fatalf("prune freed %d bytes at friends, want the 9 MiB file's packs", before-after)
 	}
 	o := t.TempDir()
-	if _, err := r.Restore(ctx, s2, o, RestoreOptions{}); err != nil {
+	if _, err := r.Restore(ctx, s2, o, restorer.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	sameTree(t, src, filepath.Join(o, src))
@@ -171,14 +175,14 @@ func TestForgetPrune(t *testing.T) {
 	}
 	c, _ := chunker.New(bytes.NewReader(randBytes(21, 9<<20)), chunker.Config{Gear: r2.gear})
 	ch, _ := c.Next()
-	if ok, _ := r2.cat.HasChunk(ID(r2.keyer.ID(ch.Data))); ok {
+	if ok, _ := r2.cat.HasChunk(data.ID(r2.keyer.ID(ch.Data))); ok {
 		t.Fatal("the recovered catalog believes a pruned chunk is stored: a backup would skip it")
 	}
-	if ok, _ := r.cat.HasChunk(ID(r.keyer.ID(ch.Data))); ok {
+	if ok, _ := r.cat.HasChunk(data.ID(r.keyer.ID(ch.Data))); ok {
 		t.Fatal("the catalog still lists a pruned chunk")
 	}
 	o2 := t.TempDir()
-	if _, err := r2.Restore(ctx, s2, o2, RestoreOptions{}); err != nil {
+	if _, err := r2.Restore(ctx, s2, o2, restorer.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	sameTree(t, src, filepath.Join(o2, src))

@@ -16,6 +16,10 @@ import (
 	"time"
 
 	"github.com/plug-net/plug/chunker"
+	"github.com/plug-net/plug/store/catalog"
+	"github.com/plug-net/plug/store/data"
+	"github.com/plug-net/plug/store/packer"
+	"github.com/plug-net/plug/store/target"
 )
 
 // sinkTarget acknowledges shards and keeps only their count: it measures the
@@ -63,17 +67,17 @@ func (r *randReader) Read(p []byte) (int, error) {
 // keyed BLAKE3 chunk IDs, deduplication against the catalog, packing, age,
 // Reed-Solomon 3+1 and shard IDs, into four sink targets.
 type localPipeline struct {
-	w *Writer
+	w *packer.Writer
 	c *chunker.Chunker
 }
 
-func newLocalPipeline(tb testing.TB, cat *Catalog) *localPipeline {
+func newLocalPipeline(tb testing.TB, cat *catalog.Catalog) *localPipeline {
 	keys := testKeys(tb)
-	var ts []ShardTarget
+	var ts []target.ShardTarget
 	for i := range 4 {
 		ts = append(ts, &sinkTarget{name: fmt.Sprint("sink-", i)})
 	}
-	w, err := NewWriter(context.Background(), WriterConfig{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat})
+	w, err := packer.NewWriter(context.Background(), packer.Config{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -97,7 +101,7 @@ func (p *localPipeline) run(tb testing.TB, chunkKey [32]byte, r io.Reader) {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if _, err := p.w.Add(context.Background(), DataBlob, ID(keyer.ID(ch.Data)), ch.Data); err != nil {
+		if _, err := p.w.Add(context.Background(), data.DataBlob, data.ID(keyer.ID(ch.Data)), ch.Data); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -156,7 +160,7 @@ func BenchmarkPipeline(b *testing.B) {
 	if err := f.Close(); err != nil {
 		b.Fatal(err)
 	}
-	p := newLocalPipeline(b, NewCatalog(openKV(b)))
+	p := newLocalPipeline(b, catalog.NewCatalog(openKV(b)))
 	b.SetBytes(size)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
@@ -184,7 +188,7 @@ func TestPipelineMemoryBounded(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		size = 128 << 20 // the bound is the same; the race detector is slow
 	}
-	p := newLocalPipeline(t, NewCatalog(openKV(t)))
+	p := newLocalPipeline(t, catalog.NewCatalog(openKV(t)))
 	runtime.GC()
 	stop := heapPeak()
 	p.run(t, [32]byte{7}, newRandReader(2, size))

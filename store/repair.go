@@ -7,37 +7,32 @@ import (
 	"slices"
 	"time"
 
+	"github.com/plug-net/plug/store/catalog"
+	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/kv"
 	"github.com/plug-net/plug/store/repair"
 )
 
-// DefaultGrace is how long a friend may be offline before its shards are
-// placed elsewhere.
-const DefaultGrace = repair.DefaultGrace
-
-// RepairReport says what a repair did.
-type RepairReport = repair.Report
-
 // Repair replaces the friends that have been offline longer than grace, that
 // failed proofs at the last verification, or that are no longer friends (see
 // repair.Pack). A new head record is published.
-func (r *Repo) Repair(ctx context.Context, grace time.Duration) (RepairReport, error) {
-	var rep RepairReport
+func (r *Repo) Repair(ctx context.Context, grace time.Duration) (repair.Report, error) {
+	var rep repair.Report
 	unlock, err := r.lock("repair")
 	if err != nil {
 		return rep, err
 	}
 	defer unlock()
 	if grace <= 0 {
-		grace = DefaultGrace
+		grace = repair.DefaultGrace
 	}
 	reach := r.net.Reachable(ctx)
 	online := map[string]bool{}
 	for _, h := range reach {
 		online[h.Name()] = true
 	}
-	var packs []PackRecord
-	if err := r.cat.Packs(func(p PackRecord) error { packs = append(packs, p); return nil }); err != nil {
+	var packs []catalog.PackRecord
+	if err := r.cat.Packs(func(p catalog.PackRecord) error { packs = append(packs, p); return nil }); err != nil {
 		return rep, err
 	}
 	replace := repair.Choose(packs, r.net.Friends(), online, r.failedProofs, grace)
@@ -73,7 +68,7 @@ func (r *Repo) Repair(ctx context.Context, grace time.Duration) (RepairReport, e
 
 // finishRepair forgets the proofs of the replaced friends (once every pack
 // is repaired) and publishes the head record.
-func (r *Repo) finishRepair(ctx context.Context, replace map[string]string, rep *RepairReport) error {
+func (r *Repo) finishRepair(ctx context.Context, replace map[string]string, rep *repair.Report) error {
 	if len(rep.Failed) == 0 {
 		for h := range replace {
 			if err := r.db.Delete(kv.Local, healthKey(h)); err != nil {
@@ -105,7 +100,7 @@ func (r *Repo) failedProofs(holder string) bool {
 
 // relinkRefs points head-record references into a pack at its replacement
 // (the offsets are the same: the plaintext is).
-func (r *Repo) relinkRefs(old, new ID) {
+func (r *Repo) relinkRefs(old, new data.ID) {
 	for _, key := range [][]byte{keyIndexRefs, keyState} {
 		refs, err := r.loadRefs(key)
 		if err != nil {

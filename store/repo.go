@@ -13,25 +13,30 @@ import (
 
 	"github.com/plug-net/plug/chunker"
 	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/store/archiver"
+	"github.com/plug-net/plug/store/catalog"
+	"github.com/plug-net/plug/store/data"
+	"github.com/plug-net/plug/store/fetch"
 	"github.com/plug-net/plug/store/head"
 	"github.com/plug-net/plug/store/kv"
+	"github.com/plug-net/plug/store/target"
 )
 
 // Network is what the Repo needs of the plug's network.
 type Network interface {
 	// Reachable returns the friends that can be reached now, in placement
 	// order.
-	Reachable(ctx context.Context) []Holder
+	Reachable(ctx context.Context) []target.Holder
 	// Holder returns a friend by name (peer ID), reachable or not, or nil
 	// when it is not a friend.
-	Holder(name string) Holder
+	Holder(name string) target.Holder
 	// Friends returns the friend records, saved in the head record.
 	Friends() []head.Friend
 	// ImportFriends adds the friends of a recovered head record.
 	ImportFriends([]head.Friend) (int, error)
 	// FindHolders finds, through the DHT, the plugs that announce holding
 	// this owner's data.
-	FindHolders(ctx context.Context) []Holder
+	FindHolders(ctx context.Context) []target.Holder
 }
 
 // Defaults of a Repo.
@@ -64,10 +69,10 @@ type Repo struct {
 	keys    *crypto.Keys
 	net     Network
 	log     *slog.Logger
-	cat     *Catalog
+	cat     *catalog.Catalog
 	keyer   *chunker.IDKeyer
 	gear    *[256]uint64
-	fetcher *Fetcher
+	fetcher *fetch.Fetcher
 
 	// openFile opens a file to back up (a seam for fault tests).
 	openFile func(path string) (*os.File, error)
@@ -94,13 +99,13 @@ func NewRepo(cfg Config) (*Repo, error) {
 		keys:  cfg.Keys,
 		net:   cfg.Net,
 		log:   cfg.Logger.With("component", "backup"),
-		cat:   NewCatalog(cfg.DB),
+		cat:   catalog.NewCatalog(cfg.DB),
 		keyer: chunker.NewIDKeyer(cfg.Keys.ChunkIDKey()),
 		gear:  chunker.GearTable(cfg.Keys.ChunkIDKey()),
 
-		openFile: openForBackup,
+		openFile: archiver.OpenForBackup,
 	}
-	r.fetcher = NewFetcher(func(name string) ShardTarget {
+	r.fetcher = fetch.New(func(name string) target.ShardTarget {
 		if h := r.net.Holder(name); h != nil {
 			return h
 		}
@@ -110,7 +115,7 @@ func NewRepo(cfg Config) (*Repo, error) {
 }
 
 // Catalog returns the Repo's catalog.
-func (r *Repo) Catalog() *Catalog { return r.cat }
+func (r *Repo) Catalog() *catalog.Catalog { return r.cat }
 
 // ErrBusy is returned when another backup, forget, repair or recovery is
 // running.
@@ -132,7 +137,7 @@ func (r *Repo) lock(what string) (func(), error) {
 
 // saveSnapshot records a snapshot, synced: everything it refers to was
 // indexed before, and the sync makes that durable too.
-func (r *Repo) saveSnapshot(s Snapshot) error {
+func (r *Repo) saveSnapshot(s data.Snapshot) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
@@ -144,17 +149,17 @@ func (r *Repo) saveSnapshot(s Snapshot) error {
 }
 
 // Snapshots returns the snapshots, oldest first.
-func (r *Repo) Snapshots() ([]Snapshot, error) {
-	var out []Snapshot
+func (r *Repo) Snapshots() ([]data.Snapshot, error) {
+	var out []data.Snapshot
 	err := r.db.Iterate(kv.Snapshots, kv.IterOptions{}, func(_, v []byte) error {
-		var s Snapshot
+		var s data.Snapshot
 		if err := json.Unmarshal(v, &s); err != nil {
 			return fmt.Errorf("damaged snapshot record: %w", err)
 		}
 		out = append(out, s)
 		return nil
 	})
-	slices.SortFunc(out, func(a, b Snapshot) int { return a.Time.Compare(b.Time) })
+	slices.SortFunc(out, func(a, b data.Snapshot) int { return a.Time.Compare(b.Time) })
 	return out, err
 }
 
@@ -162,10 +167,10 @@ func (r *Repo) Snapshots() ([]Snapshot, error) {
 var ErrNoSnapshot = errors.New("no such snapshot")
 
 // FindSnapshot resolves "latest" or a snapshot ID or unique ID prefix.
-func (r *Repo) FindSnapshot(ref string) (Snapshot, error) {
+func (r *Repo) FindSnapshot(ref string) (data.Snapshot, error) {
 	all, err := r.Snapshots()
 	if err != nil {
-		return Snapshot{}, err
+		return data.Snapshot{}, err
 	}
 	if ref == "latest" {
 		for i := len(all) - 1; i >= 0; i-- {
@@ -173,10 +178,10 @@ func (r *Repo) FindSnapshot(ref string) (Snapshot, error) {
 				return all[i], nil
 			}
 		}
-		return Snapshot{}, fmt.Errorf("%w: there are no snapshots yet (run plug backup PATH)", ErrNoSnapshot)
+		return data.Snapshot{}, fmt.Errorf("%w: there are no snapshots yet (run plug backup PATH)", ErrNoSnapshot)
 	}
 	ref = strings.ToLower(ref)
-	var found []Snapshot
+	var found []data.Snapshot
 	for _, s := range all {
 		if strings.HasPrefix(s.ID.String(), ref) && !s.StateOnly() {
 			found = append(found, s)
@@ -184,11 +189,11 @@ func (r *Repo) FindSnapshot(ref string) (Snapshot, error) {
 	}
 	switch {
 	case len(ref) < 4:
-		return Snapshot{}, fmt.Errorf("%w: give at least 4 characters of the snapshot ID (see plug snapshots)", ErrNoSnapshot)
+		return data.Snapshot{}, fmt.Errorf("%w: give at least 4 characters of the snapshot ID (see plug snapshots)", ErrNoSnapshot)
 	case len(found) == 0:
-		return Snapshot{}, fmt.Errorf("%w: %q (see plug snapshots)", ErrNoSnapshot, ref)
+		return data.Snapshot{}, fmt.Errorf("%w: %q (see plug snapshots)", ErrNoSnapshot, ref)
 	case len(found) > 1:
-		return Snapshot{}, fmt.Errorf("%w: %q matches %d snapshots; give more of the ID", ErrNoSnapshot, ref, len(found))
+		return data.Snapshot{}, fmt.Errorf("%w: %q matches %d snapshots; give more of the ID", ErrNoSnapshot, ref, len(found))
 	}
 	return found[0], nil
 }

@@ -17,13 +17,17 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/store/archiver"
 	"github.com/plug-net/plug/store/head"
+	"github.com/plug-net/plug/store/restorer"
+	"github.com/plug-net/plug/store/seal"
+	"github.com/plug-net/plug/store/target"
 )
 
 // memNet is the in-memory network of store tests: friends are MemTargets.
 type memNet struct {
 	mu      sync.Mutex
-	holders []*MemTarget
+	holders []*target.MemTarget
 	friends []head.Friend
 }
 
@@ -32,15 +36,15 @@ func newMemNet(n int) *memNet {
 	for i := range n {
 		_, pub, _ := p2pcrypto.GenerateEd25519Key(nil)
 		id, _ := peer.IDFromPublicKey(pub)
-		t := NewMemTarget(id.String())
+		t := target.NewMemTarget(id.String())
 		m.holders = append(m.holders, t)
 		m.friends = append(m.friends, head.Friend{PeerID: id.String(), Name: fmt.Sprintf("friend-%d", i)})
 	}
 	return m
 }
 
-func (m *memNet) Reachable(ctx context.Context) []Holder {
-	var out []Holder
+func (m *memNet) Reachable(ctx context.Context) []target.Holder {
+	var out []target.Holder
 	for _, h := range m.holders {
 		if _, err := h.HasShard(ctx, [32]byte{}); err == nil {
 			out = append(out, h)
@@ -49,7 +53,7 @@ func (m *memNet) Reachable(ctx context.Context) []Holder {
 	return out
 }
 
-func (m *memNet) Holder(name string) Holder {
+func (m *memNet) Holder(name string) target.Holder {
 	for _, h := range m.holders {
 		if h.Name() == name {
 			return h
@@ -71,7 +75,7 @@ func (m *memNet) ImportFriends(fs []head.Friend) (int, error) {
 	return len(fs), nil
 }
 
-func (m *memNet) FindHolders(ctx context.Context) []Holder { return m.Reachable(ctx) }
+func (m *memNet) FindHolders(ctx context.Context) []target.Holder { return m.Reachable(ctx) }
 
 func newTestRepo(t *testing.T, keys *crypto.Keys, net Network) *Repo {
 	t.Helper()
@@ -171,8 +175,8 @@ func TestBackupRestoreRecover(t *testing.T) {
 	makeTree(t, src)
 	ctx := t.Context()
 
-	var last Progress
-	snap, err := r.Backup(ctx, []string{src}, BackupOptions{Progress: func(p Progress) { last = p }})
+	var last archiver.Progress
+	snap, err := r.Backup(ctx, []string{src}, BackupOptions{Progress: func(p archiver.Progress) { last = p }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,21 +188,21 @@ func TestBackupRestoreRecover(t *testing.T) {
 	}
 
 	out := t.TempDir()
-	if _, err := r.Restore(ctx, snap, out, RestoreOptions{}); err != nil {
+	if _, err := r.Restore(ctx, snap, out, restorer.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	sameTree(t, src, filepath.Join(out, src))
 
 	t.Run("restore never overwrites silently", func(t *testing.T) {
 		os.WriteFile(filepath.Join(out, src, "exec.sh"), []byte("mine"), 0o644)
-		_, err := r.Restore(ctx, snap, out, RestoreOptions{})
-		if !errors.Is(err, ErrExists) {
+		_, err := r.Restore(ctx, snap, out, restorer.Options{})
+		if !errors.Is(err, restorer.ErrExists) {
 			t.Fatalf("restore over existing files: %v, want ErrExists", err)
 		}
 		if b, _ := os.ReadFile(filepath.Join(out, src, "exec.sh")); string(b) != "mine" {
 			t.Fatal("an existing file was replaced")
 		}
-		if _, err := r.Restore(ctx, snap, out, RestoreOptions{Overwrite: true}); err != nil {
+		if _, err := r.Restore(ctx, snap, out, restorer.Options{Overwrite: true}); err != nil {
 			t.Fatal(err)
 		}
 		sameTree(t, src, filepath.Join(out, src))
@@ -206,7 +210,7 @@ func TestBackupRestoreRecover(t *testing.T) {
 
 	t.Run("restore one path", func(t *testing.T) {
 		o := t.TempDir()
-		if _, err := r.Restore(ctx, snap, o, RestoreOptions{Path: filepath.Join(src, "a/b")}); err != nil {
+		if _, err := r.Restore(ctx, snap, o, restorer.Options{Path: filepath.Join(src, "a/b")}); err != nil {
 			t.Fatal(err)
 		}
 		sameTree(t, filepath.Join(src, "a/b"), filepath.Join(o, src, "a/b"))
@@ -245,7 +249,7 @@ func TestBackupRestoreRecover(t *testing.T) {
 			t.Fatal(err)
 		}
 		o := t.TempDir()
-		if _, err := r2.Restore(ctx, latest, o, RestoreOptions{}); err != nil {
+		if _, err := r2.Restore(ctx, latest, o, restorer.Options{}); err != nil {
 			t.Fatal(err)
 		}
 		sameTree(t, src, filepath.Join(o, src))
@@ -271,7 +275,7 @@ func TestBackupRestoreRecover(t *testing.T) {
 			t.Fatal(err)
 		}
 		o := t.TempDir()
-		st, err := r3.Restore(ctx, snap, o, RestoreOptions{})
+		st, err := r3.Restore(ctx, snap, o, restorer.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -289,8 +293,8 @@ func TestBackupRestoreRecover(t *testing.T) {
 	t.Run("m friends wiped", func(t *testing.T) {
 		net.holders[1].Wipe() // with friend-0's shards bad too, that is m+1
 		o := t.TempDir()
-		_, err := r.Restore(ctx, snap, o, RestoreOptions{})
-		if !errors.Is(err, ErrNotEnoughShards) || !strings.Contains(err.Error(), "could not be restored") {
+		_, err := r.Restore(ctx, snap, o, restorer.Options{})
+		if !errors.Is(err, seal.ErrNotEnoughShards) || !strings.Contains(err.Error(), "could not be restored") {
 			t.Fatalf("restore with m+1 friends lost: %v, want ErrNotEnoughShards naming the files", err)
 		}
 		var files []string
@@ -323,7 +327,7 @@ func shardBytes(n *memNet) int64 {
 func TestBackupTooFewFriends(t *testing.T) {
 	r := newTestRepo(t, testKeys(t), newMemNet(1))
 	_, err := r.Backup(t.Context(), []string{t.TempDir()}, BackupOptions{})
-	if !errors.Is(err, ErrTooFewFriends) || !strings.Contains(err.Error(), "pair with 1 more") {
+	if !errors.Is(err, target.ErrTooFewFriends) || !strings.Contains(err.Error(), "pair with 1 more") {
 		t.Fatalf("backup with one friend: %v", err)
 	}
 }
@@ -339,7 +343,7 @@ func TestBackupSkipsUnreadable(t *testing.T) {
 		if filepath.Base(p) == "secret" {
 			return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrPermission}
 		}
-		return openForBackup(p)
+		return archiver.OpenForBackup(p)
 	}
 	var warned []string
 	var mu sync.Mutex
@@ -355,7 +359,7 @@ func TestBackupSkipsUnreadable(t *testing.T) {
 		t.Fatalf("snapshot %+v, warned %v: want 1 file, 1 error about secret", snap, warned)
 	}
 	o := t.TempDir()
-	if _, err := r.Restore(t.Context(), snap, o, RestoreOptions{}); err != nil {
+	if _, err := r.Restore(t.Context(), snap, o, restorer.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(o, src, "ok")); string(b) != "fine" {

@@ -8,56 +8,45 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/restorer"
 )
-
-// RestoreOptions tune a restore.
-type RestoreOptions = restorer.Options
-
-// RestoreProgress is what a running restore has done.
-type RestoreProgress = restorer.Progress
-
-// RestoreStats is what a restore did.
-type RestoreStats = restorer.Stats
-
-// ErrExists is wrapped when a restore would replace files.
-var ErrExists = restorer.ErrExists
 
 // Restore writes snapshot snap (or its opt.Path) under dir, each path at
 // its absolute original place (DIR/home/ann/photos for /home/ann/photos);
 // see restorer.Restore.
-func (r *Repo) Restore(ctx context.Context, snap Snapshot, dir string, opt RestoreOptions) (RestoreStats, error) {
+func (r *Repo) Restore(ctx context.Context, snap data.Snapshot, dir string, opt restorer.Options) (restorer.Stats, error) {
 	return restorer.Restore(ctx, restorer.Config{Trees: r, Index: r.cat, Packs: r.fetcher, Keyer: r.keyer}, snap, dir, opt)
 }
 
 // LatestState returns the newest snapshot that carries the plug's own
 // state folder; ok is false when none does.
-func (r *Repo) LatestState() (Snapshot, bool, error) {
+func (r *Repo) LatestState() (data.Snapshot, bool, error) {
 	all, err := r.Snapshots()
 	if err != nil {
-		return Snapshot{}, false, err
+		return data.Snapshot{}, false, err
 	}
 	for i := len(all) - 1; i >= 0; i-- {
 		if len(all[i].State) > 0 {
 			return all[i], true, nil
 		}
 	}
-	return Snapshot{}, false, nil
+	return data.Snapshot{}, false, nil
 }
 
 // RestoreState restores the state folder that snap carries to dest (the
 // state folder of this plug, wherever the old plug kept it). What dest held
 // is moved aside to dest.before-recovery; nothing is merged.
-func (r *Repo) RestoreState(ctx context.Context, snap Snapshot, dest string) (RestoreStats, error) {
+func (r *Repo) RestoreState(ctx context.Context, snap data.Snapshot, dest string) (restorer.Stats, error) {
 	if len(snap.State) == 0 {
-		return RestoreStats{}, fmt.Errorf("snapshot %s carries no state", snap.ID.Short())
+		return restorer.Stats{}, fmt.Errorf("snapshot %s carries no state", snap.ID.Short())
 	}
 	tmp := dest + ".restoring"
 	if err := os.RemoveAll(tmp); err != nil {
-		return RestoreStats{}, err
+		return restorer.Stats{}, err
 	}
 	defer os.RemoveAll(tmp)
-	st, err := r.Restore(ctx, Snapshot{ID: snap.ID, Tree: snap.State, Paths: []string{snap.StatePath}}, tmp, RestoreOptions{Path: snap.StatePath})
+	st, err := r.Restore(ctx, data.Snapshot{ID: snap.ID, Tree: snap.State, Paths: []string{snap.StatePath}}, tmp, restorer.Options{Path: snap.StatePath})
 	if err != nil {
 		return st, fmt.Errorf("restore the plug's own state: %w", err)
 	}

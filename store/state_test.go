@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/plug-net/plug/store/prune"
 )
 
 // TestStateTravelsWithBackups: the plug's own state folder is carried by
@@ -50,7 +52,7 @@ func TestStateTravelsWithBackups(t *testing.T) {
 
 	// Forget keeps the owner's snapshot by the retention, and the newest
 	// state; prune keeps the state's packs.
-	if _, err := r.Forget(ctx, Retention{Last: 1}, true); err != nil {
+	if _, err := r.Forget(ctx, prune.Retention{Last: 1}, true); err != nil {
 		t.Fatal(err)
 	}
 	snaps, _ := r.Snapshots()

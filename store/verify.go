@@ -7,19 +7,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/plug-net/plug/store/catalog"
 	"github.com/plug-net/plug/store/check"
+	"github.com/plug-net/plug/store/data"
+	"github.com/plug-net/plug/store/head"
 	"github.com/plug-net/plug/store/kv"
 )
-
-// VerifyOptions tune a verification.
-type VerifyOptions = check.Options
-
-// FriendCheck is what a verification found at one friend.
-type FriendCheck = check.FriendCheck
-
-// VerifyReport is the result of Verify; its JSON keys are the contract of
-// "plug verify --json".
-type VerifyReport = check.Report
 
 // holderHealth is what the last verification said of a friend.
 type holderHealth struct {
@@ -33,7 +26,7 @@ func healthKey(peer string) []byte { return []byte("health/" + peer) }
 // Verify checks that the friends still hold the owner's data (see
 // check.Verify), and keeps what it found of each friend reached: a friend
 // whose shards failed loses its role at the next repair.
-func (r *Repo) Verify(ctx context.Context, opt VerifyOptions) (VerifyReport, error) {
+func (r *Repo) Verify(ctx context.Context, opt check.Options) (check.Report, error) {
 	rep, err := check.Verify(ctx, check.Config{Packs: r.cat, Friends: r.net, NewestHead: r.newestFriendHead, M: r.cfg.M}, opt)
 	if err != nil {
 		return rep, err
@@ -57,10 +50,10 @@ func (r *Repo) Verify(ctx context.Context, opt VerifyOptions) (VerifyReport, err
 
 // newestFriendHead returns the newest valid head record among the reachable
 // friends.
-func (r *Repo) newestFriendHead(ctx context.Context) (HeadDoc, error) {
+func (r *Repo) newestFriendHead(ctx context.Context) (head.Doc, error) {
 	var (
 		mu   sync.Mutex
-		best HeadDoc
+		best head.Doc
 		wg   sync.WaitGroup
 	)
 	for _, h := range r.net.Reachable(ctx) {
@@ -108,11 +101,11 @@ func (r *Repo) Health() (Health, error) {
 	for _, f := range r.net.Friends() {
 		friends[f.PeerID] = true
 	}
-	var packs []PackRecord
-	if err := r.cat.Packs(func(p PackRecord) error { packs = append(packs, p); return nil }); err != nil {
+	var packs []catalog.PackRecord
+	if err := r.cat.Packs(func(p catalog.PackRecord) error { packs = append(packs, p); return nil }); err != nil {
 		return h, err
 	}
-	canLose, lost := check.CanLose(packs, len(friends), func(_ ID, _ int, holder string) bool { return friends[holder] })
+	canLose, lost := check.CanLose(packs, len(friends), func(_ data.ID, _ int, holder string) bool { return friends[holder] })
 	h.CanLose, h.Packs, h.LostPacks = canLose, len(packs), len(lost)
 	return h, nil
 }

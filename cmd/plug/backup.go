@@ -14,7 +14,14 @@ import (
 
 	"github.com/plug-net/plug/httpui"
 	"github.com/plug-net/plug/store"
+	"github.com/plug-net/plug/store/archiver"
+	"github.com/plug-net/plug/store/check"
+	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/kv"
+	"github.com/plug-net/plug/store/prune"
+	"github.com/plug-net/plug/store/repair"
+	"github.com/plug-net/plug/store/restorer"
+	"github.com/plug-net/plug/store/target"
 )
 
 // ---- the daemon's side (httpui.BackupsBackend) ----
@@ -32,7 +39,7 @@ func (a *app) lastBackup() time.Time {
 // backupNow runs one backup and records its success.
 // Every backup carries the plug's own state (posts, friends' posts,
 // harvested items and their media) beside the paths.
-func (a *app) backupNow(ctx context.Context, paths []string, opt store.BackupOptions) (store.Snapshot, error) {
+func (a *app) backupNow(ctx context.Context, paths []string, opt store.BackupOptions) (data.Snapshot, error) {
 	state, seen, err := a.stateOption(ctx)
 	if err != nil {
 		a.log.Warn("could not write the timeline for the backup; backing up without it", "component", "social", "err", err)
@@ -40,7 +47,7 @@ func (a *app) backupNow(ctx context.Context, paths []string, opt store.BackupOpt
 		opt.State = state
 	}
 	if len(paths) == 0 && opt.State == "" {
-		return store.Snapshot{}, errors.New("nothing to back up")
+		return data.Snapshot{}, errors.New("nothing to back up")
 	}
 	snap, err := a.repo.Backup(ctx, paths, opt)
 	if err != nil {
@@ -59,10 +66,10 @@ func (a *app) backupNow(ctx context.Context, paths []string, opt store.BackupOpt
 }
 
 // Backup implements httpui.BackupsBackend.
-func (a *app) Backup(ctx context.Context, paths []string, progress func(store.Progress), warn func(string, error)) (httpui.BackupResult, error) {
+func (a *app) Backup(ctx context.Context, paths []string, progress func(archiver.Progress), warn func(string, error)) (httpui.BackupResult, error) {
 	snap, err := a.backupNow(ctx, paths, store.BackupOptions{Progress: progress, Warn: warn})
 	if err != nil {
-		if errors.Is(err, store.ErrTooFewFriends) {
+		if errors.Is(err, target.ErrTooFewFriends) {
 			return httpui.BackupResult{}, httpui.StatusError(http.StatusConflict, err)
 		}
 		return httpui.BackupResult{}, err
@@ -87,19 +94,19 @@ func (a *app) Snapshots(ctx context.Context) ([]httpui.SnapshotInfo, error) {
 }
 
 // Restore implements httpui.BackupsBackend.
-func (a *app) Restore(ctx context.Context, req httpui.RestoreRequest, progress func(store.RestoreProgress)) (store.RestoreStats, error) {
+func (a *app) Restore(ctx context.Context, req httpui.RestoreRequest, progress func(restorer.Progress)) (restorer.Stats, error) {
 	snap, err := a.repo.FindSnapshot(req.Snapshot)
 	if err != nil {
-		return store.RestoreStats{}, httpui.StatusError(http.StatusNotFound, err)
+		return restorer.Stats{}, httpui.StatusError(http.StatusNotFound, err)
 	}
 	a.log.Info("restore started", "component", "backup", "snapshot", snap.ID.Short(), "to", req.To, "path", req.Path)
-	st, err := a.repo.Restore(ctx, snap, req.To, store.RestoreOptions{Path: req.Path, Overwrite: req.Overwrite, Progress: progress})
+	st, err := a.repo.Restore(ctx, snap, req.To, restorer.Options{Path: req.Path, Overwrite: req.Overwrite, Progress: progress})
 	for _, b := range st.BadShards {
 		a.log.Warn("a friend returned a bad shard; used others instead", "component", "backup", "friend", b.Holder, "problem", b.Problem, "pack", b.Pack.Short())
 	}
 	if err != nil {
 		a.log.Error("restore failed", "component", "backup", "err", err)
-		if errors.Is(err, store.ErrExists) {
+		if errors.Is(err, restorer.ErrExists) {
 			return st, httpui.StatusError(http.StatusConflict, err)
 		}
 		return st, err
@@ -109,18 +116,18 @@ func (a *app) Restore(ctx context.Context, req httpui.RestoreRequest, progress f
 }
 
 // Verify implements httpui.BackupsBackend.
-func (a *app) Verify(ctx context.Context, readData bool, progress func(done, total int)) (store.VerifyReport, error) {
-	return a.repo.Verify(ctx, store.VerifyOptions{ReadData: readData, Progress: progress})
+func (a *app) Verify(ctx context.Context, readData bool, progress func(done, total int)) (check.Report, error) {
+	return a.repo.Verify(ctx, check.Options{ReadData: readData, Progress: progress})
 }
 
 // Repair implements httpui.BackupsBackend.
-func (a *app) Repair(ctx context.Context) (store.RepairReport, error) {
+func (a *app) Repair(ctx context.Context) (repair.Report, error) {
 	return a.repo.Repair(ctx, a.cfg.grace)
 }
 
 // Forget implements httpui.BackupsBackend.
-func (a *app) Forget(ctx context.Context, keepLast int, prune bool) (store.ForgetReport, error) {
-	return a.repo.Forget(ctx, store.Retention{Last: keepLast}, prune)
+func (a *app) Forget(ctx context.Context, keepLast int, withPrune bool) (store.ForgetReport, error) {
+	return a.repo.Forget(ctx, prune.Retention{Last: keepLast}, withPrune)
 }
 
 // Sources implements httpui.BackupsBackend.

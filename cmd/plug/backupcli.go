@@ -14,6 +14,10 @@ import (
 
 	"github.com/plug-net/plug/httpui"
 	"github.com/plug-net/plug/store"
+	"github.com/plug-net/plug/store/archiver"
+	"github.com/plug-net/plug/store/check"
+	"github.com/plug-net/plug/store/repair"
+	"github.com/plug-net/plug/store/restorer"
 )
 
 // streamLine is one line of a streamed answer.
@@ -135,7 +139,7 @@ func cmdBackup(ctx context.Context, std stdio, args []string) error {
 	b := newBar(std, *jsonOut, "backing up")
 	var res httpui.BackupResult
 	err = c.stream(ctx, "/api/v1/backups", map[string]any{"paths": paths}, std, func(raw json.RawMessage) {
-		var p store.Progress
+		var p archiver.Progress
 		json.Unmarshal(raw, &p)
 		b.update(raw, p.Bytes, p.BytesTotal, fmt.Sprintf("(%d/%d files)", p.Files, p.FilesTotal))
 	}, &res)
@@ -218,10 +222,10 @@ func cmdRestore(ctx context.Context, std stdio, args []string) error {
 		return err
 	}
 	b := newBar(std, *jsonOut, "restoring")
-	var st store.RestoreStats
+	var st restorer.Stats
 	req := httpui.RestoreRequest{Snapshot: pos[0], To: dest[0], Path: subpath, Overwrite: *overwrite}
 	err = c.stream(ctx, "/api/v1/restore", req, std, func(raw json.RawMessage) {
-		var p store.RestoreProgress
+		var p restorer.Progress
 		json.Unmarshal(raw, &p)
 		b.update(raw, p.Bytes, p.BytesTotal, fmt.Sprintf("(%d/%d files)", p.Files, p.FilesTotal))
 	}, &st)
@@ -256,7 +260,7 @@ func cmdVerify(ctx context.Context, std stdio, args []string) error {
 	}
 	b := newBar(std, *jsonOut, "checking shards")
 	b.bytes = false
-	var rep store.VerifyReport
+	var rep check.Report
 	err = c.stream(ctx, "/api/v1/verify", map[string]bool{"read_data": *readData}, std, func(raw json.RawMessage) {
 		var p struct{ Done, Total int64 }
 		json.Unmarshal(raw, &p)
@@ -320,8 +324,8 @@ func cmdRepair(ctx context.Context, std stdio, args []string) error {
 		return err
 	}
 	var res struct {
-		Report store.RepairReport `json:"report"`
-		Error  string             `json:"error"`
+		Report repair.Report `json:"report"`
+		Error  string        `json:"error"`
 	}
 	if err := c.do(ctx, "POST", "/api/v1/repair", nil, map[string]any{}, &res); err != nil {
 		return err

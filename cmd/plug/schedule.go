@@ -13,6 +13,8 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/plug-net/plug/store"
+	"github.com/plug-net/plug/store/prune"
+	"github.com/plug-net/plug/store/target"
 )
 
 // Defaults of the backup schedule.
@@ -162,7 +164,7 @@ func (s *scheduler) backup(ctx context.Context, next *time.Timer) {
 		_, err = s.a.backupNow(ctx, src, store.BackupOptions{})
 	}
 	switch {
-	case len(src) == 0 && errors.Is(err, store.ErrTooFewFriends):
+	case len(src) == 0 && errors.Is(err, target.ErrTooFewFriends):
 		s.log.Debug("posts not backed up: not enough friends yet", "err", err)
 		return
 	case len(src) == 0 && err == nil:
@@ -175,7 +177,7 @@ func (s *scheduler) backup(ctx context.Context, next *time.Timer) {
 		s.log.Warn("scheduled backup failed", "err", err)
 		return
 	}
-	if rep, err := s.a.repo.Forget(ctx, store.DefaultRetention, true); err != nil {
+	if rep, err := s.a.repo.Forget(ctx, prune.DefaultRetention, true); err != nil {
 		s.log.Warn("applying the retention failed", "err", err)
 	} else if rep.Removed > 0 {
 		s.log.Info("retention applied", "removed", rep.Removed, "kept", rep.Kept, "packs_deleted", rep.PacksDeleted)

@@ -10,6 +10,7 @@ import (
 	"github.com/plug-net/plug/p2p"
 	"github.com/plug-net/plug/store"
 	"github.com/plug-net/plug/store/head"
+	"github.com/plug-net/plug/store/target"
 )
 
 // reachTimeout bounds how long a backup waits to reach each friend.
@@ -29,17 +30,17 @@ func newStoreNetwork(n *p2p.Node, rendezvous [32]byte) store.Network {
 	return &nodeNetwork{n: n, rendezvous: rendezvous}
 }
 
-var _ store.Holder = (*p2p.FriendTarget)(nil)
+var _ target.Holder = (*p2p.FriendTarget)(nil)
 
-func (nn *nodeNetwork) Reachable(ctx context.Context) []store.Holder {
-	var out []store.Holder
+func (nn *nodeNetwork) Reachable(ctx context.Context) []target.Holder {
+	var out []target.Holder
 	for _, f := range nn.n.Reachable(ctx, reachTimeout) {
 		out = append(out, nn.n.Target(f.PeerID))
 	}
 	return out
 }
 
-func (nn *nodeNetwork) Holder(name string) store.Holder {
+func (nn *nodeNetwork) Holder(name string) target.Holder {
 	p, err := peer.Decode(name)
 	if err != nil || !nn.n.IsFriend(p) {
 		return nil
@@ -77,10 +78,10 @@ func (nn *nodeNetwork) ImportFriends(fs []head.Friend) (int, error) {
 	return nn.n.ImportFriends(in)
 }
 
-func (nn *nodeNetwork) FindHolders(ctx context.Context) []store.Holder {
+func (nn *nodeNetwork) FindHolders(ctx context.Context) []target.Holder {
 	fctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	var out []store.Holder
+	var out []target.Holder
 	for _, pi := range nn.n.FindHolders(fctx, nn.rendezvous, 32) {
 		nn.n.Host().Peerstore().AddAddrs(pi.ID, pi.Addrs, peerstore.TempAddrTTL)
 		out = append(out, nn.n.Target(pi.ID))

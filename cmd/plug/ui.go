@@ -17,7 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/plug-net/plug/httpui"
-	"github.com/plug-net/plug/store"
+	"github.com/plug-net/plug/store/data"
+	"github.com/plug-net/plug/store/restorer"
 )
 
 // ---- the daemon's side of the web UI's pages (httpui.UIBackend) ----
@@ -35,7 +36,7 @@ func (a *app) Health(ctx context.Context) (httpui.Health, error) {
 }
 
 // snapshotInfo finds a snapshot for the pages.
-func (a *app) snapshotInfo(ref string) (store.Snapshot, httpui.SnapshotInfo, error) {
+func (a *app) snapshotInfo(ref string) (data.Snapshot, httpui.SnapshotInfo, error) {
 	snap, err := a.repo.FindSnapshot(ref)
 	if err != nil {
 		return snap, httpui.SnapshotInfo{}, httpui.StatusError(http.StatusNotFound, err)
@@ -47,13 +48,13 @@ func (a *app) snapshotInfo(ref string) (store.Snapshot, httpui.SnapshotInfo, err
 }
 
 // lookup walks from the snapshot's root to the node at p ("/" is the root).
-func (a *app) lookup(ctx context.Context, snap store.Snapshot, p string) (store.Node, error) {
-	n := store.Node{Type: store.TypeDir, Subtree: snap.Tree}
+func (a *app) lookup(ctx context.Context, snap data.Snapshot, p string) (data.Node, error) {
+	n := data.Node{Type: data.TypeDir, Subtree: snap.Tree}
 	if p == "/" {
 		return n, nil
 	}
 	for name := range strings.SplitSeq(strings.TrimPrefix(p, "/"), "/") {
-		if n.Type != store.TypeDir {
+		if n.Type != data.TypeDir {
 			return n, httpui.StatusError(http.StatusNotFound, fmt.Errorf("%s is not in snapshot %s", p, snap.ID.Short()))
 		}
 		t, err := a.repo.LoadTree(ctx, n.Subtree)
@@ -80,7 +81,7 @@ func (a *app) SnapshotTree(ctx context.Context, ref, p string) (httpui.SnapshotD
 	if err != nil {
 		return httpui.SnapshotDir{}, err
 	}
-	if n.Type != store.TypeDir {
+	if n.Type != data.TypeDir {
 		return httpui.SnapshotDir{}, httpui.StatusError(http.StatusBadRequest, fmt.Errorf("%s is a file, not a folder", p))
 	}
 	t, err := a.repo.LoadTree(ctx, n.Subtree)
@@ -104,7 +105,7 @@ func (a *app) SnapshotTree(ctx context.Context, ref, p string) (httpui.SnapshotD
 	}
 	// Folders first, then by name.
 	slices.SortStableFunc(d.Entries, func(x, y httpui.TreeEntry) int {
-		return cmp.Compare(boolRank(x.Type != store.TypeDir), boolRank(y.Type != store.TypeDir))
+		return cmp.Compare(boolRank(x.Type != data.TypeDir), boolRank(y.Type != data.TypeDir))
 	})
 	return d, nil
 }
@@ -129,7 +130,7 @@ func (a *app) OpenSnapshotFile(ctx context.Context, ref, p string) (*httpui.Snap
 	if err != nil {
 		return nil, err
 	}
-	if n.Type != store.TypeFile {
+	if n.Type != data.TypeFile {
 		return nil, httpui.StatusError(http.StatusBadRequest, fmt.Errorf("%s is not a file: restore a folder to a path instead", p))
 	}
 	if err := os.MkdirAll(a.cfg.dir.downloads(), 0o700); err != nil {
@@ -161,7 +162,7 @@ func (a *app) OpenSnapshotFile(ctx context.Context, ref, p string) (*httpui.Snap
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	if _, err := a.repo.Restore(ctx, snap, tmp, store.RestoreOptions{Path: p}); err != nil {
+	if _, err := a.repo.Restore(ctx, snap, tmp, restorer.Options{Path: p}); err != nil {
 		return nil, fmt.Errorf("fetch %s from snapshot %s: %w", p, snap.ID.Short(), err)
 	}
 	f, err := os.Open(filepath.Join(tmp, filepath.FromSlash(p)))
