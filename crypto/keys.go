@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"filippo.io/age"
@@ -19,6 +18,8 @@ import (
 	"github.com/cosmos/go-bip39"
 	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/plug-net/plug/store/durable"
 )
 
 // HKDF labels, one per key (DESIGN.md "Keys"). Changing one changes every
@@ -149,12 +150,9 @@ type keysFile struct {
 // has not been initialized.
 var ErrNoKeys = errors.New("no keys: this plug has not been initialized")
 
-// SaveKeys writes the keys to path (mode 0600) atomically: a temporary file,
-// synced, then renamed. It refuses to overwrite an existing file.
+// SaveKeys writes the keys to path (mode 0600), durably and whole. It
+// refuses to overwrite an existing file (the error wraps fs.ErrExist).
 func (k *Keys) SaveKeys(path string) error {
-	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("save keys: %s already exists: %w", path, fs.ErrExist)
-	}
 	f := keysFile{
 		Version:    1,
 		PeerID:     k.PeerID().String(),
@@ -168,39 +166,10 @@ func (k *Keys) SaveKeys(path string) error {
 		return fmt.Errorf("save keys: %w", err)
 	}
 	b = append(b, '\n')
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".keys-*")
-	if err != nil {
+	if err := durable.CreateFile(path, b, 0o600); err != nil {
 		return fmt.Errorf("save keys: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save keys: %w", err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save keys: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save keys: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save keys: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil { // fails if path appeared meanwhile
-		return fmt.Errorf("save keys: %w", err)
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }
 
 // LoadKeys reads keys saved by SaveKeys. It returns an error wrapping

@@ -8,11 +8,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/plug-net/plug/store/durable"
 )
 
 // Passwords of the web UI. The owner sets one on the first visit; its bcrypt
@@ -74,24 +75,8 @@ func (s *Server) setPassword(pw string) error {
 	if err != nil {
 		return fmt.Errorf("hash the password: %w", err)
 	}
-	// Written whole to a temporary file, then linked to its name: a crash
-	// never leaves an empty password file, and a password is never
-	// replaced (link fails when the name exists).
-	f, err := os.CreateTemp(filepath.Dir(s.cfg.PasswordFile), ".ui.password-*")
-	if err != nil {
-		return fmt.Errorf("save the password: %w", err)
-	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(append(hash, '\n'))
-	if serr := f.Sync(); err == nil {
-		err = serr
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Link(f.Name(), s.cfg.PasswordFile)
-	}
+	// Written whole, and never over an existing password.
+	err = durable.CreateFile(s.cfg.PasswordFile, append(hash, '\n'), 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		return errPasswordSet
 	}

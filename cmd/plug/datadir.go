@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/plug-net/plug/store/durable"
 )
 
 // dataDir is the layout of a plug's data directory (DESIGN.md).
@@ -72,32 +74,6 @@ func (d dataDir) lock() (release func(), err error) {
 	}, nil
 }
 
-// writeFileAtomic writes b to path through a synced temporary file and a
-// rename, so readers see the old content or the new, never a part.
-func writeFileAtomic(path string, b []byte, perm fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 // apiToken returns the API token in DIR/api.token, creating it (0600) on
 // first use. The token stays the same across restarts, so a logged-in web UI
 // and scripts keep working.
@@ -116,7 +92,7 @@ func (d dataDir) ensureAPIToken() (string, error) {
 	var raw [32]byte
 	rand.Read(raw[:])
 	tok := hex.EncodeToString(raw[:])
-	if err := writeFileAtomic(d.apiToken(), []byte(tok+"\n"), 0o600); err != nil {
+	if err := durable.WriteFile(d.apiToken(), []byte(tok+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("api token: %w", err)
 	}
 	return tok, nil

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/store/durable"
 )
 
 func cmdInit(ctx context.Context, std stdio, args []string) error {
@@ -124,7 +125,7 @@ func initialize(dir dataDir, phrase crypto.Phrase) (*crypto.Keys, crypto.Phrase,
 	if recovering {
 		// Written before the keys: a plug with these keys always knows it
 		// has a backup to find.
-		if err := writeFileAtomic(dir.recovering(), []byte("this plug was made from its recovery words and looks for its backup\n"), 0o600); err != nil {
+		if err := durable.WriteFile(dir.recovering(), []byte("this plug was made from its recovery words and looks for its backup\n"), 0o600); err != nil {
 			return nil, phrase, err
 		}
 	}

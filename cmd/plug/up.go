@@ -23,6 +23,7 @@ import (
 	"github.com/plug-net/plug/p2p/holdstore"
 	"github.com/plug-net/plug/social"
 	"github.com/plug-net/plug/store"
+	"github.com/plug-net/plug/store/durable"
 	"github.com/plug-net/plug/store/kv"
 )
 
@@ -286,7 +287,7 @@ func (a *app) run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	addr := ln.Addr().String()
-	if err := writeFileAtomic(a.cfg.dir.apiAddr(), []byte(addr+"\n"), 0o644); err != nil {
+	if err := durable.WriteFile(a.cfg.dir.apiAddr(), []byte(addr+"\n"), 0o644); err != nil {
 		srv.Close()
 		return fmt.Errorf("write api.addr: %w", err)
 	}

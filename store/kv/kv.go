@@ -12,6 +12,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/plug-net/plug/store/durable"
 )
 
 // Errors that callers test with [errors.Is]. They are always returned wrapped,
@@ -473,7 +475,7 @@ func (db *DB) sync() error {
 			return fmt.Errorf("kv: sync %s: %w", db.dir, err)
 		}
 	}
-	if err := syncDir(db.dir); err != nil {
+	if err := durable.SyncDir(db.dir); err != nil {
 		return fmt.Errorf("kv: sync %s: %w", db.dir, err)
 	}
 	return nil

@@ -23,17 +23,3 @@ func dirLocked(dir string) bool {
 	}
 	return errors.Is(err, syscall.EWOULDBLOCK)
 }
-
-// syncDir fsyncs a directory, so that files created in it survive a power
-// cut.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}

@@ -4,6 +4,3 @@ package kv
 
 // dirLocked cannot ask the lock here; isLockError relies on badger's message.
 func dirLocked(string) bool { return false }
-
-// syncDir does nothing: directories cannot be synced on this system.
-func syncDir(string) error { return nil }
