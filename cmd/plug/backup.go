@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/plug-net/plug/httpui"
 	"github.com/plug-net/plug/store"
 	"github.com/plug-net/plug/store/archiver"
@@ -257,18 +259,8 @@ func absPaths(paths []string) ([]string, error) {
 	return out, nil
 }
 
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// humanSize renders a byte count for people (binary units).
+func humanSize(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }
 
 func shortID(id string) string {
 	if len(id) > 8 {
