@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/plug-net/plug/chunker"
 	"github.com/plug-net/plug/crypto"
@@ -56,6 +57,12 @@ type Config struct {
 	M int
 	// Host is the host name recorded in snapshots.
 	Host string
+	// State, if set, is the plug's own state, carried by every backup of
+	// BackupNow and brought back by RunRecovery.
+	State StateSource
+	// RecoveringMark is the file that marks a plug made from its recovery
+	// words that has not got its backup back yet (RunRecovery removes it).
+	RecoveringMark string
 	// Parallel bounds the files read and the packs sent at once. 0 means
 	// GOMAXPROCS, at least 2.
 	Parallel int
@@ -76,6 +83,13 @@ type Repo struct {
 
 	// openFile opens a file to back up (a seam for fault tests).
 	openFile func(path string) (*os.File, error)
+
+	// stateSaved is the state's change count at the last backup that
+	// carried it.
+	stateSaved atomic.Uint64
+
+	hookMu    sync.Mutex
+	onSources []func()
 
 	jobMu sync.Mutex // one backup, forget, repair or recovery at a time
 	job   string     // what holds jobMu, for "busy" errors
