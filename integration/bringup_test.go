@@ -155,14 +155,21 @@ func TestUpStatusStopRestart(t *testing.T) {
 func TestLogFollow(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "plug")
 	startPlug(t, dir, "--bootstrap", "none")
-	cmd := exec.Command(plugBin, "log", "--data", dir, "--follow", "-n", "0")
+	eventually(t, 20*time.Second, "the event log does not show the start", func() bool {
+		return strings.Contains(mustPlug(t, "log", "--data", dir, "--json", "-n", "1000").stdout, "plug is up")
+	})
+	cmd := exec.Command(plugBin, "log", "--data", dir, "--follow", "-n", "1")
 	var out safeBuffer
 	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	time.Sleep(500 * time.Millisecond)
+	// The follower prints the newest event first; once it has, it follows
+	// from that event on, and every later one is for it to show.
+	eventually(t, 20*time.Second, "log --follow -n 1 did not print the newest event", func() bool {
+		return out.String() != ""
+	})
 	// A refused login is an event the owner should see.
 	addr, _ := os.ReadFile(filepath.Join(dir, "api.addr"))
 	resp, err := http.PostForm("http://"+strings.TrimSpace(string(addr))+"/login", url.Values{"token": {"wrong"}})

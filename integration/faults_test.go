@@ -148,7 +148,17 @@ func TestRepair(t *testing.T) {
 	makeFiles(t, src, 6, 200, 30<<20)
 	c.backup(src)
 	c.kill("d")
-	time.Sleep(1500 * time.Millisecond)
+	// d is past the grace period once A has seen it offline, and its last
+	// sighting (what repair judges by) is more than the grace period old.
+	eventually(t, 30*time.Second, "A did not see d offline for longer than the grace period", func() bool {
+		for _, f := range friendsOf(t, c.dir("a")) {
+			if f.Name == "d" {
+				seen, err := time.Parse(time.RFC3339Nano, f.LastSeen)
+				return !f.Online && err == nil && time.Since(seen) > time.Second
+			}
+		}
+		return false
+	})
 	if v, code := c.verify(false); code != 1 || v.CanLose != 0 {
 		t.Fatalf("verify with d gone: exit %d, %+v", code, v)
 	}

@@ -145,7 +145,27 @@ func TestOfflineBootstrap(t *testing.T) {
 	if !strings.HasPrefix(dht, "offline: no bootstrap peer reachable") || !strings.Contains(dht, "retrying in") {
 		t.Fatalf("status dht = %q, want it to say offline and retrying", dht)
 	}
-	time.Sleep(8 * time.Second) // several retries at the start of the backoff
+	// Several retries at the start of the backoff. Status says when the next
+	// attempt is ("retrying in 3s"): between two attempts that only counts
+	// down, so each time it goes up the plug has tried again.
+	retryingIn := func() time.Duration {
+		dht, _ := status(t, dir)["dht"].(string)
+		_, in, ok := strings.Cut(dht, "retrying in ")
+		wait, err := time.ParseDuration(in)
+		if !ok || err != nil {
+			t.Fatalf("status dht = %q, want it to say when it retries", dht)
+		}
+		return wait
+	}
+	last, retries := retryingIn(), 0
+	eventually(t, time.Minute, "the plug did not retry the bootstrap peer twice", func() bool {
+		in := retryingIn()
+		if in > last {
+			retries++
+		}
+		last = in
+		return retries >= 2
+	})
 	if n := strings.Count(d.logText(), "no DHT bootstrap peer reachable"); n != 1 {
 		t.Fatalf("the log says the DHT is offline %d times, want once:\n%s", n, d.logText())
 	}

@@ -170,7 +170,18 @@ func TestMicroblog(t *testing.T) {
 	})
 
 	// The stranger, though online and friends with B, has none of A's posts.
-	time.Sleep(2 * time.Second)
+	// It has had every chance: B posts while the stranger is away, and the
+	// stranger, back, pulls B's feed (all B has changed since its last pull,
+	// which was before A's posts reached B) until it has that post.
+	c.d["s"].stop()
+	r = mustPlug(t, "post", "--data", b, "--json", "bob, for his friends")
+	var pb entryJSON
+	json.Unmarshal([]byte(r.stdout), &pb)
+	c.start("s")
+	eventually(t, 60*time.Second, "the stranger did not catch up with its friend B", func() bool {
+		_, ok := findEntry(timeline(t, s), pb.ID)
+		return ok
+	})
 	for _, e := range timeline(t, s) {
 		if e.Author == "a" {
 			t.Fatalf("a plug that is not A's friend got A's post %+v", e)

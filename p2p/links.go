@@ -275,7 +275,7 @@ func (l *links) round(ctx context.Context) {
 			l.n.log.Debug("no hole punch yet; dialing the friend again through the relay", "friend", f.Name, "try", fl.punches)
 			for _, c := range l.n.h.Network().ConnsToPeer(p) {
 				if c.Stat().Limited {
-					go c.Close()
+					l.n.goRun(func(context.Context) { c.Close() })
 				}
 			}
 		case link.Kind == LinkOffline && l.n.cfg.ReconnectEvery > 0 && !fl.dialing && !now.Before(fl.next):

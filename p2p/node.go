@@ -233,7 +233,8 @@ func (n *Node) Host() host.Host { return n.h }
 // ID returns this plug's peer ID.
 func (n *Node) ID() peer.ID { return n.h.ID() }
 
-// Close stops the node's work, the DHT, the protocols and the host.
+// Close stops the node's work, the DHT, the protocols and the host. It
+// returns once every goroutine the node started has ended, Run's included.
 func (n *Node) Close() error {
 	var err error
 	n.closeOnce.Do(func() {
@@ -252,7 +253,7 @@ func (n *Node) Close() error {
 		}
 		n.relay.stop()
 		err = n.dht.Close()
-		n.wg.Wait()
+		n.wg.Wait() // Run and the work started with goRun
 		if cerr := n.h.Close(); err == nil {
 			err = cerr
 		}
@@ -264,16 +265,22 @@ func (n *Node) Close() error {
 // bootstrapped (retrying with backoff when no bootstrap peer answers,
 // quietly), announcing rendezvous keys, relaying for friends while publicly
 // reachable, looking for friends on the LAN, and keeping friends connected.
+//
+// Close ends Run too, and returns only once Run has: the node owns every
+// goroutine it starts. Run on a closed node returns at once.
 func (n *Node) Run(ctx context.Context) error {
+	n.runMu.Lock()
+	if n.closing {
+		n.runMu.Unlock()
+		return nil
+	}
+	n.wg.Add(1) // Close waits for Run as for the work started with goRun
+	n.runMu.Unlock()
+	defer n.wg.Done()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-n.ctx.Done(): // Close ends Run too
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	stop := context.AfterFunc(n.ctx, cancel) // Close ends Run
+	defer stop()
 	var wg sync.WaitGroup
 	run := func(f func(context.Context)) {
 		wg.Add(1)
@@ -305,7 +312,7 @@ func (n *Node) connected(_ network.Network, c network.Conn) {
 		for _, old := range n.h.Network().ConnsToPeer(p) {
 			if _, r := relayOf(old.RemoteMultiaddr()); !r {
 				n.log.Debug("dropping a direct connection the friend no longer has", "peer", p.String(), "addr", old.RemoteMultiaddr().String())
-				go old.Close()
+				n.goRun(func(context.Context) { old.Close() }) // not from within a swarm notification
 			}
 		}
 	}
