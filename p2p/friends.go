@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/plug-net/plug/store/kv"
@@ -246,7 +247,7 @@ func (n *Node) SetQuota(p peer.ID, bytes int64) (Friend, error) {
 	if err != nil {
 		return f, err
 	}
-	n.log.Info("quota changed", "friend", f.Name, "quota_given", humanBytes(bytes))
+	n.log.Info("quota changed", "friend", f.Name, "quota_given", humanize.IBytes(uint64(bytes)))
 	return f, nil
 }
 
@@ -265,7 +266,7 @@ func (n *Node) RemoveFriend(ctx context.Context, p peer.ID) (int64, error) {
 	if err != nil {
 		return freed, fmt.Errorf("removed %s, but deleting its shards failed: %w", f.Name, err)
 	}
-	n.log.Info("friend removed", "friend", f.Name, "peer", p.String(), "freed", humanBytes(freed))
+	n.log.Info("friend removed", "friend", f.Name, "peer", p.String(), "freed", humanize.IBytes(uint64(freed)))
 	return freed, nil
 }
 

@@ -2,8 +2,6 @@ package p2p
 
 import (
 	"context"
-	"crypto/ed25519"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,99 +9,10 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/p2p/headrec"
 	"github.com/plug-net/plug/store/kv"
 )
-
-// Head records. The owner's catalog root travels as a signed envelope that
-// friends can check without reading it:
-//
-//	"PLHD" | version u64 | time (unix ns) i64 | peer ID length u8 | owner peer ID
-//	| ciphertext length u32 | ciphertext (age, to the owner) | Ed25519 signature (64)
-//
-// integers big-endian; the signature (context "head") covers every byte
-// before it and is made by the owner's identity key, whose public half is in
-// the peer ID. A friend keeps the highest version it has seen for each
-// owner; a restore takes the highest valid version among all friends.
-const (
-	headMagic = "PLHD"
-	// MaxHeadCiphertext bounds the encrypted catalog in a head record.
-	MaxHeadCiphertext = 32 << 20
-	// MaxHead bounds a whole head envelope.
-	MaxHead = MaxHeadCiphertext + 512
-)
-
-// ErrBadHead is wrapped by every error about a head envelope that is
-// malformed or not signed by its owner.
-var ErrBadHead = errors.New("bad head record")
-
-// Head is an opened head envelope: signature checked, contents still
-// encrypted.
-type Head struct {
-	Owner      peer.ID
-	Version    uint64
-	Time       time.Time
-	Ciphertext []byte
-}
-
-// SealHead signs a head record.
-func SealHead(key ed25519.PrivateKey, owner peer.ID, version uint64, t time.Time, ciphertext []byte) ([]byte, error) {
-	if len(ciphertext) > MaxHeadCiphertext {
-		return nil, fmt.Errorf("seal head: %d bytes of catalog, more than %d", len(ciphertext), MaxHeadCiphertext)
-	}
-	b := make([]byte, 0, len(ciphertext)+200)
-	b = append(b, headMagic...)
-	b = binary.BigEndian.AppendUint64(b, version)
-	b = binary.BigEndian.AppendUint64(b, uint64(t.UnixNano()))
-	b = append(b, byte(len(owner)))
-	b = append(b, owner...)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(ciphertext)))
-	b = append(b, ciphertext...)
-	return append(b, crypto.Sign(key, "head", b)...), nil
-}
-
-// OpenHead parses a head envelope and checks its signature against the
-// owner named in it. Callers must also check that the owner is who they
-// expect.
-func OpenHead(b []byte) (Head, error) {
-	var h Head
-	if len(b) > MaxHead {
-		return h, fmt.Errorf("%w: %d bytes", ErrBadHead, len(b))
-	}
-	if len(b) < 4+8+8+1+4+ed25519.SignatureSize || string(b[:4]) != headMagic {
-		return h, fmt.Errorf("%w: not a head record", ErrBadHead)
-	}
-	body, sig := b[:len(b)-ed25519.SignatureSize], b[len(b)-ed25519.SignatureSize:]
-	p := body[4:]
-	h.Version = binary.BigEndian.Uint64(p)
-	h.Time = time.Unix(0, int64(binary.BigEndian.Uint64(p[8:])))
-	n := int(p[16])
-	p = p[17:]
-	if len(p) < n+4 {
-		return h, fmt.Errorf("%w: truncated", ErrBadHead)
-	}
-	owner, err := peer.IDFromBytes(p[:n])
-	if err != nil {
-		return h, fmt.Errorf("%w: owner: %v", ErrBadHead, err)
-	}
-	p = p[n:]
-	cl := binary.BigEndian.Uint32(p)
-	p = p[4:]
-	if uint64(cl) != uint64(len(p)) {
-		return h, fmt.Errorf("%w: ciphertext of %d bytes announced, %d present", ErrBadHead, cl, len(p))
-	}
-	pub, err := crypto.PeerPublicKey(owner)
-	if err != nil {
-		return h, fmt.Errorf("%w: %v", ErrBadHead, err)
-	}
-	if err := crypto.Verify(pub, "head", body, sig); err != nil {
-		return h, fmt.Errorf("%w: %v", ErrBadHead, err)
-	}
-	h.Owner, h.Ciphertext = owner, p
-	return h, nil
-}
 
 // headRequest is the first message of a /plug/head stream.
 type headRequest struct {
@@ -127,7 +36,7 @@ func (n *Node) handleHead(s network.Stream) {
 	if err != nil {
 		return
 	}
-	if err := json.Unmarshal(b, &req); err != nil || (req.Op != opPut && req.Op != opGet) || req.Size < 0 || req.Size > MaxHead {
+	if err := json.Unmarshal(b, &req); err != nil || (req.Op != opPut && req.Op != opGet) || req.Size < 0 || req.Size > headrec.MaxSize {
 		writeMsg(s, response{Code: codeBadRequest, Msg: "bad head request"})
 		return
 	}
@@ -149,11 +58,11 @@ func (n *Node) handleHead(s network.Stream) {
 		if err := writeMsg(s, response{OK: true}); err != nil {
 			return
 		}
-		env, err := readFrame(s, MaxHead)
+		env, err := readFrame(s, headrec.MaxSize)
 		if err != nil {
 			return
 		}
-		h, err := OpenHead(env)
+		h, err := headrec.Open(env)
 		if err != nil || h.Owner != owner {
 			n.log.Warn("refused a bad head record", "peer", owner.String(), "err", err)
 			writeMsg(s, response{Code: codeMismatch, Msg: "head record not signed by you"})
@@ -162,7 +71,7 @@ func (n *Node) handleHead(s network.Stream) {
 		err = n.db.Update(func(tx *kv.Tx) error {
 			old, err := tx.Get(kv.Heads, []byte(owner))
 			if err == nil {
-				if oh, err := OpenHead(old); err == nil && oh.Version >= h.Version {
+				if oh, err := headrec.Open(old); err == nil && oh.Version >= h.Version {
 					return nil // keep the newer one
 				}
 			}
@@ -211,7 +120,7 @@ func (t *FriendTarget) GetHead(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.Size > MaxHead {
+	if r.Size > headrec.MaxSize {
 		s.Reset()
 		return nil, fmt.Errorf("get head from %s: %w", t.p, ErrFrameTooLarge)
 	}

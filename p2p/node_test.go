@@ -23,6 +23,7 @@ import (
 	"github.com/plug-net/plug/crypto"
 	"github.com/plug-net/plug/p2p/holdstore"
 	"github.com/plug-net/plug/p2p/invite"
+	"github.com/plug-net/plug/p2p/proof"
 	"github.com/plug-net/plug/store/kv"
 	"github.com/plug-net/plug/store/storetest"
 )
@@ -197,7 +198,7 @@ func TestFourPlugs(t *testing.T) {
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("GetShard: %v (equal %v)", err, bytes.Equal(got, data))
 		}
-		for _, ch := range [][2]uint64{{0, 1}, {1 << 20, MaxProofLength}, {uint64(len(data)) - 100, 100}} {
+		for _, ch := range [][2]uint64{{0, 1}, {1 << 20, proof.MaxLength}, {uint64(len(data)) - 100, 100}} {
 			got, err := tg.Prove(ctx, id, int64(len(data)), ch[0], ch[1])
 			if err != nil || !bytes.Equal(got, data[ch[0]:ch[0]+ch[1]]) {
 				t.Fatalf("Prove(%d, %d): %v", ch[0], ch[1], err)

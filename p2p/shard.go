@@ -10,11 +10,13 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/plug-net/plug/p2p/holdstore"
+	"github.com/plug-net/plug/p2p/proof"
 )
 
 // shardDeadline bounds one shard operation on the wire: a 32 MiB shard at a
@@ -24,10 +26,6 @@ const shardDeadline = 5 * time.Minute
 // ErrQuota is wrapped when a friend refuses a shard that would pass the
 // quota it gives this plug.
 var ErrQuota = errors.New("quota exceeded")
-
-// ErrShardCorrupt is wrapped when a friend finds the shard it holds damaged
-// (or refuses bytes that do not match their ID).
-var ErrShardCorrupt = errors.New("shard corrupt")
 
 // ErrRefused is wrapped when a friend refuses this plug (it no longer lists
 // it as a friend).
@@ -65,11 +63,11 @@ func (n *Node) handleShard(s network.Stream) {
 			code = codeQuota
 		case errors.Is(err, fs.ErrNotExist):
 			code = codeNotFound
-		case errors.Is(err, holdstore.ErrMismatch), errors.Is(err, holdstore.ErrCorrupt):
+		case errors.Is(err, holdstore.ErrMismatch), errors.Is(err, proof.ErrCorrupt):
 			code = codeMismatch
 		case errors.Is(err, holdstore.ErrTooLarge):
 			code = codeTooLarge
-		case errors.Is(err, holdstore.ErrRange):
+		case errors.Is(err, proof.ErrRange):
 			code = codeBadRequest
 		}
 		if code == codeInternal {
@@ -96,7 +94,7 @@ func (n *Node) handleShard(s network.Stream) {
 			return
 		}
 		if used+req.Size > f.QuotaGiven {
-			fail(fmt.Errorf("%w: %s holds %s of the %s it gives you; this shard needs %s more", holdstore.ErrQuota, n.cfg.Name, humanBytes(used), humanBytes(f.QuotaGiven), humanBytes(req.Size)))
+			fail(fmt.Errorf("%w: %s holds %s of the %s it gives you; this shard needs %s more", holdstore.ErrQuota, n.cfg.Name, humanize.IBytes(uint64(used)), humanize.IBytes(uint64(f.QuotaGiven)), humanize.IBytes(uint64(req.Size))))
 			return
 		}
 		if err := writeMsg(s, response{OK: true}); err != nil {
@@ -152,20 +150,6 @@ func (n *Node) handleShard(s network.Stream) {
 		}
 		writeMsg(s, response{OK: true, Quota: f.QuotaGiven, Used: used, Shards: shards})
 	}
-}
-
-// humanBytes renders a byte count for people (binary units).
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // FriendTarget is a friend's plug as a place for shards: it implements
@@ -228,7 +212,7 @@ func (t *FriendTarget) answer(s network.Stream, op string, id [32]byte) (respons
 	case codeNotFriend:
 		kind = ErrRefused
 	case codeMismatch:
-		kind = ErrShardCorrupt
+		kind = proof.ErrCorrupt
 	default:
 		kind = errors.New(r.Code)
 	}
@@ -270,7 +254,7 @@ func (t *FriendTarget) GetShard(ctx context.Context, id [32]byte) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	if r.Size > MaxShardSize {
+	if r.Size > proof.MaxShardSize {
 		s.Reset()
 		return nil, fmt.Errorf("get shard %x from %s: %w: %d bytes", id[:4], t.p, ErrFrameTooLarge, r.Size)
 	}
@@ -316,7 +300,7 @@ func (t *FriendTarget) Prove(ctx context.Context, id [32]byte, size int64, offse
 	if err != nil {
 		return nil, err
 	}
-	if r.Size > maxProofSlice {
+	if r.Size > proof.MaxSlice {
 		s.Reset()
 		return nil, fmt.Errorf("prove shard %x at %s: %w: proof of %d bytes", id[:4], t.p, ErrFrameTooLarge, r.Size)
 	}
@@ -324,7 +308,7 @@ func (t *FriendTarget) Prove(ctx context.Context, id [32]byte, size int64, offse
 	if _, err := io.ReadFull(s, slice); err != nil {
 		return nil, fmt.Errorf("prove shard %x at %s: %w", id[:4], t.p, err)
 	}
-	data, err := holdstore.VerifyProof(id, uint64(size), offset, length, slice)
+	data, err := proof.Verify(id, uint64(size), offset, length, slice)
 	if err != nil {
 		return nil, fmt.Errorf("prove shard %x at %s: %w", id[:4], t.p, err)
 	}

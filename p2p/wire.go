@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/plug-net/plug/p2p/proof"
 )
 
 // Protocol IDs (DESIGN.md "Network").
@@ -23,13 +25,6 @@ const (
 const (
 	// MaxControl bounds a JSON control message.
 	MaxControl = 16 << 10
-	// MaxShardSize bounds a shard on the wire (a pack is at most about
-	// 16.5 MiB of ciphertext; with k = 1 a shard is the whole pack).
-	MaxShardSize = 32 << 20
-	// MaxProofLength bounds the byte range a proof of storage may ask for.
-	MaxProofLength = 64 << 10
-	// maxProofSlice bounds a Bao slice: the range plus its tree path.
-	maxProofSlice = MaxProofLength + 64<<10
 )
 
 // ErrFrameTooLarge is wrapped when a frame announces more than its limit.
@@ -174,12 +169,12 @@ func decodeShardRequest(b []byte) (shardRequest, [32]byte, error) {
 	}
 	switch q.Op {
 	case opPut:
-		if q.Size < 1 || q.Size > MaxShardSize {
-			return q, id, fmt.Errorf("%w: shard of %d bytes, want 1 to %d", ErrBadMessage, q.Size, MaxShardSize)
+		if q.Size < 1 || q.Size > proof.MaxShardSize {
+			return q, id, fmt.Errorf("%w: shard of %d bytes, want 1 to %d", ErrBadMessage, q.Size, proof.MaxShardSize)
 		}
 	case opProve:
-		if q.Length < 1 || q.Length > MaxProofLength || q.Offset > MaxShardSize {
-			return q, id, fmt.Errorf("%w: proof of %d bytes at %d, want 1 to %d bytes within a shard", ErrBadMessage, q.Length, q.Offset, MaxProofLength)
+		if q.Length < 1 || q.Length > proof.MaxLength || q.Offset > proof.MaxShardSize {
+			return q, id, fmt.Errorf("%w: proof of %d bytes at %d, want 1 to %d bytes within a shard", ErrBadMessage, q.Length, q.Offset, proof.MaxLength)
 		}
 	}
 	return q, id, nil

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/plug-net/plug/p2p/proof"
 )
 
 func frame(n uint32, body []byte) []byte {
@@ -27,7 +29,7 @@ func TestReadFrameLimits(t *testing.T) {
 		{"empty frame", frame(0, nil), 10, nil},
 		{"over the limit", frame(11, bytes.Repeat([]byte{1}, 11)), 10, ErrFrameTooLarge},
 		{"negative as int32", frame(0x80000000, nil), MaxControl, ErrFrameTooLarge},
-		{"all ones", frame(0xFFFFFFFF, nil), MaxShardSize, ErrFrameTooLarge},
+		{"all ones", frame(0xFFFFFFFF, nil), proof.MaxShardSize, ErrFrameTooLarge},
 		{"truncated body", frame(5, []byte("ab")), 10, io.ErrUnexpectedEOF},
 		{"truncated header", []byte{0, 0}, 10, io.ErrUnexpectedEOF},
 		{"nothing", nil, 10, io.EOF},
@@ -94,7 +96,7 @@ func TestCleanName(t *testing.T) {
 // allocate past its limit or panic.
 func FuzzReadFrame(f *testing.F) {
 	f.Add(frame(3, []byte("abc")), 16)
-	f.Add(frame(0xFFFFFFFF, nil), MaxShardSize)
+	f.Add(frame(0xFFFFFFFF, nil), proof.MaxShardSize)
 	f.Add(frame(0x80000000, []byte("x")), MaxControl)
 	f.Fuzz(func(t *testing.T, in []byte, max int) {
 		if max < 0 || max > 1<<20 {
@@ -118,10 +120,10 @@ func FuzzDecodeShardRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if q.Op == opPut && (q.Size < 1 || q.Size > MaxShardSize) {
+		if q.Op == opPut && (q.Size < 1 || q.Size > proof.MaxShardSize) {
 			t.Fatalf("accepted a put of %d bytes", q.Size)
 		}
-		if q.Op == opProve && (q.Length < 1 || q.Length > MaxProofLength) {
+		if q.Op == opProve && (q.Length < 1 || q.Length > proof.MaxLength) {
 			t.Fatalf("accepted a proof of %d bytes", q.Length)
 		}
 	})

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/plug-net/plug/p2p/proof"
 )
 
 // BenchmarkPut stores 8 MiB shards: hashing, the outboard tree, writing and
@@ -38,12 +40,12 @@ func BenchmarkProve(b *testing.B) {
 	id, shard := newShard(n)
 	ts.put(b, owner, id, shard)
 	rng := rand.New(rand.NewPCG(1, 2))
-	b.SetBytes(MaxProofLength)
+	b.SetBytes(proof.MaxLength)
 	b.ReportAllocs()
 	var proofBytes int
 	for b.Loop() {
-		off := rng.Uint64N(n - MaxProofLength)
-		slice, err := ts.Prove(b.Context(), owner, id, off, MaxProofLength)
+		off := rng.Uint64N(n - proof.MaxLength)
+		slice, err := ts.Prove(b.Context(), owner, id, off, proof.MaxLength)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -61,14 +63,14 @@ func BenchmarkVerifyProof(b *testing.B) {
 	id, shard := newShard(n)
 	ts.put(b, owner, id, shard)
 	const off = n/2 + 1000
-	slice, err := ts.Prove(b.Context(), owner, id, off, MaxProofLength)
+	slice, err := ts.Prove(b.Context(), owner, id, off, proof.MaxLength)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(MaxProofLength)
+	b.SetBytes(proof.MaxLength)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := VerifyProof(id, n, off, MaxProofLength, slice); err != nil {
+		if _, err := proof.Verify(id, n, off, proof.MaxLength, slice); err != nil {
 			b.Fatal(err)
 		}
 	}

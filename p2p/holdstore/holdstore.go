@@ -11,34 +11,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"lukechampine.com/blake3/bao"
 
+	"github.com/plug-net/plug/p2p/proof"
+	"github.com/plug-net/plug/store/durable"
 	"github.com/plug-net/plug/store/kv"
 )
-
-// Limits on what a friend may store and ask.
-const (
-	// MaxShardSize is the largest shard a plug holds: a pack is at most
-	// about 16.5 MiB of ciphertext, and with k = 1 a shard is the whole pack.
-	MaxShardSize = 32 << 20
-	// MaxProofLength is the longest byte range a proof may cover.
-	MaxProofLength = 64 << 10
-)
-
-// baoGroup is the Bao chunk group of the outboard trees and proofs, as a
-// power of two of BLAKE3 chunks: 2^4 × 1 KiB = 16 KiB. Larger groups make
-// smaller trees (size/256 here) and larger proofs (whole groups travel).
-// It is part of the proof format: never change it.
-const baoGroup = 4
-
-// groupSize is the size of a Bao chunk group in bytes.
-const groupSize = 1024 << baoGroup
 
 // Errors that callers test with [errors.Is]. They are always returned
 // wrapped, with what was being done.
@@ -47,18 +30,8 @@ var (
 	ErrQuota = errors.New("quota exceeded")
 	// ErrMismatch means the bytes of a shard do not hash to its ID.
 	ErrMismatch = errors.New("shard bytes do not match the shard ID")
-	// ErrTooLarge means a shard is larger than [MaxShardSize].
+	// ErrTooLarge means a shard is larger than [proof.MaxShardSize].
 	ErrTooLarge = errors.New("shard too large")
-	// ErrRange means a size, offset or length is out of bounds: a shard of
-	// no bytes, a proof of no bytes or more than [MaxProofLength], a range
-	// past the end of the shard.
-	ErrRange = errors.New("out of range")
-	// ErrBadProof means a proof of storage failed: the bytes or their
-	// Merkle path do not match the shard ID and size.
-	ErrBadProof = errors.New("proof of storage failed")
-	// ErrCorrupt means a held shard's files are damaged (missing or of the
-	// wrong size): the shard is lost, and its owner should rebuild it.
-	ErrCorrupt = errors.New("held shard is damaged")
 )
 
 // tmpPrefix starts the names of the temporary files of puts in progress.
@@ -139,10 +112,10 @@ func (s *Store) Put(ctx context.Context, owner peer.ID, id [32]byte, size int64,
 		return err
 	}
 	switch {
-	case size > MaxShardSize:
-		return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, size, MaxShardSize)
+	case size > proof.MaxShardSize:
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, size, proof.MaxShardSize)
 	case size < 1:
-		return fmt.Errorf("%w: a shard of %d bytes", ErrRange, size)
+		return fmt.Errorf("%w: a shard of %d bytes", proof.ErrRange, size)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -164,7 +137,7 @@ func (s *Store) Put(ctx context.Context, owner peer.ID, id [32]byte, size int64,
 	if taken := used + st.reserved; taken+size > quota {
 		st.mu.Unlock()
 		return fmt.Errorf("%w: holding %s of your %s; this shard needs %s more",
-			ErrQuota, formatBytes(taken), formatBytes(max(quota, 0)), formatBytes(size))
+			ErrQuota, humanize.IBytes(uint64(taken)), humanize.IBytes(uint64(max(quota, 0))), humanize.IBytes(uint64(size)))
 	}
 	st.reserved += size
 	st.mu.Unlock()
@@ -240,7 +213,7 @@ func (s *Store) commit(st *ownerState, owner peer.ID, id [32]byte, size int64, b
 		return err
 	}
 	remove = []string{final, final + obaoExt}
-	if err := syncDir(filepath.Dir(final)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(final)); err != nil {
 		return err
 	}
 	err = s.db.UpdateSync(func(tx *kv.Tx) error {
@@ -261,10 +234,10 @@ func (s *Store) commit(st *ownerState, owner peer.ID, id [32]byte, size int64, b
 func (s *Store) receive(ctx context.Context, body *os.File, r io.Reader, id [32]byte, size int64) ([]byte, error) {
 	in := &countingReader{ctx: ctx, r: io.LimitReader(r, size)}
 	w := bufio.NewWriterSize(body, 64<<10)
-	tree := &bufferAt{buf: make([]byte, bao.EncodedSize(int(size), baoGroup, true))}
+	tree := &bufferAt{buf: make([]byte, bao.EncodedSize(int(size), proof.Group, true))}
 	// The Bao root is the plain BLAKE3-256 hash of the shard, computed in
 	// the same pass; bao hashes each group in this goroutine.
-	root, err := bao.Encode(tree, io.TeeReader(in, w), size, baoGroup, true)
+	root, err := bao.Encode(tree, io.TeeReader(in, w), size, proof.Group, true)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return nil, ctx.Err()
@@ -325,7 +298,7 @@ func (s *Store) open(ctx context.Context, owner peer.ID, id [32]byte) (*os.File,
 	}
 	f, err := os.Open(s.Path(owner, id))
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		return nil, 0, fmt.Errorf("%w: %w", proof.ErrCorrupt, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
@@ -334,7 +307,7 @@ func (s *Store) open(ctx context.Context, owner peer.ID, id [32]byte) (*os.File,
 	}
 	if fi.Size() != size {
 		f.Close()
-		return nil, 0, fmt.Errorf("%w: file of %d bytes, the shard has %d", ErrCorrupt, fi.Size(), size)
+		return nil, 0, fmt.Errorf("%w: file of %d bytes, the shard has %d", proof.ErrCorrupt, fi.Size(), size)
 	}
 	return f, size, nil
 }
@@ -646,7 +619,7 @@ func decodeRecord(v []byte) (size int64, stored time.Time, err error) {
 		return 0, time.Time{}, fmt.Errorf("shard record of %d bytes, want %d", len(v), recordLen)
 	}
 	size = int64(binary.LittleEndian.Uint64(v))
-	if size < 1 || size > MaxShardSize {
+	if size < 1 || size > proof.MaxShardSize {
 		return 0, time.Time{}, fmt.Errorf("shard record with a size of %d bytes", size)
 	}
 	return size, time.Unix(0, int64(binary.LittleEndian.Uint64(v[8:]))), nil
@@ -729,24 +702,7 @@ func mkdirSynced(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(dir))
-}
-
-// syncDir fsyncs a directory, so that the names created in it survive a
-// power cut. Windows cannot, and needs not.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return durable.SyncDir(filepath.Dir(dir))
 }
 
 // countingReader counts the bytes read, and stops when ctx is done.
@@ -777,19 +733,3 @@ func (b *bufferAt) WriteAt(p []byte, off int64) (int, error) {
 
 // shortID names a shard in messages: its first 8 bytes in hex.
 func shortID(id [32]byte) string { return hex.EncodeToString(id[:8]) }
-
-// formatBytes renders a byte count for people, in binary units.
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	s := fmt.Sprintf("%.1f", float64(n)/float64(div))
-	s = strings.TrimSuffix(s, ".0")
-	return s + " " + "KMGTPE"[exp:exp+1] + "iB"
-}

@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/zeebo/blake3"
 
+	"github.com/plug-net/plug/p2p/proof"
 	"github.com/plug-net/plug/store/kv"
 	"github.com/plug-net/plug/store/storetest"
 )
@@ -132,7 +133,7 @@ func (r noRead) Read([]byte) (int, error) {
 func TestPutOpenHasDelete(t *testing.T) {
 	ts := newStore(t)
 	owner := newOwner(t)
-	for _, n := range []int{1, groupSize - 1, groupSize, groupSize + 1, 1 << 20, 8<<20 + 3} {
+	for _, n := range []int{1, proof.GroupSize - 1, proof.GroupSize, proof.GroupSize + 1, 1 << 20, 8<<20 + 3} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			ctx := t.Context()
 			id, b := newShard(n)
@@ -242,7 +243,7 @@ func (ts *testStore) refusedCleanly(t *testing.T, owner peer.ID, id [32]byte) {
 func TestPutMismatch(t *testing.T) {
 	ts := newStore(t)
 	owner := newOwner(t)
-	for _, n := range []int{1, groupSize + 1, 1 << 20} {
+	for _, n := range []int{1, proof.GroupSize + 1, 1 << 20} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			id, b := newShard(n)
 			bad := bytes.Clone(b)
@@ -259,8 +260,8 @@ func TestPutMismatch(t *testing.T) {
 func TestPutShortReader(t *testing.T) {
 	ts := newStore(t)
 	owner := newOwner(t)
-	id, b := newShard(3 * groupSize)
-	for _, n := range []int{0, 1, groupSize, len(b) - 1} {
+	id, b := newShard(3 * proof.GroupSize)
+	for _, n := range []int{0, 1, proof.GroupSize, len(b) - 1} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			err := ts.Put(t.Context(), owner, id, int64(len(b)), bytes.NewReader(b[:n]), noQuota)
 			if !errors.Is(err, io.ErrUnexpectedEOF) {
@@ -277,7 +278,7 @@ func TestPutShortReader(t *testing.T) {
 func TestPutReadsExactlySize(t *testing.T) {
 	ts := newStore(t)
 	owner := newOwner(t)
-	id, b := newShard(groupSize + 5)
+	id, b := newShard(proof.GroupSize + 5)
 	r := bytes.NewReader(append(bytes.Clone(b), "next message"...))
 	if err := ts.Put(t.Context(), owner, id, int64(len(b)), r, noQuota); err != nil {
 		t.Fatal(err)
@@ -289,7 +290,7 @@ func TestPutReadsExactlySize(t *testing.T) {
 
 	// A body longer than announced, where the ID is that of the longer
 	// body: the announced prefix does not hash to it.
-	longID, long := newShard(groupSize + 5)
+	longID, long := newShard(proof.GroupSize + 5)
 	err := ts.Put(t.Context(), owner, longID, int64(len(long)-1), bytes.NewReader(long), noQuota)
 	if !errors.Is(err, ErrMismatch) {
 		t.Fatalf("Put of a longer body: %v, want ErrMismatch", err)
@@ -308,10 +309,10 @@ func TestPutSizeLimits(t *testing.T) {
 		size int64
 		want error
 	}{
-		{MaxShardSize + 1, ErrTooLarge},
+		{proof.MaxShardSize + 1, ErrTooLarge},
 		{1 << 40, ErrTooLarge},
-		{0, ErrRange},
-		{-1, ErrRange},
+		{0, proof.ErrRange},
+		{-1, proof.ErrRange},
 	} {
 		t.Run(fmt.Sprint(tc.size), func(t *testing.T) {
 			err := ts.Put(t.Context(), owner, id, tc.size, noRead{t}, noQuota)
@@ -329,9 +330,9 @@ func TestPutMaxShardSize(t *testing.T) {
 	}
 	ts := newStore(t)
 	owner := newOwner(t)
-	id, b := newShard(MaxShardSize)
+	id, b := newShard(proof.MaxShardSize)
 	ts.put(t, owner, id, b)
-	ts.wantUsage(t, owner, MaxShardSize, 1)
+	ts.wantUsage(t, owner, proof.MaxShardSize, 1)
 }
 
 func TestPutCanceled(t *testing.T) {
@@ -600,14 +601,14 @@ func TestOpenDamaged(t *testing.T) {
 	if err := os.Truncate(ts.Path(owner, id), 49999); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := ts.Open(t.Context(), owner, id); !errors.Is(err, ErrCorrupt) {
+	if _, _, err := ts.Open(t.Context(), owner, id); !errors.Is(err, proof.ErrCorrupt) {
 		t.Fatalf("Open of a truncated shard: %v, want ErrCorrupt", err)
 	}
 	if err := os.Remove(ts.Path(owner, id)); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err := ts.Open(t.Context(), owner, id)
-	if !errors.Is(err, ErrCorrupt) || !errors.Is(err, fs.ErrNotExist) {
+	if !errors.Is(err, proof.ErrCorrupt) || !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Open of a shard whose file is gone: %v, want ErrCorrupt and fs.ErrNotExist", err)
 	}
 }
@@ -691,7 +692,7 @@ func TestOpenRepairs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := VerifyProof(keepID, uint64(len(keep)), 0, 100, slice); err != nil {
+	if _, err := proof.Verify(keepID, uint64(len(keep)), 0, 100, slice); err != nil {
 		t.Fatalf("the shard kept no longer proves: %v", err)
 	}
 
@@ -734,23 +735,4 @@ func (tg *target) HasShard(ctx context.Context, id [32]byte) (bool, error) {
 
 func (tg *target) DeleteShard(ctx context.Context, id [32]byte) error {
 	return tg.s.Delete(ctx, tg.owner, id)
-}
-
-func TestFormatBytes(t *testing.T) {
-	for _, tc := range []struct {
-		n    int64
-		want string
-	}{
-		{0, "0 B"},
-		{1023, "1023 B"},
-		{1024, "1 KiB"},
-		{8 << 20, "8 MiB"},
-		{10 << 30, "10 GiB"},
-		{10<<30 - 100<<20, "9.9 GiB"},
-		{1 << 62, "4 EiB"},
-	} {
-		if got := formatBytes(tc.n); got != tc.want {
-			t.Errorf("formatBytes(%d) = %q, want %q", tc.n, got, tc.want)
-		}
-	}
 }

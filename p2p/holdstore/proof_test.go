@@ -11,46 +11,26 @@ import (
 	"os"
 	"testing"
 
-	"github.com/zeebo/blake3"
-	"lukechampine.com/blake3/bao"
+	"github.com/plug-net/plug/p2p/proof"
 )
-
-// The Bao root with our group size is the plain BLAKE3-256 hash, which is
-// the shard ID: Put checks IDs with it and proofs verify against it.
-func TestBaoRootIsBLAKE3(t *testing.T) {
-	for _, n := range []int{0, 1, 1023, 1024, 1025, groupSize - 1, groupSize, groupSize + 1,
-		2 * groupSize, 3*groupSize + 7, 64 * groupSize, 100*groupSize + 1} {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(i*7 + i>>8)
-		}
-		tree, root := bao.EncodeBuf(b, baoGroup, true)
-		if want := blake3.Sum256(b); root != want {
-			t.Errorf("%d bytes: Bao root %x, BLAKE3 %x", n, root[:8], want[:8])
-		}
-		if len(tree) != bao.EncodedSize(n, baoGroup, true) {
-			t.Errorf("%d bytes: tree of %d bytes, want %d", n, len(tree), bao.EncodedSize(n, baoGroup, true))
-		}
-	}
-}
 
 type proofCase struct{ offset, length uint64 }
 
 // proofCases returns ranges that matter for a shard of size bytes, and some
 // random ones.
 func proofCases(size uint64, rng *rand.Rand) []proofCase {
-	cases := []proofCase{{0, 1}, {size - 1, 1}, {0, min(size, MaxProofLength)}, {size - min(size, MaxProofLength), min(size, MaxProofLength)}}
-	if size > groupSize {
-		last := (size - 1) / groupSize * groupSize // the last, maybe partial, group
+	cases := []proofCase{{0, 1}, {size - 1, 1}, {0, min(size, proof.MaxLength)}, {size - min(size, proof.MaxLength), min(size, proof.MaxLength)}}
+	if size > proof.GroupSize {
+		last := (size - 1) / proof.GroupSize * proof.GroupSize // the last, maybe partial, group
 		cases = append(cases,
 			proofCase{last, size - last},
-			proofCase{groupSize - 1, 2}, // straddles two groups
-			proofCase{groupSize, 1},
+			proofCase{proof.GroupSize - 1, 2}, // straddles two groups
+			proofCase{proof.GroupSize, 1},
 		)
 	}
 	for range 20 {
 		off := rng.Uint64N(size)
-		cases = append(cases, proofCase{off, 1 + rng.Uint64N(min(size-off, MaxProofLength))})
+		cases = append(cases, proofCase{off, 1 + rng.Uint64N(min(size-off, proof.MaxLength))})
 	}
 	return cases
 }
@@ -59,7 +39,7 @@ func TestProveVerify(t *testing.T) {
 	ts := newStore(t)
 	owner := newOwner(t)
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, n := range []int{1, 1000, groupSize, groupSize + 1, 5*groupSize + 3, 1<<20 + 123, 8<<20 + 3} {
+	for _, n := range []int{1, 1000, proof.GroupSize, proof.GroupSize + 1, 5*proof.GroupSize + 3, 1<<20 + 123, 8<<20 + 3} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			id, b := newShard(n)
 			ts.put(t, owner, id, b)
@@ -68,10 +48,10 @@ func TestProveVerify(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Prove(%d, %d): %v", c.offset, c.length, err)
 				}
-				if got, want := uint64(len(slice)), proofSize(uint64(n), c.offset, c.length); got != want {
+				if got, want := uint64(len(slice)), proof.Size(uint64(n), c.offset, c.length); got != want {
 					t.Fatalf("Prove(%d, %d) gave %d bytes, proofSize says %d", c.offset, c.length, got, want)
 				}
-				got, err := VerifyProof(id, uint64(n), c.offset, c.length, slice)
+				got, err := proof.Verify(id, uint64(n), c.offset, c.length, slice)
 				if err != nil {
 					t.Fatalf("VerifyProof(%d, %d): %v", c.offset, c.length, err)
 				}
@@ -83,43 +63,31 @@ func TestProveVerify(t *testing.T) {
 	}
 }
 
-// A proof is small: the range's groups and one Merkle path.
-func TestProofSizeBound(t *testing.T) {
-	const bound = MaxProofLength + 2*groupSize + 8 + 64*2*16
-	for _, size := range []uint64{MaxShardSize, MaxShardSize - 1, 3 << 20} {
-		for _, off := range []uint64{0, 1, groupSize - 1, size / 3, size - MaxProofLength} {
-			if n := proofSize(size, off, MaxProofLength); n > bound {
-				t.Errorf("proof of %d bytes at %d of %d takes %d bytes, more than %d", MaxProofLength, off, size, n, bound)
-			}
-		}
-	}
-}
-
 func TestProveRange(t *testing.T) {
 	ts := newStore(t)
 	owner := newOwner(t)
-	id, b := newShard(3 * groupSize)
+	id, b := newShard(3 * proof.GroupSize)
 	ts.put(t, owner, id, b)
 	size := uint64(len(b))
 	for _, c := range []proofCase{
 		{0, 0},
-		{0, MaxProofLength + 1},
+		{0, proof.MaxLength + 1},
 		{size, 1},
 		{size - 1, 2},
 		{math.MaxUint64, 2}, // offset+length overflows
 		{1, math.MaxUint64},
 	} {
 		t.Run(fmt.Sprintf("%d+%d", c.offset, c.length), func(t *testing.T) {
-			if _, err := ts.Prove(t.Context(), owner, id, c.offset, c.length); !errors.Is(err, ErrRange) {
+			if _, err := ts.Prove(t.Context(), owner, id, c.offset, c.length); !errors.Is(err, proof.ErrRange) {
 				t.Errorf("Prove: %v, want ErrRange", err)
 			}
-			if _, err := VerifyProof(id, size, c.offset, c.length, make([]byte, 100)); !errors.Is(err, ErrRange) {
+			if _, err := proof.Verify(id, size, c.offset, c.length, make([]byte, 100)); !errors.Is(err, proof.ErrRange) {
 				t.Errorf("VerifyProof: %v, want ErrRange", err)
 			}
 		})
 	}
-	for _, size := range []uint64{0, MaxShardSize + 1} {
-		if _, err := VerifyProof(id, size, 0, 1, make([]byte, 100)); !errors.Is(err, ErrRange) {
+	for _, size := range []uint64{0, proof.MaxShardSize + 1} {
+		if _, err := proof.Verify(id, size, 0, 1, make([]byte, 100)); !errors.Is(err, proof.ErrRange) {
 			t.Errorf("VerifyProof for a shard of %d bytes: %v, want ErrRange", size, err)
 		}
 	}
@@ -138,10 +106,10 @@ func TestProveNotHeld(t *testing.T) {
 func TestProofDetectsFlippedBit(t *testing.T) {
 	ts := newStore(t)
 	owner := newOwner(t)
-	const n = 10*groupSize + 100
+	const n = 10*proof.GroupSize + 100
 	id, b := newShard(n)
 	ts.put(t, owner, id, b)
-	const bad = 4*groupSize + 1000 // in group 4
+	const bad = 4*proof.GroupSize + 1000 // in group 4
 	f, err := os.OpenFile(ts.Path(owner, id), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -156,21 +124,21 @@ func TestProofDetectsFlippedBit(t *testing.T) {
 		ok bool
 	}{
 		{proofCase{bad, 1}, false},
-		{proofCase{4 * groupSize, 1}, false}, // same group, other byte
-		{proofCase{bad - 5000, MaxProofLength}, false},
-		{proofCase{0, groupSize}, true},
-		{proofCase{5 * groupSize, 10}, true},
+		{proofCase{4 * proof.GroupSize, 1}, false}, // same group, other byte
+		{proofCase{bad - 5000, proof.MaxLength}, false},
+		{proofCase{0, proof.GroupSize}, true},
+		{proofCase{5 * proof.GroupSize, 10}, true},
 		{proofCase{n - 1, 1}, true},
 	} {
 		slice, err := ts.Prove(t.Context(), owner, id, c.offset, c.length)
 		if err != nil {
 			t.Fatalf("Prove(%d, %d): %v", c.offset, c.length, err)
 		}
-		_, err = VerifyProof(id, n, c.offset, c.length, slice)
+		_, err = proof.Verify(id, n, c.offset, c.length, slice)
 		switch {
 		case c.ok && err != nil:
 			t.Errorf("VerifyProof(%d, %d) away from the damage: %v", c.offset, c.length, err)
-		case !c.ok && !errors.Is(err, ErrBadProof):
+		case !c.ok && !errors.Is(err, proof.ErrBad):
 			t.Errorf("VerifyProof(%d, %d) over the damage: %v, want ErrBadProof", c.offset, c.length, err)
 		}
 	}
@@ -180,7 +148,7 @@ func TestProofDetectsFlippedBit(t *testing.T) {
 func TestProofDetectsDamagedTree(t *testing.T) {
 	ts := newStore(t)
 	owner := newOwner(t)
-	const n = 8 * groupSize
+	const n = 8 * proof.GroupSize
 	id, b := newShard(n)
 	ts.put(t, owner, id, b)
 	tree := ts.Path(owner, id) + obaoExt
@@ -196,7 +164,7 @@ func TestProofDetectsDamagedTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := VerifyProof(id, n, 0, 10, slice); !errors.Is(err, ErrBadProof) {
+	if _, err := proof.Verify(id, n, 0, 10, slice); !errors.Is(err, proof.ErrBad) {
 		t.Fatalf("VerifyProof with a damaged tree: %v, want ErrBadProof", err)
 	}
 }
@@ -204,13 +172,13 @@ func TestProofDetectsDamagedTree(t *testing.T) {
 func TestProveTruncated(t *testing.T) {
 	ts := newStore(t)
 	owner := newOwner(t)
-	const n = 4 * groupSize
+	const n = 4 * proof.GroupSize
 	id, b := newShard(n)
 	ts.put(t, owner, id, b)
-	if err := os.Truncate(ts.Path(owner, id), n-groupSize); err != nil {
+	if err := os.Truncate(ts.Path(owner, id), n-proof.GroupSize); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ts.Prove(t.Context(), owner, id, n-1, 1); !errors.Is(err, ErrCorrupt) {
+	if _, err := ts.Prove(t.Context(), owner, id, n-1, 1); !errors.Is(err, proof.ErrCorrupt) {
 		t.Fatalf("Prove of a truncated shard: %v, want ErrCorrupt", err)
 	}
 
@@ -219,7 +187,7 @@ func TestProveTruncated(t *testing.T) {
 	if err := os.Truncate(ts.Path(owner, id2)+obaoExt, 8); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ts.Prove(t.Context(), owner, id2, 0, 1); !errors.Is(err, ErrCorrupt) {
+	if _, err := ts.Prove(t.Context(), owner, id2, 0, 1); !errors.Is(err, proof.ErrCorrupt) {
 		t.Fatalf("Prove with a truncated tree: %v, want ErrCorrupt", err)
 	}
 }
@@ -228,12 +196,12 @@ func TestProveTruncated(t *testing.T) {
 func TestVerifyProofRejects(t *testing.T) {
 	ts := newStore(t)
 	owner := newOwner(t)
-	const n = 6*groupSize + 77
+	const n = 6*proof.GroupSize + 77
 	id, b := newShard(n)
 	ts.put(t, owner, id, b)
 	otherID, other := newShard(n)
 	ts.put(t, owner, otherID, other)
-	const off, length = 2*groupSize + 5, 3000
+	const off, length = 2*proof.GroupSize + 5, 3000
 	slice, err := ts.Prove(t.Context(), owner, id, off, length)
 	if err != nil {
 		t.Fatal(err)
@@ -270,12 +238,12 @@ func TestVerifyProofRejects(t *testing.T) {
 		{"another shard's proof", id, n, off, otherSlice},
 		{"declared size larger", id, n, off, withSize(n + 1)},
 		{"declared size smaller", id, n, off, withSize(n - 1)},
-		{"owner's size larger", id, n + groupSize, off, slice},
+		{"owner's size larger", id, n + proof.GroupSize, off, slice},
 		{"owner's size smaller", id, n - 1, off, slice},
 		// (A proof of a range in the same groups carries the same bytes,
 		// and rightly verifies.)
-		{"proof of other groups", id, n, off, sliceAt(off + groupSize)},
-		{"proof of earlier groups", id, n, off, sliceAt(off - groupSize)},
+		{"proof of other groups", id, n, off, sliceAt(off + proof.GroupSize)},
+		{"proof of earlier groups", id, n, off, sliceAt(off - proof.GroupSize)},
 		{"truncated", id, n, off, slice[:len(slice)-1]},
 		{"extended", id, n, off, append(bytes.Clone(slice), 0)},
 		{"empty", id, n, off, nil},
@@ -283,57 +251,10 @@ func TestVerifyProofRejects(t *testing.T) {
 		{"flipped data", id, n, off, flip(len(slice) - 1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			data, err := VerifyProof(tc.id, tc.size, tc.offset, length, tc.slice)
-			if !errors.Is(err, ErrBadProof) || data != nil {
+			data, err := proof.Verify(tc.id, tc.size, tc.offset, length, tc.slice)
+			if !errors.Is(err, proof.ErrBad) || data != nil {
 				t.Fatalf("VerifyProof = %d bytes, %v; want ErrBadProof", len(data), err)
 			}
 		})
 	}
-}
-
-// FuzzVerifyProof checks that no slice, range or size panics VerifyProof,
-// and that it never vouches for bytes other than the shard's. The seeds are
-// small proofs, from the shard's last, partial group, at the end of a Merkle
-// path three nodes deep (whole-group proofs make the fuzzer crawl: every
-// input it keeps, it minimizes byte by byte).
-func FuzzVerifyProof(f *testing.F) {
-	const n = 7*groupSize + 50
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i * 31 >> 3)
-	}
-	id := blake3.Sum256(b)
-	tree, _ := bao.EncodeBuf(b, baoGroup, true)
-	prove := func(off, length uint64) []byte {
-		var buf bytes.Buffer
-		start := off / groupSize * groupSize
-		end := min((off+length+groupSize-1)/groupSize*groupSize, n)
-		if err := bao.ExtractSlice(&buf, bytes.NewReader(b[start:end]), bytes.NewReader(tree), baoGroup, off, length); err != nil {
-			f.Fatal(err)
-		}
-		return buf.Bytes()
-	}
-	for _, c := range []proofCase{{n - 1, 1}, {n - 50, 50}, {n - 20, 7}} {
-		f.Add(prove(c.offset, c.length), uint64(n), c.offset, c.length)
-	}
-	f.Add([]byte{}, uint64(0), uint64(0), uint64(0))
-	f.Add(make([]byte, 8), uint64(1), uint64(0), uint64(1))
-	f.Fuzz(func(t *testing.T, slice []byte, size, offset, length uint64) {
-		data, err := VerifyProof(id, size, offset, length, slice)
-		if err != nil {
-			if data != nil {
-				t.Fatal("VerifyProof returned bytes with an error")
-			}
-			if !errors.Is(err, ErrBadProof) && !errors.Is(err, ErrRange) {
-				t.Fatalf("VerifyProof: %v, want ErrBadProof or ErrRange", err)
-			}
-			return
-		}
-		if size != n {
-			t.Fatalf("VerifyProof accepted a proof for a shard of %d bytes, not %d", size, n)
-		}
-		if !bytes.Equal(data, b[offset:offset+length]) {
-			t.Fatalf("VerifyProof vouched for bytes %d+%d that are not the shard's", offset, length)
-		}
-	})
 }

@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"lukechampine.com/blake3/bao"
 
+	"github.com/plug-net/plug/p2p/proof"
 	"github.com/plug-net/plug/store/kv"
 )
 
@@ -54,7 +56,7 @@ func (r Repair) String() string {
 		parts = append(parts, fmt.Sprintf("removed %d temporary files of interrupted puts", r.TempFiles))
 	}
 	if r.Orphans > 0 {
-		parts = append(parts, fmt.Sprintf("removed %d files without a record (%s)", r.Orphans, formatBytes(r.OrphanBytes)))
+		parts = append(parts, fmt.Sprintf("removed %d files without a record (%s)", r.Orphans, humanize.IBytes(uint64(r.OrphanBytes))))
 	}
 	if len(r.Lost) > 0 {
 		parts = append(parts, fmt.Sprintf("dropped %d damaged shards", len(r.Lost)))
@@ -152,7 +154,7 @@ func (s *Store) checkFiles(owner peer.ID, id [32]byte, size int64) string {
 		size       int64
 	}{
 		{name, "shard file", size},
-		{name + obaoExt, "outboard tree", int64(bao.EncodedSize(int(size), baoGroup, true))},
+		{name + obaoExt, "outboard tree", int64(bao.EncodedSize(int(size), proof.Group, true))},
 	} {
 		fi, err := os.Stat(f.name)
 		switch {

@@ -409,7 +409,7 @@ func (a *Archiver) worker(ctx context.Context) {
 		case err == nil:
 			a.files.Add(1)
 			job.fut.resolve(n, true, nil)
-		case errors.Is(err, errFatal):
+		case errors.As(err, new(fatalError)):
 			job.fut.resolve(data.Node{}, false, err)
 		default:
 			a.warn(job.path, err)
@@ -418,9 +418,12 @@ func (a *Archiver) worker(ctx context.Context) {
 	}
 }
 
-// errFatal marks an error that fails the whole backup (the friends or the
-// store failed), unlike an unreadable file.
-var errFatal = errors.New("backup failed")
+// fatalError marks an error that fails the whole backup (the friends or
+// the store failed), unlike an unreadable file.
+type fatalError struct{ err error }
+
+func (e fatalError) Error() string { return e.err.Error() }
+func (e fatalError) Unwrap() error { return e.err }
 
 func (a *Archiver) storeFile(ctx context.Context, c *chunker.Chunker, job fileJob) (data.Node, error) {
 	f, err := a.cfg.Open(job.path)
@@ -448,7 +451,7 @@ func (a *Archiver) storeFile(ctx context.Context, c *chunker.Chunker, job fileJo
 		}
 		id := data.ID(a.cfg.Keyer.ID(ch.Data))
 		if _, err := a.cfg.Saver.Add(ctx, data.DataBlob, id, ch.Data); err != nil {
-			return data.Node{}, fmt.Errorf("%w: %w", errFatal, err)
+			return data.Node{}, fatalError{err}
 		}
 		n.Content = append(n.Content, id)
 		size += int64(len(ch.Data))
@@ -525,7 +528,7 @@ func (a *Archiver) storeMeta(ctx context.Context, b []byte) ([]data.ID, error) {
 		id := data.ID(a.cfg.Keyer.ID(ch.Data))
 		added, err := a.cfg.Saver.Add(ctx, data.TreeBlob, id, ch.Data)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errFatal, err)
+			return nil, fatalError{err}
 		}
 		if added {
 			a.metaBytes.Add(int64(len(ch.Data)))

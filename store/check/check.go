@@ -12,8 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/plug-net/plug/p2p"
-	"github.com/plug-net/plug/p2p/holdstore"
+	"github.com/plug-net/plug/p2p/proof"
 	"github.com/plug-net/plug/store/catalog"
 	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/head"
@@ -285,7 +284,7 @@ func checkShard(ctx context.Context, h target.Holder, s shardRef, readData bool)
 
 // isProofFailure reports whether err says the holder answered, wrongly.
 func isProofFailure(err error) bool {
-	return errors.Is(err, holdstore.ErrBadProof) || errors.Is(err, holdstore.ErrCorrupt) || errors.Is(err, p2p.ErrShardCorrupt)
+	return errors.Is(err, proof.ErrBad) || errors.Is(err, proof.ErrCorrupt)
 }
 
 // badSet marks shards found missing, corrupt or offline; safe for

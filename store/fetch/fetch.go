@@ -11,7 +11,7 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/plug-net/plug/p2p"
+	"github.com/plug-net/plug/p2p/proof"
 	"github.com/plug-net/plug/store/catalog"
 	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/pack"
@@ -166,7 +166,7 @@ func (f *Fetcher) Fetch(ctx context.Context, rec catalog.PackRecord) ([]byte, []
 			switch {
 			case errors.Is(r.err, fs.ErrNotExist):
 				bad.Problem = "missing"
-			case errors.Is(r.err, p2p.ErrShardCorrupt):
+			case errors.Is(r.err, proof.ErrCorrupt):
 				bad.Problem = "corrupt"
 			}
 			bad.Err = r.err.Error()

@@ -10,7 +10,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/plug-net/plug/crypto"
-	"github.com/plug-net/plug/p2p"
+	"github.com/plug-net/plug/p2p/headrec"
 	"github.com/plug-net/plug/store/catalog"
 	"github.com/plug-net/plug/store/data"
 )
@@ -90,27 +90,27 @@ func Seal(doc Doc, keys *crypto.Keys) ([]byte, error) {
 	if err := aw.Close(); err != nil {
 		return nil, fmt.Errorf("seal head record: %w", err)
 	}
-	return p2p.SealHead(keys.Identity(), keys.PeerID(), doc.Version, doc.Time, ct.Bytes())
+	return headrec.Seal(keys.Identity(), keys.PeerID(), doc.Version, doc.Time, ct.Bytes())
 }
 
 // Open checks an envelope from a friend (signed by the owner of keys) and
-// decrypts it. Every error wraps p2p.ErrBadHead.
+// decrypts it. Every error wraps headrec.ErrBad.
 func Open(env []byte, keys *crypto.Keys) (Doc, error) {
 	var doc Doc
-	h, err := p2p.OpenHead(env)
+	h, err := headrec.Open(env)
 	if err != nil {
 		return doc, err
 	}
 	if h.Owner != keys.PeerID() {
-		return doc, fmt.Errorf("%w: signed by %s, not by this plug", p2p.ErrBadHead, h.Owner)
+		return doc, fmt.Errorf("%w: signed by %s, not by this plug", headrec.ErrBad, h.Owner)
 	}
 	ar, err := crypto.Decrypt(bytes.NewReader(h.Ciphertext), keys.AgeIdentity())
 	if err != nil {
-		return doc, fmt.Errorf("%w: %v", p2p.ErrBadHead, err)
+		return doc, fmt.Errorf("%w: %v", headrec.ErrBad, err)
 	}
-	z, err := io.ReadAll(io.LimitReader(ar, p2p.MaxHeadCiphertext+1))
+	z, err := io.ReadAll(io.LimitReader(ar, headrec.MaxCiphertext+1))
 	if err != nil {
-		return doc, fmt.Errorf("%w: %v", p2p.ErrBadHead, err)
+		return doc, fmt.Errorf("%w: %v", headrec.ErrBad, err)
 	}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxPlain), zstd.WithDecoderConcurrency(1))
 	if err != nil {
@@ -119,17 +119,17 @@ func Open(env []byte, keys *crypto.Keys) (Doc, error) {
 	defer dec.Close()
 	plain, err := dec.DecodeAll(z, nil)
 	if err != nil {
-		return doc, fmt.Errorf("%w: %v", p2p.ErrBadHead, err)
+		return doc, fmt.Errorf("%w: %v", headrec.ErrBad, err)
 	}
 	if err := json.Unmarshal(plain, &doc); err != nil {
-		return doc, fmt.Errorf("%w: %v", p2p.ErrBadHead, err)
+		return doc, fmt.Errorf("%w: %v", headrec.ErrBad, err)
 	}
 	if doc.Version != h.Version || doc.Owner != h.Owner.String() || doc.Format != Format {
-		return doc, fmt.Errorf("%w: contents do not match the envelope (version %d/%d)", p2p.ErrBadHead, doc.Version, h.Version)
+		return doc, fmt.Errorf("%w: contents do not match the envelope (version %d/%d)", headrec.ErrBad, doc.Version, h.Version)
 	}
 	for _, p := range doc.Packs {
 		if err := p.Shape.Validate(); err != nil || p.Shape.PackID() != p.ID || len(p.Holders) != p.Shape.K+p.Shape.M {
-			return doc, fmt.Errorf("%w: pack %s does not match its shards", p2p.ErrBadHead, p.ID.Short())
+			return doc, fmt.Errorf("%w: pack %s does not match its shards", headrec.ErrBad, p.ID.Short())
 		}
 	}
 	return doc, nil

@@ -109,7 +109,7 @@ func DecodePacked(b []byte) ([]Packed, error) {
 			e.Length = binary.LittleEndian.Uint32(b[38:])
 			e.RawLength = binary.LittleEndian.Uint32(b[42:])
 			if e.Type < data.DataBlob || e.Type > data.StateBlob || e.Compression > data.Zstd ||
-				e.Length > pack.MaxBlobSize || e.RawLength > pack.MaxBlobSize || uint64(e.Offset)+uint64(e.Length) > pack.MaxPackSize {
+				e.Length > pack.MaxBlobSize || e.RawLength > pack.MaxBlobSize || uint64(e.Offset)+uint64(e.Length) > uint64(pack.MaxPackSize) {
 				return nil, fmt.Errorf("%w: bad entry %d of pack %s", ErrMalformed, i, pe.Pack.Short())
 			}
 			b = b[indexEntrySize:]

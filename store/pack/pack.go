@@ -20,8 +20,10 @@ const (
 	// MaxBlobSize bounds one blob: a chunk is at most 4 MiB, a tree or index
 	// blob is chunked the same way.
 	MaxBlobSize = 16 << 20
-	// MaxPackSize bounds the plaintext of any pack this code will open.
-	MaxPackSize = TargetPackSize + MaxBlobSize
+	// MaxPackSize bounds the plaintext of any pack this code will make or
+	// open: blobs short of TargetPackSize, one more blob of up to
+	// MaxBlobSize that closes it, and a full trailer.
+	MaxPackSize = TargetPackSize + MaxBlobSize + MaxBlobsPerPack*trailerEntry + trailerFooter
 
 	// MaxBlobsPerPack bounds the blobs of one pack, so that indexing a pack
 	// fits one transaction (trees of small directories are small blobs).
@@ -119,7 +121,7 @@ var ErrMalformed = errors.New("malformed pack")
 // The plaintext comes from friends' disks: every length is checked before it
 // is used, and the entries must tile the blob area exactly.
 func Parse(plain []byte) ([]Entry, error) {
-	if len(plain) > MaxPackSize+1<<20 {
+	if len(plain) > MaxPackSize {
 		return nil, fmt.Errorf("%w: %d bytes, more than the %d a pack may hold", ErrMalformed, len(plain), MaxPackSize)
 	}
 	if len(plain) < trailerFooter || string(plain[len(plain)-len(packMagic):]) != packMagic {

@@ -103,7 +103,8 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 		return nil, fmt.Errorf("new writer: %d parity shards, want 0 to %d", cfg.M, seal.MaxParityShards)
 	}
 	if k < 1 {
-		return nil, fmt.Errorf("new writer: %w: %d for %d parity shards; pair with %d more", target.ErrTooFewFriends, len(cfg.Targets), cfg.M, 1-k)
+		return nil, fmt.Errorf("%w: %d, and surviving the loss of %d takes at least %d: pair with %d more (plug invite)",
+			target.ErrTooFewFriends, len(cfg.Targets), cfg.M, cfg.M+1, 1-k)
 	}
 	if k > seal.MaxDataShards {
 		k = seal.MaxDataShards
@@ -165,7 +166,7 @@ func (w *Writer) drop(failed map[string]error) error {
 	w.targets = kept
 	w.k = min(len(kept)-w.cfg.M, seal.MaxDataShards)
 	if w.k < 1 {
-		return fmt.Errorf("%w: %d friends went away during the backup and %d remain, but %d parity shards need at least %d: %w",
+		return fmt.Errorf("%w: %d went away during the backup and %d remain, and surviving the loss of %d takes at least %d: %w",
 			target.ErrTooFewFriends, len(failed), len(kept), w.cfg.M, w.cfg.M+1, errors.Join(mapValues(failed)...))
 	}
 	return nil

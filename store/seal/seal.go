@@ -13,6 +13,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/p2p/proof"
 	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/pack"
 )
@@ -63,8 +64,9 @@ func (s Shape) Validate() error {
 		return fmt.Errorf("pack shape: %d data shards, want 1 to %d", s.K, MaxDataShards)
 	case s.M < 0 || s.M > MaxParityShards:
 		return fmt.Errorf("pack shape: %d parity shards, want 0 to %d", s.M, MaxParityShards)
-	case s.Size < 1 || s.Size > 2*pack.MaxPackSize:
-		return fmt.Errorf("pack shape: ciphertext of %d bytes", s.Size)
+	case s.Size < 1 || s.Size > proof.MaxShardSize:
+		// With k = 1 the one data shard is the whole ciphertext.
+		return fmt.Errorf("pack shape: ciphertext of %d bytes, want 1 to %d", s.Size, proof.MaxShardSize)
 	case len(s.ShardIDs) != s.K+s.M:
 		return fmt.Errorf("pack shape: %d shard IDs for %d+%d shards", len(s.ShardIDs), s.K, s.M)
 	}
@@ -370,7 +372,7 @@ func decryptShards(sh Shape, shards [][]byte, identity age.Identity, dst []byte)
 	if cap(dst) < sh.Size {
 		dst = make([]byte, 0, sh.Size) // the plaintext is shorter than the ciphertext
 	}
-	limit := pack.MaxPackSize + 1<<20
+	limit := pack.MaxPackSize
 	for {
 		if len(dst) == cap(dst) {
 			if len(dst) > limit {

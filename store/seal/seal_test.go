@@ -11,6 +11,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/p2p/proof"
 	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/pack"
 )
@@ -203,4 +204,13 @@ func randBytes(seed uint64, n int) []byte {
 	binary.LittleEndian.PutUint64(s[:], seed)
 	rand.NewChaCha8(s).Read(b)
 	return b
+}
+
+// The largest pack Open accepts, sealed with k = 1, is one shard that
+// friends take: its ciphertext fits proof.MaxShardSize.
+func TestLargestPackFitsAShard(t *testing.T) {
+	largest := int64(pack.MaxPackSize)
+	if n := crypto.EncryptedSize(largest); n > proof.MaxShardSize {
+		t.Fatalf("a pack of %d bytes seals to %d bytes, more than the %d a friend holds", largest, n, proof.MaxShardSize)
+	}
 }

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/plug-net/plug/p2p"
-	"github.com/plug-net/plug/p2p/holdstore"
+	"github.com/plug-net/plug/p2p/headrec"
+	"github.com/plug-net/plug/p2p/proof"
 )
 
 // ShardTarget is where shards go and come back from: a friend's plug over the
@@ -48,7 +48,7 @@ type Holder interface {
 
 // ErrTooFewFriends is wrapped when there are not enough reachable friends
 // (targets) to keep everything when the wanted number of them may be lost.
-var ErrTooFewFriends = errors.New("not enough friends")
+var ErrTooFewFriends = errors.New("too few friends")
 
 // MemTarget is a ShardTarget in memory: the fake for tests and benchmarks.
 // It passes the same suite as the network target (store/storetest).
@@ -176,16 +176,16 @@ func (t *MemTarget) Prove(ctx context.Context, id [32]byte, size int64, offset, 
 	if !ok {
 		return nil, fmt.Errorf("prove shard %x at %s: %w", id[:4], t.name, fs.ErrNotExist)
 	}
-	slice, err := holdstore.ProveBytes(b, offset, length)
+	slice, err := proof.FromBytes(b, offset, length)
 	if err != nil {
 		return nil, fmt.Errorf("prove shard %x at %s: %w", id[:4], t.name, err)
 	}
-	return holdstore.VerifyProof(id, uint64(size), offset, length, slice)
+	return proof.Verify(id, uint64(size), offset, length, slice)
 }
 
 // PutHead keeps a head envelope, the newest version only.
 func (t *MemTarget) PutHead(ctx context.Context, env []byte) error {
-	h, err := p2p.OpenHead(env)
+	h, err := headrec.Open(env)
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func (t *MemTarget) PutHead(ctx context.Context, env []byte) error {
 		return fmt.Errorf("put head at %s: %w", t.name, ErrTargetDown)
 	}
 	if t.head != nil {
-		if old, err := p2p.OpenHead(t.head); err == nil && old.Version >= h.Version {
+		if old, err := headrec.Open(t.head); err == nil && old.Version >= h.Version {
 			return nil
 		}
 	}
