@@ -345,9 +345,7 @@ const timelinePage = 50
 func (s *Server) timelinePage(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	d := timelineData{Query: strings.TrimSpace(q.Get("q")), Source: q.Get("source")}
-	switch d.Source {
-	case "", social.SourcePlug, social.SourceMastodon, social.SourceTwitter, social.SourceFeed:
-	default:
+	if social.CheckSource(d.Source) != nil {
 		d.Source = ""
 	}
 	var err error

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/plug-net/plug/social"
+	"github.com/plug-net/plug/social/harvest"
 )
 
 // SocialBackend is the part of the plug that microblogs, harvests and
@@ -42,7 +43,7 @@ type SearchResult struct {
 // ImportRequest asks for an import of a file or folder on the plug, or a
 // URL.
 type ImportRequest struct {
-	Kind   string `json:"kind"` // mastodon, twitter or feed
+	Kind   string `json:"kind"` // a registered importer's source (harvest.Importers)
 	Source string `json:"source"`
 }
 
@@ -72,10 +73,8 @@ func (s *Server) socialRoutes() {
 func (s *Server) apiTimeline(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	tq := social.TimelineQuery{Source: q.Get("source"), Author: q.Get("author")}
-	switch tq.Source {
-	case "", social.SourcePlug, social.SourceMastodon, social.SourceTwitter, social.SourceFeed:
-	default:
-		return &apiError{code: http.StatusBadRequest, msg: "source must be plug, mastodon, twitter or feed"}
+	if err := social.CheckSource(tq.Source); err != nil {
+		return StatusError(http.StatusBadRequest, err)
 	}
 	if v := q.Get("before"); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
@@ -214,7 +213,12 @@ func (s *Server) apiSearch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	items, total, err := s.backend.Search(r.Context(), text, q.Get("source"), limit, offset)
+	source := q.Get("source")
+	// Search matches sources whatever their case (source:Mastodon too).
+	if err := social.CheckSource(strings.ToLower(source)); err != nil {
+		return StatusError(http.StatusBadRequest, err)
+	}
+	items, total, err := s.backend.Search(r.Context(), text, source, limit, offset)
 	if err != nil {
 		return StatusError(http.StatusBadRequest, err)
 	}
@@ -240,10 +244,8 @@ func (s *Server) apiImport(w http.ResponseWriter, r *http.Request) error {
 	} else if err := readJSON(w, r, 64<<10, &req); err != nil {
 		return err
 	}
-	switch req.Kind {
-	case social.SourceMastodon, social.SourceTwitter, social.SourceFeed:
-	default:
-		return &apiError{code: http.StatusBadRequest, msg: "kind must be mastodon, twitter or feed"}
+	if err := social.CheckImportKind(req.Kind); err != nil {
+		return StatusError(http.StatusBadRequest, err)
 	}
 	if req.Source == "" {
 		return &apiError{code: http.StatusBadRequest, msg: "give the file, folder or URL to import (source)"}
@@ -387,3 +389,7 @@ func (s *Server) apiMedia(w http.ResponseWriter, r *http.Request) error {
 	http.ServeContent(w, r, "", fi.ModTime(), f)
 	return nil
 }
+
+// Importers lists the harvester's importers for the import page
+// (templates/import.html), which offers every one of them.
+func (pageData) Importers() []harvest.Importer { return harvest.Importers() }

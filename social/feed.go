@@ -109,8 +109,17 @@ func (s *Service) friendName(p peer.ID) (string, bool) {
 	return f.Name, true
 }
 
-// handleFeed serves the feed protocol to friends.
+// handleFeed serves the feed protocol to friends. It runs on the host's
+// goroutine but is the service's work: Close resets the stream and waits
+// for it.
 func (s *Service) handleFeed(st network.Stream) {
+	if !s.enter() {
+		st.Reset()
+		return
+	}
+	defer s.wg.Done()
+	stop := context.AfterFunc(s.ctx, func() { st.Reset() })
+	defer stop()
 	defer st.Close()
 	remote := st.Conn().RemotePeer()
 	name, ok := s.friendName(remote)
@@ -159,7 +168,7 @@ func (s *Service) handleFeed(st network.Stream) {
 			return
 		}
 		writeFeed(st, feedResponse{OK: true})
-		go s.fetchMedia(context.Background(), remote, p)
+		s.goRun(func(ctx context.Context) { s.fetchMedia(ctx, remote, p) })
 	case "media":
 		own, _ := s.db.Has(kv.Posts, append(slices.Clone(pfxOwnMedia), q.Hash...))
 		f, err := s.media.open(q.Hash)
@@ -233,21 +242,40 @@ func (s *Service) receive(p Post, name string) error {
 	return err
 }
 
-// open opens a feed stream to a friend and sends the request.
-func (s *Service) open(ctx context.Context, p peer.ID, q feedRequest) (network.Stream, error) {
+// exchange opens a feed stream to friend p, sends q and hands the stream
+// to read for the answer; the stream is closed when read returns. The
+// stream is reset when ctx ends: a friend that does not answer holds
+// nothing up, Close included.
+func (s *Service) exchange(ctx context.Context, p peer.ID, q feedRequest, read func(st network.Stream) error) error {
 	if err := s.node.Connect(ctx, p); err != nil {
-		return nil, err
+		return err
 	}
 	st, err := s.node.Host().NewStream(ctx, p, p2p.ProtoFeed)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	stop := context.AfterFunc(ctx, func() { st.Reset() })
+	defer func() {
+		if stop() {
+			st.Close()
+		}
+	}()
 	st.SetDeadline(time.Now().Add(feedDeadline))
 	if err := writeFeed(st, q); err != nil {
 		st.Reset()
-		return nil, err
+		return err
 	}
-	return st, nil
+	return read(st)
+}
+
+// ask is an exchange of one request and its answer.
+func (s *Service) ask(ctx context.Context, p peer.ID, q feedRequest) (feedResponse, error) {
+	var r feedResponse
+	err := s.exchange(ctx, p, q, func(st network.Stream) (err error) {
+		r, err = readFeed(st)
+		return err
+	})
+	return r, err
 }
 
 func readFeed(r io.Reader) (feedResponse, error) {
@@ -258,8 +286,8 @@ func readFeed(r io.Reader) (feedResponse, error) {
 	return decodeFeedResponse(b)
 }
 
-// pushAll pushes a post version to every friend online now; the others
-// pull it when they next meet this plug.
+// pushAll pushes a post version to every friend online now, in parallel,
+// and returns when done; the others pull it when they next meet this plug.
 func (s *Service) pushAll(ctx context.Context, p Post) {
 	if s.node == nil {
 		return
@@ -269,23 +297,20 @@ func (s *Service) pushAll(ctx context.Context, p Post) {
 	if err != nil {
 		return
 	}
+	var wg sync.WaitGroup
 	for _, f := range fs {
 		if !f.Online {
 			continue
 		}
-		go func() {
+		wg.Go(func() {
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			st, err := s.open(cctx, f.PeerID, feedRequest{Op: "push", Post: rec})
-			if err != nil {
-				return
-			}
-			defer st.Close()
-			if r, err := readFeed(st); err == nil && !r.OK {
+			if r, err := s.ask(cctx, f.PeerID, feedRequest{Op: "push", Post: rec}); err == nil && !r.OK {
 				s.log.Warn("a friend refused a post", "friend", f.Name, "code", r.Code, "msg", r.Msg)
 			}
-		}()
+		})
 	}
+	wg.Wait()
 }
 
 func cursorKey(p peer.ID) []byte { return append(slices.Clone(pfxCursor), p...) }
@@ -310,13 +335,7 @@ func (s *Service) pull(ctx context.Context, p peer.ID) {
 	got := 0
 	for range 1000 {
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
-		st, err := s.open(cctx, p, feedRequest{Op: "pull", After: cursor})
-		if err != nil {
-			cancel()
-			return
-		}
-		r, err := readFeed(st)
-		st.Close()
+		r, err := s.ask(cctx, p, feedRequest{Op: "pull", After: cursor})
 		cancel()
 		if errors.Is(err, p2p.ErrFrameTooLarge) || errors.Is(err, ErrBadPost) {
 			s.log.Warn("refused a friend's answer to a pull", "friend", name, "err", err)
@@ -335,7 +354,7 @@ func (s *Service) pull(ctx context.Context, p peer.ID) {
 			}
 			if err := s.receive(post, name); err == nil {
 				got++
-				go s.fetchMedia(context.WithoutCancel(ctx), p, post)
+				s.goRun(func(ctx context.Context) { s.fetchMedia(ctx, p, post) })
 			}
 		}
 		moved := r.Next > cursor
@@ -367,39 +386,43 @@ func (s *Service) fetchMedia(ctx context.Context, p peer.ID, post Post) {
 func (s *Service) fetchOne(ctx context.Context, p peer.ID, im ImageRef) error {
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	st, err := s.open(cctx, p, feedRequest{Op: "media", Hash: im.Hash})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	r, err := readFeed(st)
-	if err != nil {
-		return err
-	}
-	if !r.OK {
-		return fmt.Errorf("%s: %w", r.Msg, fs.ErrNotExist)
-	}
-	if _, _, err := s.media.putExpect(io.LimitReader(st, r.Size), MaxImageSize, im.Hash); err != nil {
-		return fmt.Errorf("image %s: %w", im.Hash[:8], err)
-	}
-	return nil
+	return s.exchange(cctx, p, feedRequest{Op: "media", Hash: im.Hash}, func(st network.Stream) error {
+		r, err := readFeed(st)
+		if err != nil {
+			return err
+		}
+		if !r.OK {
+			return fmt.Errorf("%s: %w", r.Msg, fs.ErrNotExist)
+		}
+		if _, _, err := s.media.putExpect(io.LimitReader(st, r.Size), MaxImageSize, im.Hash); err != nil {
+			return fmt.Errorf("image %s: %w", im.Hash[:8], err)
+		}
+		return nil
+	})
 }
 
-// Run keeps friends' posts in sync until ctx ends: at once, then every ten
-// minutes, a pull from every friend (a pull dials the friend: after a
-// reboot nobody else may, and a friend that connects is pulled from by the
-// connection hook anyway). Pushes and pulls at connection time do the rest.
-func (s *Service) Run(ctx context.Context) {
+// Run keeps friends' posts in sync until ctx ends or Close is called: at
+// once, then every ten minutes, a pull from every friend (a pull dials the
+// friend: after a reboot nobody else may, and a friend that connects is
+// pulled from by the connection hook anyway). Pushes and pulls at
+// connection time do the rest. It returns nil when stopped, and ErrClosed
+// when called after Close.
+func (s *Service) Run(ctx context.Context) error {
 	if s.node == nil {
-		return
+		return nil
 	}
+	ctx, done, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	t := time.NewTicker(syncEvery)
 	defer t.Stop()
 	for {
 		s.pullAll(ctx)
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 		}
 	}

@@ -27,27 +27,23 @@ type ImportReport struct {
 	Errors       []string       `json:"errors,omitempty"`
 }
 
-// Import brings items home from an export or a feed: kind is "mastodon",
-// "twitter" or "feed"; src a file, folder or URL. Importing twice adds
-// nothing twice. Items are stored and indexed in batches; an import that
-// fails half-way keeps what it stored.
+// Import brings items home from an export or a feed: kind names a
+// registered importer (harvest.Importers: "mastodon", "twitter", "feed");
+// src is a file, folder or URL. Importing twice adds nothing twice. Items
+// are stored and indexed in batches; an import that fails or is cancelled
+// half-way (Close cancels it too) keeps what it stored.
 func (s *Service) Import(ctx context.Context, kind, src string, progress func(done, total int)) (ImportReport, error) {
-	b := newImportBatch(s)
-	opt := harvest.Options{Progress: progress}
-	var (
-		rep harvest.Report
-		err error
-	)
-	switch kind {
-	case SourceMastodon:
-		rep, err = harvest.ImportMastodon(ctx, src, b.add, opt)
-	case SourceTwitter:
-		rep, err = harvest.ImportTwitter(ctx, src, b.add, opt)
-	case SourceFeed:
-		rep, err = harvest.ImportFeed(ctx, src, b.add, opt)
-	default:
-		return ImportReport{}, fmt.Errorf("unknown import kind %q: use mastodon, twitter or feed", kind)
+	imp, ok := harvest.Lookup(harvest.Source(kind))
+	if !ok {
+		return ImportReport{}, CheckImportKind(kind)
 	}
+	ctx, done, err := s.begin(ctx)
+	if err != nil {
+		return ImportReport{}, err
+	}
+	defer done()
+	b := newImportBatch(s)
+	rep, err := imp.Import(ctx, src, b.add, harvest.Options{Progress: progress})
 	if ferr := b.flush(true); ferr != nil && err == nil {
 		err = ferr
 	}
@@ -70,7 +66,8 @@ const importBatchSize = 1000
 
 // importBatch gathers harvested items and stores them in batches: one
 // store transaction and one index batch per importBatchSize items. A batch
-// is stored while the next one is parsed (one in flight at most).
+// is stored while the next one is parsed (one in flight at most), in a
+// goroutine that Import waits for (flush(true)) before it returns.
 type importBatch struct {
 	s       *Service
 	pending []Entry

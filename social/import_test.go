@@ -2,6 +2,7 @@ package social
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plug-net/plug/social/harvest"
 )
 
 // countTimeline pages through the whole timeline of source as a client
@@ -217,5 +220,50 @@ func TestImportTwitter(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"twitter:569206893207375872", "twitter:569206894591672320"}; !slices.Equal(got, want) {
 		t.Errorf("paging one at a time over the tweets of %v shows %v, want %v", at, got, want)
+	}
+}
+
+// TestSources: the sources of entries are the plug's own, then every
+// registered importer's; a filter or an import kind outside them is
+// refused with the list, and Import refuses an unknown kind before it
+// reads anything.
+func TestSources(t *testing.T) {
+	want := []string{SourcePlug}
+	for _, im := range harvest.Importers() {
+		want = append(want, string(im.Source))
+	}
+	if got := Sources(); !slices.Equal(got, want) {
+		t.Fatalf("Sources() = %q, want %q", got, want)
+	}
+	for _, tc := range []struct {
+		source     string
+		filter, im bool // accepted as a filter, as an import kind
+	}{
+		{"", true, false},
+		{SourcePlug, true, false},
+		{SourceMastodon, true, true},
+		{SourceTwitter, true, true},
+		{SourceFeed, true, true},
+		{"Mastodon", false, false},
+		{"rss", false, false},
+	} {
+		t.Run(tc.source, func(t *testing.T) {
+			err := CheckSource(tc.source)
+			if (err == nil) != tc.filter || (err != nil && !errors.Is(err, ErrUnknownSource)) {
+				t.Errorf("CheckSource(%q) = %v, want accepted %v", tc.source, err, tc.filter)
+			}
+			err = CheckImportKind(tc.source)
+			if (err == nil) != tc.im || (err != nil && !errors.Is(err, ErrUnknownSource)) {
+				t.Errorf("CheckImportKind(%q) = %v, want accepted %v", tc.source, err, tc.im)
+			}
+		})
+	}
+	if err := CheckSource("rss"); !strings.Contains(err.Error(), "plug, mastodon, twitter or feed") {
+		t.Errorf("CheckSource(rss) = %q, want the sources listed", err)
+	}
+	s := newService(t, "ann")
+	if _, err := s.Import(t.Context(), "rss", "/nonexistent", nil); !errors.Is(err, ErrUnknownSource) ||
+		!strings.Contains(err.Error(), "mastodon, twitter or feed") {
+		t.Errorf("Import of kind rss = %v, want ErrUnknownSource listing the importers", err)
 	}
 }

@@ -26,17 +26,73 @@ import (
 
 	"github.com/plug-net/plug/crypto"
 	"github.com/plug-net/plug/p2p"
+	"github.com/plug-net/plug/social/harvest"
 	"github.com/plug-net/plug/social/search"
 	"github.com/plug-net/plug/store/kv"
 )
 
-// Sources of timeline entries.
+// SourcePlug is the source of posts: this plug's own and its friends'. A
+// harvested entry's source is its importer's (harvest.Importers).
+const SourcePlug = "plug"
+
+// The importers' sources as strings, for code that compares an
+// Entry.Source with one of them. Sources, CheckSource and
+// harvest.Importers are what list the sources; these only name them.
 const (
-	SourcePlug     = "plug"
-	SourceMastodon = "mastodon"
-	SourceTwitter  = "twitter"
-	SourceFeed     = "feed"
+	SourceMastodon = string(harvest.SourceMastodon)
+	SourceTwitter  = string(harvest.SourceTwitter)
+	SourceFeed     = string(harvest.SourceFeed)
 )
+
+// ErrUnknownSource is wrapped by the errors of CheckSource,
+// CheckImportKind and Import when a source or import kind is neither
+// SourcePlug nor a registered importer's.
+var ErrUnknownSource = errors.New("unknown source")
+
+// ErrClosed is returned by the calls that start work once Close has begun.
+var ErrClosed = errors.New("the social service is closed")
+
+// Sources returns what an Entry's source may be: SourcePlug, then the
+// source of every importer, in the order people see them.
+func Sources() []string {
+	out := []string{SourcePlug}
+	for _, src := range harvest.Sources() {
+		out = append(out, string(src))
+	}
+	return out
+}
+
+// CheckSource checks a source filter (of Timeline or Search): nil when it
+// is empty (every source) or one of Sources, otherwise an error wrapping
+// ErrUnknownSource that lists them.
+func CheckSource(source string) error {
+	if source == "" || slices.Contains(Sources(), source) {
+		return nil
+	}
+	return fmt.Errorf("%w %.50q: choose %s", ErrUnknownSource, source, orList(Sources()))
+}
+
+// CheckImportKind checks the kind of an import: nil when an importer is
+// registered under it, otherwise an error wrapping ErrUnknownSource that
+// lists the importers.
+func CheckImportKind(kind string) error {
+	if _, ok := harvest.Lookup(harvest.Source(kind)); ok {
+		return nil
+	}
+	var kinds []string
+	for _, src := range harvest.Sources() {
+		kinds = append(kinds, string(src))
+	}
+	return fmt.Errorf("%w %.50q to import from: choose %s", ErrUnknownSource, kind, orList(kinds))
+}
+
+// orList joins words for people: "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
 
 // Entry is one item of the timeline: a post of this plug or of a friend, or
 // an item harvested from elsewhere.
@@ -90,6 +146,17 @@ type Service struct {
 	mu      sync.Mutex // serializes writes of entries
 	syncing sync.Map   // peer.ID -> struct{}: a pull in progress
 	changes atomic.Uint64
+
+	// ctx lives from New to Close. The service's own work (pushes, pulls,
+	// image fetches, feed requests served, imports, Run) runs under it
+	// and is counted in wg: Close cancels ctx and waits for all of it.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	runMu     sync.Mutex // guards closing against wg.Add
+	closing   bool
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Changes counts the changes to the entries since the service started:
@@ -123,11 +190,53 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := s.openIndex(ctx); err != nil {
 		return nil, err
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.node != nil {
 		s.node.Host().SetStreamHandler(p2p.ProtoFeed, s.handleFeed)
-		s.node.OnFriendConnected(func(p peer.ID) { s.pull(context.Background(), p) })
+		// The node cannot forget a hook: after Close, goRun does nothing.
+		s.node.OnFriendConnected(func(p peer.ID) { s.goRun(func(ctx context.Context) { s.pull(ctx, p) }) })
 	}
 	return s, nil
+}
+
+// enter counts one piece of the service's work in (wg); false once Close
+// has begun, when the work must not start.
+func (s *Service) enter() bool {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// goRun runs f in a goroutine of the service, under its context; nothing
+// once Close has begun.
+func (s *Service) goRun(f func(ctx context.Context)) {
+	if !s.enter() {
+		return
+	}
+	go func() {
+		defer s.wg.Done()
+		f(s.ctx)
+	}()
+}
+
+// begin counts in work done on the caller's goroutine (Run, Import): it
+// returns ctx, ended by Close too, and done, to call when the work ends.
+// It fails with ErrClosed once Close has begun.
+func (s *Service) begin(ctx context.Context) (_ context.Context, done func(), _ error) {
+	if !s.enter() {
+		return nil, nil, ErrClosed
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.ctx, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+		s.wg.Done()
+	}, nil
 }
 
 // openIndex opens the search index, rebuilding it from the entries when it
@@ -192,12 +301,24 @@ func (s *Service) Reindex(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the search index.
+// Close stops the service: it refuses new feed requests, cancels what the
+// service is doing (pushes, pulls, image fetches, requests being served,
+// imports, Run), waits for all of it to end, and closes the search index.
+// Close the service before the node and the store it uses. A second Close
+// does nothing.
 func (s *Service) Close() error {
-	if s.node != nil {
-		s.node.Host().RemoveStreamHandler(p2p.ProtoFeed)
-	}
-	return s.index.Close()
+	s.closeOnce.Do(func() {
+		s.runMu.Lock()
+		s.closing = true
+		s.runMu.Unlock()
+		if s.node != nil {
+			s.node.Host().RemoveStreamHandler(p2p.ProtoFeed)
+		}
+		s.cancel()
+		s.wg.Wait()
+		s.closeErr = s.index.Close()
+	})
+	return s.closeErr
 }
 
 func docOf(e Entry) search.Doc {
@@ -275,7 +396,7 @@ func (s *Service) Post(ctx context.Context, text string, images []NewImage) (Ent
 	var id [16]byte
 	rand.Read(id[:])
 	p.ID = hex.EncodeToString(id[:])
-	return s.publish(ctx, p, images, nil)
+	return s.publish(p, images, nil)
 }
 
 // Edit replaces the text (and, if given, the images) of an own post.
@@ -289,10 +410,10 @@ func (s *Service) Edit(ctx context.Context, id, text string, images []NewImage) 
 	p.Edited = time.Now().UTC().Truncate(time.Millisecond)
 	p.Text = strings.TrimSpace(text)
 	if images == nil {
-		return s.publish(ctx, p, nil, &old)
+		return s.publish(p, nil, &old)
 	}
 	p.Images = nil
-	return s.publish(ctx, p, images, &old)
+	return s.publish(p, images, &old)
 }
 
 // Delete deletes an own post: a signed deletion supersedes it at every
@@ -306,7 +427,7 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	p.Version++
 	p.Edited = time.Now().UTC().Truncate(time.Millisecond)
 	p.Text, p.Images, p.Deleted = "", nil, true
-	_, err = s.publish(ctx, p, nil, &old)
+	_, err = s.publish(p, nil, &old)
 	return err
 }
 
@@ -324,8 +445,9 @@ func (s *Service) ownPost(id string) (Entry, error) {
 	return e, nil
 }
 
-// publish signs, stores and pushes a post version.
-func (s *Service) publish(ctx context.Context, p Post, images []NewImage, old *Entry) (Entry, error) {
+// publish signs and stores a post version, and pushes it to the friends
+// online in the background.
+func (s *Service) publish(p Post, images []NewImage, old *Entry) (Entry, error) {
 	if !p.Deleted && p.Text == "" && len(images) == 0 && len(p.Images) == 0 {
 		return Entry{}, ErrEmptyPost
 	}
@@ -366,7 +488,7 @@ func (s *Service) publish(ctx context.Context, p Post, images []NewImage, old *E
 		what = "post edited"
 	}
 	s.log.Info(what, "post", p.ID, "version", p.Version, "images", len(p.Images))
-	go s.pushAll(context.WithoutCancel(ctx), p)
+	s.goRun(func(ctx context.Context) { s.pushAll(ctx, p) })
 	return e, nil
 }
 

@@ -58,8 +58,8 @@ func init() {
 		{"repair", "repair [--data DIR] [--json]", "move the shards of friends gone too long to other friends", cmdRepair},
 		{"forget", "forget [--data DIR] --keep-last N [--prune] [--json]", "drop old snapshots; --prune deletes what no snapshot uses", cmdForget},
 		{"post", "post [--data DIR] [--json] [--image FILE]... [--edit ID | --delete ID] TEXT|-", "post to your friends (- reads the text from stdin); edit or delete your post", cmdPost},
-		{"timeline", "timeline [--data DIR] [--json] [--friend NAME] [--source mastodon|twitter|feed|plug] [-n N] [--before TIME]", "your posts, your friends' and what you imported, newest first", cmdTimeline},
-		{"import", "import [--data DIR] [--json] mastodon|twitter|feed FILE|URL", "bring your posts home from a Mastodon or Twitter/X archive, or a feed", cmdImport},
+		{"timeline", "timeline [--data DIR] [--json] [--friend NAME] [--source " + sourceChoices() + "] [-n N] [--before TIME]", "your posts, your friends' and what you imported, newest first", cmdTimeline},
+		{"import", importUsage(), "bring your posts home from a Mastodon or Twitter/X archive, or a feed", cmdImport},
 		{"search", "search [--data DIR] [--json] [--source SOURCE] [-n N] QUERY", "search posts and imported items", cmdSearch},
 		{"log", "log [--data DIR] [--follow] [-n N]", "show the plug's event log", cmdLog},
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/plug-net/plug/httpui"
 	"github.com/plug-net/plug/social"
+	"github.com/plug-net/plug/social/harvest"
 )
 
 func cmdPost(ctx context.Context, std stdio, args []string) error {
@@ -134,7 +135,7 @@ func cmdTimeline(ctx context.Context, std stdio, args []string) error {
 	f := newFlags("timeline", std)
 	jsonOut := f.Bool("json", false, "print the items as JSON")
 	friend := f.String("friend", "", "only the posts of friend `NAME` (or peer ID)")
-	source := f.String("source", "", "only items from `SOURCE`: mastodon, twitter, feed or plug")
+	source := f.String("source", "", sourceHelp())
 	n := f.Int("n", 20, "show `N` items")
 	before := f.String("before", "", "show items older than `TIME` (RFC 3339, as printed by --json), for the next page")
 	pos, err := f.parse(args)
@@ -166,7 +167,7 @@ func cmdTimeline(ctx context.Context, std stdio, args []string) error {
 		return printJSON(std.out, items)
 	}
 	if len(items) == 0 {
-		fmt.Fprintln(std.out, "Nothing here yet: post with \"plug post TEXT\", or import your posts with \"plug import mastodon|twitter|feed FILE|URL\".")
+		fmt.Fprintf(std.out, "Nothing here yet: post with \"plug post TEXT\", or import your posts with \"plug import %s FILE|URL\".\n", importKinds())
 		return nil
 	}
 	printEntries(std.out, items)
@@ -218,21 +219,59 @@ func printEntries(w io.Writer, items []social.Entry) {
 	}
 }
 
+// importKinds is the KIND of "plug import KIND": the registered importers,
+// as in "mastodon|twitter|feed".
+func importKinds() string {
+	var kinds []string
+	for _, src := range harvest.Sources() {
+		kinds = append(kinds, string(src))
+	}
+	return strings.Join(kinds, "|")
+}
+
+// importUsage is the usage line of "plug import", after "plug ".
+func importUsage() string {
+	return "import [--data DIR] [--json] " + importKinds() + " FILE|URL"
+}
+
+// importHelp is the start of "plug import -h": the usage line, then what
+// each importer reads.
+func importHelp() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage: plug %s\n", importUsage())
+	for _, im := range harvest.Importers() {
+		fmt.Fprintf(&b, "  %-10s %s\n", im.Source, im.Help)
+	}
+	return b.String()
+}
+
+// sourceChoices is the SOURCE of the --source filters: every importer's
+// source, then "plug", as in "mastodon|twitter|feed|plug".
+func sourceChoices() string { return importKinds() + "|" + social.SourcePlug }
+
+// sourceHelp describes the --source filters of timeline and search.
+func sourceHelp() string {
+	return "only items from `SOURCE`, one of " + strings.Join(social.Sources(), ", ")
+}
+
 func cmdImport(ctx context.Context, std stdio, args []string) error {
 	f := newFlags("import", std)
+	usage := importUsage()
+	f.Usage = func() {
+		fmt.Fprint(f.Output(), importHelp())
+		f.PrintDefaults()
+	}
 	jsonOut := f.Bool("json", false, "print the report as JSON (progress as JSON lines on stderr)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 2 {
-		return usagef(f.cmd.usage, "import: give what to import and from where, e.g. plug import mastodon archive.zip")
+		return usagef(usage, "import: give what to import and from where, e.g. plug import mastodon archive.zip")
 	}
 	kind, src := pos[0], pos[1]
-	switch kind {
-	case social.SourceMastodon, social.SourceTwitter, social.SourceFeed:
-	default:
-		return usagef(f.cmd.usage, "import: %q is not mastodon, twitter or feed", kind)
+	if err := social.CheckImportKind(kind); err != nil {
+		return usagef(usage, "%v", err)
 	}
 	if !strings.Contains(src, "://") {
 		abs, err := filepath.Abs(src)
@@ -282,7 +321,7 @@ func cmdImport(ctx context.Context, std stdio, args []string) error {
 func cmdSearch(ctx context.Context, std stdio, args []string) error {
 	f := newFlags("search", std)
 	jsonOut := f.Bool("json", false, "print the items as JSON, best match first")
-	source := f.String("source", "", "only items from `SOURCE`: mastodon, twitter, feed or plug")
+	source := f.String("source", "", sourceHelp())
 	n := f.Int("n", 20, "show `N` items")
 	pos, err := f.parse(args)
 	if err != nil {

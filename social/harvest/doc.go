@@ -3,6 +3,10 @@
 // archive (data/tweets.js) and RSS, Atom, JSON Feed or ActivityPub outboxes
 // read from a URL or a file.
 //
+// Each importer registers itself (Importer, in its own file): Importers and
+// Lookup are how the social service, the command line and the web UI know
+// which sources exist, what each reads and how people name it.
+//
 // It parses and nothing else. Each Item goes to a Sink supplied by the
 // caller (the social package), which stores it, de-duplicates it by
 // Item.Key and indexes it; media files are handed over as readers

@@ -26,6 +26,22 @@ const (
 	acceptAP = "application/activity+json"
 )
 
+// SourceFeed is the source of the items of RSS, Atom and JSON feeds and of
+// ActivityPub outboxes.
+const SourceFeed Source = "feed"
+
+func init() {
+	register(Importer{
+		Source: SourceFeed,
+		Name:   "feeds",
+		Label:  "an RSS, Atom or ActivityPub feed",
+		URL:    true,
+		Help:   "an RSS, Atom or JSON feed or an ActivityPub outbox: its http or https URL, or a file",
+		Order:  30,
+		Import: ImportFeed,
+	})
+}
+
 // ImportFeed imports the entries of a feed: src is an http or https URL,
 // or a local file. RSS, Atom and JSON Feed are read with gofeed; an
 // ActivityPub outbox (a JSON OrderedCollection, or an actor, whose outbox

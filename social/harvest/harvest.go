@@ -11,16 +11,6 @@ import (
 	"time"
 )
 
-// Source names the service an Item comes from.
-type Source string
-
-// The sources this package imports from.
-const (
-	SourceMastodon Source = "mastodon"
-	SourceTwitter  Source = "twitter"
-	SourceFeed     Source = "feed"
-)
-
 // Limits on what an import reads. Inputs over them are refused (a whole
 // file) or reported (one entry or medium), and never allocated.
 const (

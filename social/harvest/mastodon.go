@@ -11,6 +11,21 @@ import (
 	"strings"
 )
 
+// SourceMastodon is the source of the items of a Mastodon archive.
+const SourceMastodon Source = "mastodon"
+
+func init() {
+	register(Importer{
+		Source: SourceMastodon,
+		Name:   "Mastodon",
+		Label:  "a Mastodon archive",
+		Files:  ".zip, .tar.gz",
+		Help:   "a Mastodon archive: the .zip or .tar.gz of \"Request your archive\", its unpacked folder, or its outbox.json",
+		Order:  10,
+		Import: ImportMastodon,
+	})
+}
+
 // ImportMastodon imports the owner's posts and boosts from a Mastodon
 // archive ("Request your archive" in Mastodon's settings): a .zip, a
 // .tar.gz, an unpacked folder, or its outbox.json itself. Direct messages

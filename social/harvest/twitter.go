@@ -16,6 +16,21 @@ import (
 	"unicode/utf8"
 )
 
+// SourceTwitter is the source of the items of a Twitter/X archive.
+const SourceTwitter Source = "twitter"
+
+func init() {
+	register(Importer{
+		Source: SourceTwitter,
+		Name:   "Twitter/X",
+		Label:  "a Twitter/X archive",
+		Files:  ".zip",
+		Help:   "a Twitter/X archive: the .zip, its unpacked folder, or its data/tweets.js",
+		Order:  20,
+		Import: ImportTwitter,
+	})
+}
+
 // ImportTwitter imports the owner's tweets and retweets from a Twitter/X
 // archive: the .zip, its unpacked folder, or data/tweets.js itself. The
 // data files are JavaScript assignments (window.YTD.tweets.part0 = [...]):

@@ -54,7 +54,7 @@ type Doc struct {
 	Text    string    // body; English stemming ("running" finds "run")
 	Summary string    // content warning or title; searched like Text
 	Author  string    // matched by from:, case-insensitively, a leading "@" ignored
-	Source  string    // "plug", "mastodon", "twitter", "feed"; matched by source:
+	Source  string    // the entry's source ("plug", or an importer's: "mastodon", ...); matched by source:
 	Tags    []string  // matched by #tag, case-insensitively, a leading "#" ignored
 	Time    time.Time // breaks ties between equal scores, newest first
 }
