@@ -234,12 +234,16 @@ func TestAgeRoundTrip(t *testing.T) {
 		}
 	}
 	// Another owner cannot decrypt.
-	other, _ := NewPhrase()
-	ko, _ := DeriveKeys(other)
+	other, err := NewPhrase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ko, err := DeriveKeys(other)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var buf bytes.Buffer
-	w, _ := Encrypt(&buf, k.AgeRecipient())
-	w.Write([]byte("secret"))
-	w.Close()
+	encryptTo(t, &buf, k.AgeRecipient(), []byte("secret"))
 	if _, err := Decrypt(&buf, ko.AgeIdentity()); err == nil {
 		t.Fatal("another owner's identity decrypted the file")
 	} else if !errors.Is(err, age.ErrIncorrectIdentity) {
@@ -318,12 +322,22 @@ func BenchmarkEncrypt(b *testing.B) {
 	b.SetBytes(int64(len(plain)))
 	b.ReportAllocs()
 	for b.Loop() {
-		w, err := Encrypt(io.Discard, k.AgeRecipient())
-		if err != nil {
-			b.Fatal(err)
-		}
-		w.Write(plain)
-		w.Close()
+		encryptTo(b, io.Discard, k.AgeRecipient(), plain)
+	}
+}
+
+// encryptTo encrypts plain to dst for r, failing the test on any error.
+func encryptTo(t testing.TB, dst io.Writer, r age.Recipient, plain []byte) {
+	t.Helper()
+	w, err := Encrypt(dst, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -332,9 +346,7 @@ func BenchmarkDecrypt(b *testing.B) {
 	k, _ := DeriveKeys(p)
 	plain := make([]byte, 16<<20)
 	var buf bytes.Buffer
-	w, _ := Encrypt(&buf, k.AgeRecipient())
-	w.Write(plain)
-	w.Close()
+	encryptTo(b, &buf, k.AgeRecipient(), plain)
 	ct := buf.Bytes()
 	b.SetBytes(int64(len(plain)))
 	b.ReportAllocs()
@@ -343,6 +355,8 @@ func BenchmarkDecrypt(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		io.Copy(io.Discard, r)
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

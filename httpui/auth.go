@@ -144,7 +144,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.PasswordFile != "" && !d.HasPassword {
 		d.Setup, d.NeedToken = true, s.needsToken(r)
 	}
-	s.render(w, "login.html", d)
+	s.renderOr500(w, http.StatusOK, "login.html", d)
 }
 
 // login takes the password or the API token, in the form field "password"
@@ -171,7 +171,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	fail := func(code int, problem string) {
-		s.renderCode(w, code, "login.html", loginData{Setup: true, NeedToken: s.needsToken(r), Problem: problem})
+		s.renderOr500(w, code, "login.html", loginData{Setup: true, NeedToken: s.needsToken(r), Problem: problem})
 	}
 	if s.cfg.PasswordFile == "" || s.passwordSet() {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)

@@ -3,7 +3,6 @@ package httpui
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"github.com/plug-net/plug/store"
 	"github.com/plug-net/plug/store/archiver"
 	"github.com/plug-net/plug/store/check"
+	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/repair"
 	"github.com/plug-net/plug/store/restorer"
 )
@@ -24,6 +24,16 @@ type BackupResult struct {
 	NewBytes   int64   `json:"new_bytes"`
 	DurationS  float64 `json:"duration_s"`
 	Errors     int64   `json:"errors"`
+}
+
+// ResultOf is the answer for the snapshot a backup made.
+func ResultOf(snap data.Snapshot) BackupResult {
+	return BackupResult{SnapshotID: snap.ID.String(), Files: snap.Files, Bytes: snap.Bytes, NewBytes: snap.NewBytes, DurationS: snap.Duration, Errors: snap.Errors}
+}
+
+// InfoOf is a snapshot as the API lists it.
+func InfoOf(s data.Snapshot) SnapshotInfo {
+	return SnapshotInfo{ID: s.ID.String(), Time: s.Time, Paths: s.Paths, Files: s.Files, Bytes: s.Bytes, NewBytes: s.NewBytes, Host: s.Host}
 }
 
 // SnapshotInfo is one snapshot as "plug snapshots --json" lists it.
@@ -95,7 +105,9 @@ func (st *Stream) send(key string, v any) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.w.Write(append(b, '\n'))
-	st.rc.Flush()
+	// A client that left ends the operation through the request's context;
+	// the lines written meanwhile go nowhere.
+	_ = st.rc.Flush()
 }
 
 // finish sends the result or the error.
@@ -128,14 +140,6 @@ func (t *throttle) ok() bool {
 // wantsStream reports whether the client asked for streamed progress.
 func wantsStream(r *http.Request) bool { return r.URL.Query().Get("stream") == "1" }
 
-// busyStatus turns ErrBusy into 409.
-func busyStatus(err error) error {
-	if errors.Is(err, store.ErrBusy) {
-		return StatusError(http.StatusConflict, err)
-	}
-	return err
-}
-
 func (s *Server) apiBackup(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Paths []string `json:"paths"`
@@ -152,16 +156,16 @@ func (s *Server) apiBackup(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if !wantsStream(r) {
-		res, err := s.backend.Backup(r.Context(), body.Paths, nil, nil)
+		res, err := s.backups.Backup(r.Context(), body.Paths, nil, nil)
 		if err != nil {
-			return busyStatus(err)
+			return err
 		}
 		writeJSON(w, http.StatusOK, res)
 		return nil
 	}
 	st := newStream(w)
 	th := &throttle{d: 200 * time.Millisecond}
-	res, err := s.backend.Backup(r.Context(), body.Paths,
+	res, err := s.backups.Backup(r.Context(), body.Paths,
 		func(p archiver.Progress) {
 			if p.Phase == "done" || th.ok() {
 				st.send("progress", p)
@@ -175,7 +179,7 @@ func (s *Server) apiBackup(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiSnapshots(w http.ResponseWriter, r *http.Request) error {
-	snaps, err := s.backend.Snapshots(r.Context())
+	snaps, err := s.backups.Snapshots(r.Context())
 	if err != nil {
 		return err
 	}
@@ -195,7 +199,7 @@ func (s *Server) apiRestore(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{code: http.StatusBadRequest, msg: "give a snapshot and an absolute destination directory"}
 	}
 	if !wantsStream(r) {
-		res, err := s.backend.Restore(r.Context(), req, nil)
+		res, err := s.backups.Restore(r.Context(), req, nil)
 		if err != nil {
 			return err
 		}
@@ -204,7 +208,7 @@ func (s *Server) apiRestore(w http.ResponseWriter, r *http.Request) error {
 	}
 	st := newStream(w)
 	th := &throttle{d: 200 * time.Millisecond}
-	res, err := s.backend.Restore(r.Context(), req, func(p restorer.Progress) {
+	res, err := s.backups.Restore(r.Context(), req, func(p restorer.Progress) {
 		if th.ok() {
 			st.send("progress", p)
 		}
@@ -222,7 +226,7 @@ func (s *Server) apiVerify(w http.ResponseWriter, r *http.Request) error {
 	}
 	st := newStream(w)
 	th := &throttle{d: 200 * time.Millisecond}
-	res, err := s.backend.Verify(r.Context(), body.ReadData, func(done, total int) {
+	res, err := s.backups.Verify(r.Context(), body.ReadData, func(done, total int) {
 		if th.ok() {
 			st.send("progress", map[string]int{"done": done, "total": total})
 		}
@@ -232,9 +236,9 @@ func (s *Server) apiVerify(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiRepair(w http.ResponseWriter, r *http.Request) error {
-	res, err := s.backend.Repair(r.Context())
+	res, err := s.backups.Repair(r.Context())
 	if err != nil && len(res.Replaced) == 0 {
-		return busyStatus(err)
+		return err
 	}
 	if err != nil {
 		writeJSON(w, http.StatusOK, map[string]any{"report": res, "error": err.Error()})
@@ -255,16 +259,16 @@ func (s *Server) apiForget(w http.ResponseWriter, r *http.Request) error {
 	if body.KeepLast < 1 {
 		return &apiError{code: http.StatusBadRequest, msg: "keep_last must be at least 1"}
 	}
-	res, err := s.backend.Forget(r.Context(), body.KeepLast, body.Prune)
+	res, err := s.backups.Forget(r.Context(), body.KeepLast, body.Prune)
 	if err != nil {
-		return busyStatus(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }
 
 func (s *Server) apiSources(w http.ResponseWriter, r *http.Request) error {
-	src, err := s.backend.Sources(r.Context())
+	src, err := s.backups.Sources(r.Context())
 	if err != nil {
 		return err
 	}
@@ -289,9 +293,9 @@ func (s *Server) apiSourceChange(add bool) func(http.ResponseWriter, *http.Reque
 		var src []string
 		var err error
 		if add {
-			src, err = s.backend.AddSource(r.Context(), body.Path)
+			src, err = s.backups.AddSource(r.Context(), body.Path)
 		} else {
-			src, err = s.backend.RemoveSource(r.Context(), body.Path)
+			src, err = s.backups.RemoveSource(r.Context(), body.Path)
 		}
 		if err != nil {
 			return err

@@ -32,7 +32,11 @@ func newBenchBackend(b *testing.B) *fakeBackend {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { db.Close() })
+	b.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			b.Error(err)
+		}
+	})
 	p, err := crypto.NewPhrase()
 	if err != nil {
 		b.Fatal(err)
@@ -46,7 +50,11 @@ func newBenchBackend(b *testing.B) *fakeBackend {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { soc.Close() })
+	b.Cleanup(func() {
+		if err := soc.Close(); err != nil {
+			b.Error(err)
+		}
+	})
 
 	const own = 100
 	public := []string{"https://www.w3.org/ns/activitystreams#Public"}
@@ -62,7 +70,9 @@ func newBenchBackend(b *testing.B) *fakeBackend {
 		})
 	}
 	export := filepath.Join(dir, "export")
-	os.MkdirAll(export, 0o700)
+	if err := os.MkdirAll(export, 0o700); err != nil {
+		b.Fatal(err)
+	}
 	outbox, _ := json.Marshal(map[string]any{"type": "OrderedCollection", "orderedItems": items})
 	if err := os.WriteFile(filepath.Join(export, "outbox.json"), outbox, 0o600); err != nil {
 		b.Fatal(err)

@@ -111,7 +111,7 @@ func (s *Server) apiCreateInvite(w http.ResponseWriter, r *http.Request) error {
 		}
 		ttl = d
 	}
-	inv, err := s.backend.CreateInvite(r.Context(), ttl)
+	inv, err := s.friends.CreateInvite(r.Context(), ttl)
 	if err != nil {
 		return err
 	}
@@ -151,21 +151,23 @@ func (s *Server) apiAccept(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !wantsStream(r) {
-		f, err := s.backend.AcceptInvite(r.Context(), body.Code, nil)
+		f, err := s.friends.AcceptInvite(r.Context(), body.Code, nil)
 		if err != nil {
-			return err
+			// Unless it is about the invite, the inviting plug was out of
+			// reach or failed.
+			return withStatus(err, http.StatusBadGateway)
 		}
 		writeJSON(w, http.StatusOK, f)
 		return nil
 	}
 	st := newStream(w)
-	f, err := s.backend.AcceptInvite(r.Context(), body.Code, func(msg string) { st.send("progress", msg) })
+	f, err := s.friends.AcceptInvite(r.Context(), body.Code, func(msg string) { st.send("progress", msg) })
 	st.finish(f, err)
 	return nil
 }
 
 func (s *Server) apiFriends(w http.ResponseWriter, r *http.Request) error {
-	fs, err := s.backend.Friends(r.Context())
+	fs, err := s.friends.Friends(r.Context())
 	if err != nil {
 		return err
 	}
@@ -186,7 +188,7 @@ func (s *Server) apiSetQuota(w http.ResponseWriter, r *http.Request) error {
 	if body.QuotaGiven == nil || *body.QuotaGiven < 0 {
 		return &apiError{code: http.StatusBadRequest, msg: "quota_given must be a number of bytes ≥ 0"}
 	}
-	f, err := s.backend.SetQuota(r.Context(), r.PathValue("who"), *body.QuotaGiven)
+	f, err := s.friends.SetQuota(r.Context(), r.PathValue("who"), *body.QuotaGiven)
 	if err != nil {
 		return err
 	}
@@ -195,7 +197,7 @@ func (s *Server) apiSetQuota(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiRemoveFriend(w http.ResponseWriter, r *http.Request) error {
-	freed, err := s.backend.RemoveFriend(r.Context(), r.PathValue("who"))
+	freed, err := s.friends.RemoveFriend(r.Context(), r.PathValue("who"))
 	if err != nil {
 		return err
 	}

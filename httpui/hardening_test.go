@@ -62,7 +62,7 @@ func TestSetupThroughAProxyTakesTheToken(t *testing.T) {
 	if w := form(s, "/login/setup", v, "127.0.0.1:7777", "127.0.0.1:5000", map[string]string{"X-Forwarded-For": "203.0.113.9"}); w.Code != http.StatusForbidden {
 		t.Fatalf("setup through a proxy without the token: %d, want 403", w.Code)
 	}
-	remote, err := New(Config{Token: testToken, PasswordFile: filepath.Join(t.TempDir(), "pw"), PasswordCost: bcrypt.MinCost, RemoteUI: true}, newFake())
+	remote, err := New(Config{Token: testToken, PasswordFile: filepath.Join(t.TempDir(), "pw"), PasswordCost: bcrypt.MinCost, RemoteUI: true, UploadDir: t.TempDir()}, backends(t, newFake()))
 	if err != nil {
 		t.Fatal(err)
 	}

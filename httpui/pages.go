@@ -1,11 +1,11 @@
 package httpui
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -22,19 +22,47 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/plug-net/plug/social"
+	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/kv"
 )
 
-// UIBackend is what the pages need beyond the command line's API.
-type UIBackend interface {
-	// Health tells how many friends may vanish without loss, from where
-	// the shards are placed.
-	Health(ctx context.Context) (Health, error)
+// BrowseBackend opens the snapshots for the pages that browse them.
+type BrowseBackend interface {
 	// SnapshotTree lists a folder (an absolute original path; "/" for the
 	// top) of a snapshot (ID, prefix or "latest").
 	SnapshotTree(ctx context.Context, snapshot, path string) (SnapshotDir, error)
 	// OpenSnapshotFile opens one file of a snapshot for download.
 	OpenSnapshotFile(ctx context.Context, snapshot, path string) (*SnapshotFile, error)
+}
+
+// DirOf lists the folder at p of a snapshot for the pages: folders
+// first, then by name; names that are not UTF-8 shown with U+FFFD.
+func DirOf(snap SnapshotInfo, p string, nodes []data.Node) SnapshotDir {
+	p = path.Clean("/" + p)
+	d := SnapshotDir{Snapshot: snap, Path: p, Entries: make([]TreeEntry, 0, len(nodes))}
+	for _, c := range nodes {
+		name := c.Name
+		if name == "" && len(c.RawName) > 0 {
+			name = strings.ToValidUTF8(string(c.RawName), "\uFFFD")
+		}
+		target := c.Target
+		if target == "" && len(c.RawTarget) > 0 {
+			target = strings.ToValidUTF8(string(c.RawTarget), "\uFFFD")
+		}
+		d.Entries = append(d.Entries, TreeEntry{
+			Name: name, Path: path.Join(p, name), Type: c.Type, Size: c.Size,
+			ModTime: time.Unix(0, c.ModTime), Target: target,
+		})
+	}
+	// A tree holds its nodes by name: a stable sort keeps that order.
+	rank := func(e TreeEntry) int {
+		if e.Type == data.TypeDir {
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(d.Entries, func(x, y TreeEntry) int { return cmp.Compare(rank(x), rank(y)) })
+	return d
 }
 
 // Health is what GET /api/v1/health answers.
@@ -112,7 +140,7 @@ func init() {
 		panic(err)
 	}
 	staticFS = sub
-	fs.WalkDir(sub, ".", func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(sub, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -125,6 +153,9 @@ func init() {
 		assetBytes[p] = len(b)
 		return nil
 	})
+	if err != nil {
+		panic(err) // the files are embedded: only a broken build gets here
+	}
 }
 
 var templateFuncs = template.FuncMap{
@@ -248,13 +279,13 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	var d overviewData
 	var err error
-	if d.Status, err = s.backend.Status(ctx); err != nil {
+	if d.Status, err = s.status.Status(ctx); err != nil {
 		return err
 	}
-	if d.Health, err = s.backend.Health(ctx); err != nil {
+	if d.Health, err = s.status.Health(ctx); err != nil {
 		return err
 	}
-	fs, err := s.backend.Friends(ctx)
+	fs, err := s.friends.Friends(ctx)
 	if err != nil {
 		return err
 	}
@@ -268,7 +299,7 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) error {
 		d.Taken += f.QuotaTaken
 		d.TakenUsed += f.UsedTaken
 	}
-	if d.Events, err = s.backend.LastEvents(ctx, 8); err != nil {
+	if d.Events, err = s.status.LastEvents(ctx, 8); err != nil {
 		return err
 	}
 	slices.Reverse(d.Events)
@@ -276,7 +307,7 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) friendsPage(w http.ResponseWriter, r *http.Request) error {
-	fs, err := s.backend.Friends(r.Context())
+	fs, err := s.friends.Friends(r.Context())
 	if err != nil {
 		return err
 	}
@@ -295,18 +326,18 @@ func (s *Server) backupsPage(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	var d backupsData
 	var err error
-	if d.Status, err = s.backend.Status(ctx); err != nil {
+	if d.Status, err = s.status.Status(ctx); err != nil {
 		return err
 	}
-	if d.Sources, err = s.backend.Sources(ctx); err != nil {
+	if d.Sources, err = s.backups.Sources(ctx); err != nil {
 		return err
 	}
-	if d.Snapshots, err = s.backend.Snapshots(ctx); err != nil {
+	if d.Snapshots, err = s.backups.Snapshots(ctx); err != nil {
 		return err
 	}
 	slices.SortFunc(d.Snapshots, func(a, b SnapshotInfo) int { return b.Time.Compare(a.Time) })
-	if j := s.jobs.running(); j != nil {
-		d.Job = j.id
+	if j := s.jobs.Running(); j != nil {
+		d.Job = j.ID
 	}
 	return s.show(w, "backups.html", "Backups", "backups", d)
 }
@@ -318,11 +349,10 @@ func cleanTreePath(p string) string {
 
 func (s *Server) browsePage(w http.ResponseWriter, r *http.Request) error {
 	p := cleanTreePath(r.URL.Query().Get("path"))
-	dir, err := s.backend.SnapshotTree(r.Context(), r.PathValue("id"), p)
+	dir, err := s.browse.SnapshotTree(r.Context(), r.PathValue("id"), p)
 	if err != nil {
-		var ae *apiError
-		if errors.As(err, &ae) && ae.code < 500 {
-			http.Error(w, "plug: "+ae.msg, ae.code)
+		if code := statusOf(err); code != 0 && code < 500 {
+			http.Error(w, "plug: "+err.Error(), code)
 			return nil
 		}
 		return err
@@ -355,7 +385,7 @@ func (s *Server) timelinePage(w http.ResponseWriter, r *http.Request) error {
 		}
 		d.Offset, _ = strconv.Atoi(q.Get("offset"))
 		d.Offset = min(max(d.Offset, 0), 100000)
-		d.Items, d.Total, err = s.backend.Search(r.Context(), d.Query, d.Source, timelinePage, d.Offset)
+		d.Items, d.Total, err = s.social.Search(r.Context(), d.Query, d.Source, timelinePage, d.Offset)
 		if err != nil {
 			return err
 		}
@@ -367,7 +397,7 @@ func (s *Server) timelinePage(w http.ResponseWriter, r *http.Request) error {
 		if t, err := time.Parse(time.RFC3339Nano, q.Get("before")); err == nil {
 			tq.Before = t
 		}
-		if d.Items, err = s.backend.Timeline(r.Context(), tq); err != nil {
+		if d.Items, err = s.social.Timeline(r.Context(), tq); err != nil {
 			return err
 		}
 		if len(d.Items) == timelinePage {
@@ -415,7 +445,7 @@ func (s *Server) logPage(w http.ResponseWriter, r *http.Request) error {
 	default:
 		d.Level = "debug"
 	}
-	ev, err := s.backend.LastEvents(r.Context(), logScan)
+	ev, err := s.status.LastEvents(r.Context(), logScan)
 	if err != nil {
 		return err
 	}
@@ -455,7 +485,7 @@ func eventText(e kv.Event) string {
 // ---- API for the pages ----
 
 func (s *Server) apiHealth(w http.ResponseWriter, r *http.Request) error {
-	h, err := s.backend.Health(r.Context())
+	h, err := s.status.Health(r.Context())
 	if err != nil {
 		return err
 	}
@@ -464,7 +494,7 @@ func (s *Server) apiHealth(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiTree(w http.ResponseWriter, r *http.Request) error {
-	dir, err := s.backend.SnapshotTree(r.Context(), r.PathValue("id"), cleanTreePath(r.URL.Query().Get("path")))
+	dir, err := s.browse.SnapshotTree(r.Context(), r.PathValue("id"), cleanTreePath(r.URL.Query().Get("path")))
 	if err != nil {
 		return err
 	}
@@ -483,11 +513,11 @@ func (s *Server) apiFile(w http.ResponseWriter, r *http.Request) error {
 	if p == "" {
 		return &apiError{code: http.StatusBadRequest, msg: "give the file's path (path)"}
 	}
-	f, err := s.backend.OpenSnapshotFile(r.Context(), r.PathValue("id"), cleanTreePath(p))
+	f, err := s.browse.OpenSnapshotFile(r.Context(), r.PathValue("id"), cleanTreePath(p))
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only; closing frees the download slot
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": f.Name}))

@@ -25,6 +25,7 @@ import (
 	"github.com/plug-net/plug/store"
 	"github.com/plug-net/plug/store/archiver"
 	"github.com/plug-net/plug/store/check"
+	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/kv"
 	"github.com/plug-net/plug/store/repair"
 	"github.com/plug-net/plug/store/restorer"
@@ -55,7 +56,13 @@ type socialService interface {
 	Search(ctx context.Context, query, source string, limit, offset int) ([]social.Entry, uint64, error)
 }
 
-var _ Backend = (*fakeBackend)(nil)
+var (
+	_ StatusBackend  = (*fakeBackend)(nil)
+	_ FriendsBackend = (*fakeBackend)(nil)
+	_ BackupsBackend = (*fakeBackend)(nil)
+	_ SocialBackend  = (*fakeBackend)(nil)
+	_ BrowseBackend  = (*fakeBackend)(nil)
+)
 
 func newFake() *fakeBackend {
 	return &fakeBackend{
@@ -149,10 +156,10 @@ func (f *fakeBackend) Timeline(ctx context.Context, q social.TimelineQuery) ([]s
 func (f *fakeBackend) Post(context.Context, string, []social.NewImage) (social.Entry, error) {
 	return social.Entry{}, nil
 }
-func (f *fakeBackend) EditPost(context.Context, string, string, []social.NewImage) (social.Entry, error) {
+func (f *fakeBackend) Edit(context.Context, string, string, []social.NewImage) (social.Entry, error) {
 	return social.Entry{}, nil
 }
-func (f *fakeBackend) DeletePost(context.Context, string) error { return nil }
+func (f *fakeBackend) Delete(context.Context, string) error { return nil }
 func (f *fakeBackend) Import(context.Context, string, string, func(int, int)) (social.ImportReport, error) {
 	return social.ImportReport{}, nil
 }
@@ -163,13 +170,12 @@ func (f *fakeBackend) Search(ctx context.Context, query, source string, limit, o
 	return f.entries, uint64(len(f.entries)), nil
 }
 func (f *fakeBackend) OpenMedia(string) (*os.File, error) { return nil, fs.ErrNotExist }
-func (f *fakeBackend) UploadDir() string                  { return os.TempDir() }
 func (f *fakeBackend) Health(context.Context) (Health, error) {
 	return f.health, nil
 }
 func (f *fakeBackend) SnapshotTree(_ context.Context, ref, p string) (SnapshotDir, error) {
 	if ref != f.dir.Snapshot.ID {
-		return SnapshotDir{}, StatusError(http.StatusNotFound, errors.New("no such snapshot"))
+		return SnapshotDir{}, fmt.Errorf("%w: %q", store.ErrNoSnapshot, ref)
 	}
 	d := f.dir
 	d.Path = p
@@ -178,18 +184,33 @@ func (f *fakeBackend) SnapshotTree(_ context.Context, ref, p string) (SnapshotDi
 func (f *fakeBackend) OpenSnapshotFile(_ context.Context, ref, p string) (*SnapshotFile, error) {
 	c, ok := f.files[p]
 	if !ok {
-		return nil, StatusError(http.StatusNotFound, fmt.Errorf("%s is not in snapshot %s", p, ref))
+		return nil, fmt.Errorf("%s: %w %s", p, store.ErrNotInSnapshot, ref)
 	}
 	return &SnapshotFile{ReadCloser: io.NopCloser(strings.NewReader(c)), Name: filepath.Base(p), Size: int64(len(c))}, nil
 }
 
 const testToken = "0123456789abcdef0123456789abcdef0123456789abcdef"
 
-// newTestServer serves b with a password file in a temporary folder.
-func newTestServer(t testing.TB, b Backend) (*Server, string) {
+// backends serves every area from the fake, and backups started from a
+// page as real store.BackupJobs that run the fake's Backup.
+func backends(t testing.TB, f *fakeBackend) Backends {
+	jobs := store.NewBackupJobs(func(ctx context.Context, paths []string, opt store.BackupOptions) (data.Snapshot, error) {
+		res, err := f.Backup(ctx, paths, opt.Progress, opt.Warn)
+		if err != nil {
+			return data.Snapshot{}, err
+		}
+		id, err := data.ParseID(res.SnapshotID)
+		return data.Snapshot{ID: id, Files: res.Files, Bytes: res.Bytes}, err
+	})
+	t.Cleanup(jobs.Close)
+	return Backends{Status: f, Friends: f, Backups: f, Jobs: jobs, Social: f, Browse: f}
+}
+
+// newTestServer serves f with a password file in a temporary folder.
+func newTestServer(t testing.TB, f *fakeBackend) (*Server, string) {
 	t.Helper()
 	pw := filepath.Join(t.TempDir(), "ui.password")
-	s, err := New(Config{Token: testToken, PasswordFile: pw, PasswordCost: bcrypt.MinCost}, b)
+	s, err := New(Config{Token: testToken, PasswordFile: pw, PasswordCost: bcrypt.MinCost, UploadDir: t.TempDir()}, backends(t, f))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,7 +537,7 @@ func TestBackupJobStreamsProgress(t *testing.T) {
 		warn("/home/ann/<b>locked</b>", errors.New("permission denied"))
 		<-release
 		progress(archiver.Progress{Phase: "done", Files: 2, FilesTotal: 2, Bytes: 20, BytesTotal: 20, ScanDone: true})
-		return BackupResult{SnapshotID: "feedface00000000", Files: 2, Bytes: 20}, nil
+		return BackupResult{SnapshotID: "feedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedface", Files: 2, Bytes: 20}, nil
 	}
 	s, _ := newTestServer(t, f)
 	srv := httptest.NewServer(s.Handler())
@@ -534,8 +555,10 @@ func TestBackupJobStreamsProgress(t *testing.T) {
 	}
 	resp := call("POST", "/api/v1/backups/jobs", "{}")
 	var started struct{ ID string }
-	json.NewDecoder(resp.Body).Decode(&started)
-	resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&started); err != nil {
+		t.Fatal(err)
+	}
+	closeBody(t, resp)
 	if resp.StatusCode != http.StatusAccepted || started.ID == "" {
 		t.Fatalf("start: %d %+v", resp.StatusCode, started)
 	}
@@ -543,7 +566,7 @@ func TestBackupJobStreamsProgress(t *testing.T) {
 		t.Fatalf("a second backup while one runs: %d, want 409", r.StatusCode)
 	}
 	ev := call("GET", "/api/v1/backups/jobs/"+started.ID+"/events", "")
-	defer ev.Body.Close()
+	defer closeBody(t, ev)
 	if ct := ev.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("events: Content-Type %q", ct)
 	}
@@ -558,13 +581,15 @@ func TestBackupJobStreamsProgress(t *testing.T) {
 		names = append(names, e.name)
 	}
 	last := got[len(got)-1]
-	if last.name != "result" || !strings.Contains(last.data, `"snapshot_id":"feedface00000000"`) {
+	if last.name != "result" || !strings.Contains(last.data, `"snapshot_id":"feedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedface"`) {
 		t.Fatalf("events %v, last %+v: want a result with the snapshot", names, last)
 	}
 	var done archiver.Progress
 	for _, e := range got {
 		if e.name == "progress" {
-			json.Unmarshal([]byte(e.data), &done)
+			if err := json.Unmarshal([]byte(e.data), &done); err != nil {
+				t.Fatalf("progress %q: %v", e.data, err)
+			}
 		}
 	}
 	if done.Phase != "done" || done.Bytes != done.BytesTotal {
@@ -572,39 +597,13 @@ func TestBackupJobStreamsProgress(t *testing.T) {
 	}
 	// A page that comes back later still gets the result.
 	again := call("GET", "/api/v1/backups/jobs/"+started.ID+"/events", "")
-	defer again.Body.Close()
+	defer closeBody(t, again)
 	late := readSSE(t, again.Body, func(e sseEvent) bool { return e.name == "result" })
 	if late[len(late)-1].name != "result" {
 		t.Fatalf("late follower got %v", late)
 	}
 	if r := call("GET", "/api/v1/backups/jobs/nope/events", ""); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown job: %d", r.StatusCode)
-	}
-}
-
-// TestCloseCancelsBackups: Close stops a backup started from the page
-// before the backend goes away.
-func TestCloseCancelsBackups(t *testing.T) {
-	f := newFake()
-	f.sources = []string{"/home/ann"}
-	started := make(chan struct{})
-	f.backup = func(ctx context.Context, _ []string, _ func(archiver.Progress), _ func(string, error)) (BackupResult, error) {
-		close(started)
-		<-ctx.Done()
-		return BackupResult{}, ctx.Err()
-	}
-	s, _ := newTestServer(t, f)
-	req := httptest.NewRequest("POST", "http://127.0.0.1:7777/api/v1/backups/jobs", strings.NewReader("{}"))
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	w := httptest.NewRecorder()
-	s.Handler().ServeHTTP(w, req)
-	if w.Code != http.StatusAccepted {
-		t.Fatalf("start: %d %s", w.Code, w.Body)
-	}
-	<-started
-	s.Close() // returns only once the backup stopped
-	if j := s.jobs.running(); j != nil {
-		t.Fatalf("job %s still runs after Close", j.id)
 	}
 }
 
@@ -620,7 +619,7 @@ func TestEventStreamIsLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer closeBody(t, resp)
 	n := 0
 	got := readSSE(t, resp.Body, func(e sseEvent) bool {
 		n++
@@ -696,5 +695,12 @@ func TestOverviewSaysReachability(t *testing.T) {
 				t.Fatalf("overview does not say %q:\n%s", tt.want, w.Body.String())
 			}
 		})
+	}
+}
+
+func closeBody(t testing.TB, resp *http.Response) {
+	t.Helper()
+	if err := resp.Body.Close(); err != nil {
+		t.Error(err)
 	}
 }

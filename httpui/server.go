@@ -91,26 +91,30 @@ type Relay struct {
 	Friend bool   `json:"friend"`
 }
 
-// Backend is what the API needs from the running plug. Its errors may carry
-// an HTTP status with StatusError; others answer 500.
-type Backend interface {
+// StatusBackend tells how the running plug is: what GET /api/v1/status
+// answers, its health, and its event log.
+type StatusBackend interface {
 	Status(ctx context.Context) (Status, error)
+	// Health tells how many friends may vanish without loss, from where
+	// the shards are placed.
+	Health(ctx context.Context) (Health, error)
 	Events(ctx context.Context, after uint64, limit int) ([]kv.Event, error)
 	LastEvents(ctx context.Context, n int) ([]kv.Event, error)
 	// EventsChanged returns a channel closed at the next appended event.
 	EventsChanged() <-chan struct{}
-	FriendsBackend
-	BackupsBackend
-	SocialBackend
-	UIBackend
 }
 
-// StatusError gives err an HTTP status for the API's answer.
-func StatusError(code int, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &apiError{code: code, msg: err.Error(), err: err}
+// Backends are the parts of the running plug that the server answers
+// from: one small interface per area, each declared beside the handlers
+// that use it. All are required. Errors answer with the status that
+// statusOf finds for them (errors.go), others with 500.
+type Backends struct {
+	Status  StatusBackend
+	Friends FriendsBackend
+	Backups BackupsBackend
+	Jobs    JobsBackend
+	Social  SocialBackend
+	Browse  BrowseBackend
 }
 
 // Config configures the server.
@@ -126,6 +130,8 @@ type Config struct {
 	// RemoteUI says the UI is open to the network (--allow-remote-ui):
 	// choosing the first password then always takes the API token.
 	RemoteUI bool
+	// UploadDir keeps uploaded archives while they are imported; required.
+	UploadDir string
 	// PasswordCost is bcrypt's cost (default bcrypt.DefaultCost; tests
 	// lower it).
 	PasswordCost int
@@ -134,12 +140,16 @@ type Config struct {
 // Server is the plug's HTTP front: JSON API, login and pages.
 type Server struct {
 	cfg      Config
-	backend  Backend
+	status   StatusBackend
+	friends  FriendsBackend
+	backups  BackupsBackend
+	jobs     JobsBackend
+	social   SocialBackend
+	browse   BrowseBackend
 	log      *slog.Logger
 	mux      *http.ServeMux
 	handler  http.Handler
 	sessions sessions
-	jobs     jobs
 	loginSem chan struct{} // bounds concurrent password checks
 }
 
@@ -149,9 +159,15 @@ var templateFS embed.FS
 var pages = template.Must(template.New("").Funcs(templateFuncs).ParseFS(templateFS, "templates/*.html"))
 
 // New returns the server; serve it with Handler.
-func New(cfg Config, backend Backend) (*Server, error) {
+func New(cfg Config, b Backends) (*Server, error) {
 	if len(cfg.Token) < 32 {
 		return nil, errors.New("httpui: API token missing or too short")
+	}
+	if cfg.UploadDir == "" {
+		return nil, errors.New("httpui: no upload folder")
+	}
+	if b.Status == nil || b.Friends == nil || b.Backups == nil || b.Jobs == nil || b.Social == nil || b.Browse == nil {
+		return nil, errors.New("httpui: a backend is missing")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -159,7 +175,7 @@ func New(cfg Config, backend Backend) (*Server, error) {
 	if cfg.PasswordCost == 0 {
 		cfg.PasswordCost = bcrypt.DefaultCost
 	}
-	s := &Server{cfg: cfg, backend: backend, log: cfg.Logger, mux: http.NewServeMux(), loginSem: make(chan struct{}, 2)}
+	s := &Server{cfg: cfg, status: b.Status, friends: b.Friends, backups: b.Backups, jobs: b.Jobs, social: b.Social, browse: b.Browse, log: cfg.Logger, mux: http.NewServeMux(), loginSem: make(chan struct{}, 2)}
 	s.sessions.m = make(map[string]time.Time)
 	s.routes()
 	cop := http.NewCrossOriginProtection()
@@ -284,10 +300,10 @@ func (s *Server) api(h func(http.ResponseWriter, *http.Request) error) http.Hand
 		if err := h(w, r); err != nil {
 			var ae *apiError
 			if !errors.As(err, &ae) {
-				ae = &apiError{code: http.StatusInternalServerError, msg: err.Error()}
 				if errors.Is(err, context.Canceled) {
 					return
 				}
+				errors.As(withStatus(err, http.StatusInternalServerError), &ae)
 			}
 			writeJSON(w, ae.code, map[string]string{"error": ae.msg})
 		}
@@ -312,13 +328,22 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	_ = json.NewEncoder(w).Encode(v) // the status is sent: a failed write means the client left
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // render executes the template into a buffer first, so a failure answers a
 // clean error instead of half a page.
+// renderOr500 renders a page outside the page handlers: a template that
+// fails is logged and answered 500.
+func (s *Server) renderOr500(w http.ResponseWriter, code int, name string, data any) {
+	if err := s.renderCode(w, code, name, data); err != nil {
+		s.log.Error("page failed", "page", name, "err", err)
+		http.Error(w, "plug: "+err.Error(), http.StatusInternalServerError)
+	}
+}
+
 func (s *Server) render(w http.ResponseWriter, name string, data any) error {
 	return s.renderCode(w, http.StatusOK, name, data)
 }
@@ -349,7 +374,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) error {
-	st, err := s.backend.Status(r.Context())
+	st, err := s.status.Status(r.Context())
 	if err != nil {
 		return err
 	}
@@ -394,7 +419,7 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) error {
 		err error
 	)
 	if !q.Has("after") {
-		ev, err = s.backend.LastEvents(r.Context(), limit)
+		ev, err = s.status.LastEvents(r.Context(), limit)
 	} else {
 		after, perr := strconv.ParseUint(q.Get("after"), 10, 64)
 		if perr != nil {
@@ -403,8 +428,8 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) error {
 		deadline := time.NewTimer(wait)
 		defer deadline.Stop()
 		for {
-			changed := s.backend.EventsChanged()
-			ev, err = s.backend.Events(r.Context(), after, limit)
+			changed := s.status.EventsChanged()
+			ev, err = s.status.Events(r.Context(), after, limit)
 			if err != nil || len(ev) > 0 || wait == 0 {
 				break
 			}

@@ -23,15 +23,13 @@ import (
 type SocialBackend interface {
 	Timeline(ctx context.Context, q social.TimelineQuery) ([]social.Entry, error)
 	Post(ctx context.Context, text string, images []social.NewImage) (social.Entry, error)
-	EditPost(ctx context.Context, id, text string, images []social.NewImage) (social.Entry, error)
-	DeletePost(ctx context.Context, id string) error
+	Edit(ctx context.Context, id, text string, images []social.NewImage) (social.Entry, error)
+	Delete(ctx context.Context, id string) error
 	// Import imports an export or feed; src is a path on the plug or a URL.
 	Import(ctx context.Context, kind, src string, progress func(done, total int)) (social.ImportReport, error)
 	Search(ctx context.Context, query, source string, limit, offset int) ([]social.Entry, uint64, error)
 	// OpenMedia opens a stored image or attachment by hash.
 	OpenMedia(hash string) (*os.File, error)
-	// UploadDir is where uploaded archives are kept while they are imported.
-	UploadDir() string
 }
 
 // SearchResult is what GET /api/v1/search answers.
@@ -74,7 +72,7 @@ func (s *Server) apiTimeline(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	tq := social.TimelineQuery{Source: q.Get("source"), Author: q.Get("author")}
 	if err := social.CheckSource(tq.Source); err != nil {
-		return StatusError(http.StatusBadRequest, err)
+		return err
 	}
 	if v := q.Get("before"); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
@@ -88,7 +86,7 @@ func (s *Server) apiTimeline(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	tq.Limit = n
-	items, err := s.backend.Timeline(r.Context(), tq)
+	items, err := s.social.Timeline(r.Context(), tq)
 	if err != nil {
 		return err
 	}
@@ -123,9 +121,10 @@ func postInput(w http.ResponseWriter, r *http.Request) (string, []social.NewImag
 		var files []multipart.File
 		done := func() {
 			for _, f := range files {
-				f.Close()
+				_ = f.Close() // read only
 			}
-			r.MultipartForm.RemoveAll()
+			// net/http tries again when the request ends.
+			_ = r.MultipartForm.RemoveAll()
 		}
 		for _, fh := range r.MultipartForm.File["image"] {
 			f, err := fh.Open()
@@ -147,27 +146,15 @@ func postInput(w http.ResponseWriter, r *http.Request) (string, []social.NewImag
 	return body.Text, nil, none, nil
 }
 
-func postStatus(err error) error {
-	switch {
-	case errors.Is(err, social.ErrNoPost):
-		return StatusError(http.StatusNotFound, err)
-	case errors.Is(err, social.ErrNotYours):
-		return StatusError(http.StatusForbidden, err)
-	case errors.Is(err, social.ErrTooLong), errors.Is(err, social.ErrBadPost), errors.Is(err, social.ErrEmptyPost):
-		return StatusError(http.StatusBadRequest, err)
-	}
-	return err
-}
-
 func (s *Server) apiPost(w http.ResponseWriter, r *http.Request) error {
 	text, images, done, err := postInput(w, r)
 	if err != nil {
 		return err
 	}
 	defer done()
-	e, err := s.backend.Post(r.Context(), text, images)
+	e, err := s.social.Post(r.Context(), text, images)
 	if err != nil {
-		return postStatus(err)
+		return err
 	}
 	writeJSON(w, http.StatusCreated, e)
 	return nil
@@ -179,17 +166,17 @@ func (s *Server) apiEditPost(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer done()
-	e, err := s.backend.EditPost(r.Context(), r.PathValue("id"), text, images)
+	e, err := s.social.Edit(r.Context(), r.PathValue("id"), text, images)
 	if err != nil {
-		return postStatus(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, e)
 	return nil
 }
 
 func (s *Server) apiDeletePost(w http.ResponseWriter, r *http.Request) error {
-	if err := s.backend.DeletePost(r.Context(), r.PathValue("id")); err != nil {
-		return postStatus(err)
+	if err := s.social.Delete(r.Context(), r.PathValue("id")); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"deleted": r.PathValue("id")})
 	return nil
@@ -216,11 +203,11 @@ func (s *Server) apiSearch(w http.ResponseWriter, r *http.Request) error {
 	source := q.Get("source")
 	// Search matches sources whatever their case (source:Mastodon too).
 	if err := social.CheckSource(strings.ToLower(source)); err != nil {
-		return StatusError(http.StatusBadRequest, err)
+		return err
 	}
-	items, total, err := s.backend.Search(r.Context(), text, source, limit, offset)
+	items, total, err := s.social.Search(r.Context(), text, source, limit, offset)
 	if err != nil {
-		return StatusError(http.StatusBadRequest, err)
+		return err
 	}
 	if items == nil {
 		items = []social.Entry{}
@@ -239,31 +226,36 @@ func (s *Server) apiImport(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(filepath.Dir(path))
+		defer s.removeUpload(filepath.Dir(path))
 		req = ImportRequest{Kind: kind, Source: path}
 	} else if err := readJSON(w, r, 64<<10, &req); err != nil {
 		return err
 	}
 	if err := social.CheckImportKind(req.Kind); err != nil {
-		return StatusError(http.StatusBadRequest, err)
+		return err
 	}
 	if req.Source == "" {
 		return &apiError{code: http.StatusBadRequest, msg: "give the file, folder or URL to import (source)"}
 	}
-	if !strings.Contains(req.Source, "://") && !filepath.IsAbs(req.Source) {
-		return &apiError{code: http.StatusBadRequest, msg: "source must be an absolute path or a URL: " + req.Source}
+	if !strings.Contains(req.Source, "://") {
+		if !filepath.IsAbs(req.Source) {
+			return &apiError{code: http.StatusBadRequest, msg: "source must be an absolute path or a URL: " + req.Source}
+		}
+		if _, err := os.Stat(req.Source); err != nil {
+			return &apiError{code: http.StatusBadRequest, msg: "cannot read what to import: " + err.Error()}
+		}
 	}
 	if !wantsStream(r) {
-		rep, err := s.backend.Import(r.Context(), req.Kind, req.Source, nil)
+		rep, err := s.social.Import(r.Context(), req.Kind, req.Source, nil)
 		if err != nil {
-			return importStatus(err)
+			return withStatus(err, http.StatusUnprocessableEntity)
 		}
 		writeJSON(w, http.StatusOK, rep)
 		return nil
 	}
 	st := newStream(w)
 	t := throttle{d: 250 * time.Millisecond}
-	rep, err := s.backend.Import(r.Context(), req.Kind, req.Source, func(done, total int) {
+	rep, err := s.social.Import(r.Context(), req.Kind, req.Source, func(done, total int) {
 		if t.ok() {
 			st.send("progress", ImportProgress{Done: done, Total: total})
 		}
@@ -278,13 +270,6 @@ func (s *Server) apiImport(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func importStatus(err error) error {
-	if errors.Is(err, fs.ErrNotExist) {
-		return StatusError(http.StatusBadRequest, err)
-	}
-	return StatusError(http.StatusUnprocessableEntity, err)
-}
-
 // receiveUpload stores an uploaded archive in a fresh folder of the upload
 // directory, streaming it to disk (never whole in memory).
 func (s *Server) receiveUpload(w http.ResponseWriter, r *http.Request) (path, kind string, err error) {
@@ -293,7 +278,7 @@ func (s *Server) receiveUpload(w http.ResponseWriter, r *http.Request) (path, ki
 	if err != nil {
 		return "", "", &apiError{code: http.StatusBadRequest, msg: "cannot read the upload: " + err.Error()}
 	}
-	dir := s.backend.UploadDir()
+	dir := s.cfg.UploadDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", "", err
 	}
@@ -302,7 +287,7 @@ func (s *Server) receiveUpload(w http.ResponseWriter, r *http.Request) (path, ki
 		return "", "", err
 	}
 	fail := func(err error) (string, string, error) {
-		os.RemoveAll(tmp)
+		s.removeUpload(tmp)
 		return "", "", err
 	}
 	for {
@@ -335,7 +320,7 @@ func (s *Server) receiveUpload(w http.ResponseWriter, r *http.Request) (path, ki
 				return fail(&apiError{code: http.StatusBadRequest, msg: "the upload did not arrive whole: " + err.Error()})
 			}
 		}
-		p.Close()
+		_ = p.Close() // read to its end above
 	}
 	if path == "" {
 		return fail(&apiError{code: http.StatusBadRequest, msg: "no archive in the upload (form field \"archive\")"})
@@ -360,14 +345,14 @@ func uploadName(name string) string {
 // and archives: served as an image only when they sniff as one, never as
 // anything a browser would run.
 func (s *Server) apiMedia(w http.ResponseWriter, r *http.Request) error {
-	f, err := s.backend.OpenMedia(r.PathValue("hash"))
+	f, err := s.social.OpenMedia(r.PathValue("hash"))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return &apiError{code: http.StatusNotFound, msg: "no such media"}
 		}
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	var head [512]byte
 	n, _ := io.ReadFull(f, head[:])
 	ct := http.DetectContentType(head[:n])
@@ -393,3 +378,10 @@ func (s *Server) apiMedia(w http.ResponseWriter, r *http.Request) error {
 // Importers lists the harvester's importers for the import page
 // (templates/import.html), which offers every one of them.
 func (pageData) Importers() []harvest.Importer { return harvest.Importers() }
+
+// removeUpload removes an uploaded archive once imported (or refused).
+func (s *Server) removeUpload(dir string) {
+	if err := os.RemoveAll(dir); err != nil {
+		s.log.Warn("could not remove an uploaded archive; the plug removes it at its next start", "dir", dir, "err", err)
+	}
+}

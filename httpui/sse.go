@@ -1,18 +1,14 @@
 package httpui
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
-	"github.com/plug-net/plug/store/archiver"
+	"github.com/plug-net/plug/store"
 )
 
 // Server-sent events: the live log and the progress of a backup started
@@ -33,7 +29,7 @@ func newSSE(w http.ResponseWriter) *sse {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	rc.SetWriteDeadline(time.Time{}) // a stream lives as long as the page
+	_ = rc.SetWriteDeadline(time.Time{}) // a stream lives as long as the page; a writer without deadlines needs none
 	return &sse{w: w, rc: rc}
 }
 
@@ -80,7 +76,7 @@ func (s *Server) apiEventStream(w http.ResponseWriter, r *http.Request) error {
 		}
 		after = n
 	} else {
-		last, err := s.backend.LastEvents(r.Context(), 1)
+		last, err := s.status.LastEvents(r.Context(), 1)
 		if err != nil {
 			return err
 		}
@@ -92,10 +88,10 @@ func (s *Server) apiEventStream(w http.ResponseWriter, r *http.Request) error {
 	ping := time.NewTicker(ssePing)
 	defer ping.Stop()
 	for {
-		changed := s.backend.EventsChanged()
-		ev, err := s.backend.Events(r.Context(), after, 500)
+		changed := s.status.EventsChanged()
+		ev, err := s.status.Events(r.Context(), after, 500)
 		if err != nil {
-			out.send("error", "", err.Error())
+			_ = out.send("error", "", err.Error()) // the last word: the stream ends either way
 			return nil
 		}
 		for _, e := range ev {
@@ -120,107 +116,16 @@ func (s *Server) apiEventStream(w http.ResponseWriter, r *http.Request) error {
 	}
 }
 
-// job is a backup started from the page.
-type job struct {
-	id     string
-	paths  []string
-	cancel context.CancelFunc
-
-	mu       sync.Mutex
-	changed  chan struct{} // closed and replaced at every change
-	progress *archiver.Progress
-	version  int // of progress
-	warnings []map[string]string
-	dropped  int // warnings beyond maxJobWarnings
-	done     bool
-	result   BackupResult
-	err      string
-}
-
-const (
-	maxJobWarnings = 200
-	jobsKept       = 8
-)
-
-func (j *job) update(f func()) {
-	j.mu.Lock()
-	f()
-	close(j.changed)
-	j.changed = make(chan struct{})
-	j.mu.Unlock()
-}
-
-// jobs are the backups started from the page, newest last.
-type jobs struct {
-	mu     sync.Mutex
-	list   []*job
-	closed bool
-	wg     sync.WaitGroup // running jobs
-}
-
-// Close cancels the backups started from the page and waits for them to
-// stop. Call it before the backend closes.
-func (s *Server) Close() error {
-	s.jobs.mu.Lock()
-	s.jobs.closed = true
-	for _, j := range s.jobs.list {
-		j.cancel()
-	}
-	s.jobs.mu.Unlock()
-	s.jobs.wg.Wait()
-	return nil
-}
-
-// errClosing is answered when a job is started while the plug stops.
-var errClosing = &apiError{code: http.StatusServiceUnavailable, msg: "the plug is stopping"}
-
-// start records j as running, unless one still runs (returned) or the
-// server is closing; the caller runs j and calls wg.Done when it ends.
-func (js *jobs) start(j *job) (*job, error) {
-	js.mu.Lock()
-	defer js.mu.Unlock()
-	if js.closed {
-		return nil, errClosing
-	}
-	if r := js.runningLocked(); r != nil {
-		return r, nil
-	}
-	js.list = append(js.list, j)
-	if len(js.list) > jobsKept {
-		js.list = js.list[len(js.list)-jobsKept:]
-	}
-	js.wg.Add(1)
-	return j, nil
-}
-
-func (js *jobs) get(id string) *job {
-	js.mu.Lock()
-	defer js.mu.Unlock()
-	for _, j := range js.list {
-		if j.id == id {
-			return j
-		}
-	}
-	return nil
-}
-
-// running returns the job that still runs, if any.
-func (js *jobs) running() *job {
-	js.mu.Lock()
-	defer js.mu.Unlock()
-	return js.runningLocked()
-}
-
-func (js *jobs) runningLocked() *job {
-	for _, j := range js.list {
-		j.mu.Lock()
-		done := j.done
-		j.mu.Unlock()
-		if !done {
-			return j
-		}
-	}
-	return nil
+// JobsBackend runs backups that outlive the request that started them
+// (store.BackupJobs): a page reloaded mid-way follows its backup again.
+type JobsBackend interface {
+	// Start starts a backup of paths; when one still runs it is returned
+	// instead, with started false.
+	Start(paths []string) (j *store.BackupJob, started bool, err error)
+	// Get returns the job with the given ID, or nil.
+	Get(id string) *store.BackupJob
+	// Running returns the job that still runs, or nil.
+	Running() *store.BackupJob
 }
 
 // apiStartBackup answers POST /api/v1/backups/jobs {"paths": [...]}: it
@@ -239,7 +144,7 @@ func (s *Server) apiStartBackup(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if len(body.Paths) == 0 {
-		src, err := s.backend.Sources(r.Context())
+		src, err := s.backups.Sources(r.Context())
 		if err != nil {
 			return err
 		}
@@ -248,46 +153,21 @@ func (s *Server) apiStartBackup(w http.ResponseWriter, r *http.Request) error {
 		}
 		body.Paths = src
 	}
-	var b [8]byte
-	rand.Read(b[:])
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	j := &job{id: hex.EncodeToString(b[:]), paths: body.Paths, cancel: cancel, changed: make(chan struct{})}
-	if got, err := s.jobs.start(j); err != nil || got != j {
-		cancel()
-		if err != nil {
-			return err
-		}
-		return &apiError{code: http.StatusConflict, msg: "a backup started from this page still runs (job " + got.id + ")"}
+	j, started, err := s.jobs.Start(body.Paths)
+	if err != nil {
+		return withStatus(err, http.StatusInternalServerError)
 	}
-	go func() {
-		defer s.jobs.wg.Done()
-		defer cancel()
-		res, err := s.backend.Backup(ctx, j.paths,
-			func(p archiver.Progress) { j.update(func() { j.progress = &p; j.version++ }) },
-			func(path string, err error) {
-				j.update(func() {
-					if len(j.warnings) < maxJobWarnings {
-						j.warnings = append(j.warnings, map[string]string{"path": path, "error": err.Error()})
-					} else {
-						j.dropped++
-					}
-				})
-			})
-		j.update(func() {
-			j.done, j.result = true, res
-			if err != nil {
-				j.err = err.Error()
-			}
-		})
-	}()
-	writeJSON(w, http.StatusAccepted, map[string]any{"id": j.id, "paths": j.paths})
+	if !started {
+		return &apiError{code: http.StatusConflict, msg: "a backup started from this page still runs (job " + j.ID + ")"}
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": j.ID, "paths": j.Paths})
 	return nil
 }
 
 // apiBackupEvents answers GET /api/v1/backups/jobs/{id}/events: a stream
 // of "progress" and "warning" events, then one "result" or "error".
 func (s *Server) apiBackupEvents(w http.ResponseWriter, r *http.Request) error {
-	j := s.jobs.get(r.PathValue("id"))
+	j := s.jobs.Get(r.PathValue("id"))
 	if j == nil {
 		return &apiError{code: http.StatusNotFound, msg: "no such backup job (the plug restarted, or it is long done)"}
 	}
@@ -297,29 +177,25 @@ func (s *Server) apiBackupEvents(w http.ResponseWriter, r *http.Request) error {
 	ping := time.NewTicker(ssePing)
 	defer ping.Stop()
 	for {
-		j.mu.Lock()
-		changed := j.changed
-		warns := j.warnings[sentWarn:]
-		prog, version := j.progress, j.version
-		done, res, errText := j.done, j.result, j.err
-		j.mu.Unlock()
-		for _, wn := range warns {
+		st, changed := j.State()
+		for _, wn := range st.Warnings[sentWarn:] {
 			if out.send("warning", "", wn) != nil {
 				return nil
 			}
 			sentWarn++
 		}
-		if prog != nil && version != sentVersion && (done || prog.Phase == "done" || th.ok()) {
+		prog, version := st.Progress, st.Version
+		if prog != nil && version != sentVersion && (st.Done || prog.Phase == "done" || th.ok()) {
 			if out.send("progress", "", prog) != nil {
 				return nil
 			}
 			sentVersion = version
 		}
-		if done {
-			if errText != "" {
-				out.send("error", "", errText)
+		if st.Done {
+			if st.Err != nil {
+				_ = out.send("error", "", st.Err.Error()) // the last word: the stream ends either way
 			} else {
-				out.send("result", "", res)
+				_ = out.send("result", "", ResultOf(st.Snapshot)) // as above
 			}
 			return nil
 		}
@@ -342,11 +218,11 @@ func (s *Server) apiBackupEvents(w http.ResponseWriter, r *http.Request) error {
 
 // apiCancelBackup answers DELETE /api/v1/backups/jobs/{id}.
 func (s *Server) apiCancelBackup(w http.ResponseWriter, r *http.Request) error {
-	j := s.jobs.get(r.PathValue("id"))
+	j := s.jobs.Get(r.PathValue("id"))
 	if j == nil {
 		return &apiError{code: http.StatusNotFound, msg: "no such backup job"}
 	}
-	j.cancel()
-	writeJSON(w, http.StatusOK, map[string]string{"cancelled": j.id})
+	j.Cancel()
+	writeJSON(w, http.StatusOK, map[string]string{"cancelled": j.ID})
 	return nil
 }

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +29,7 @@ func TestLoseThePlug(t *testing.T) {
 		PeerID string `json:"peer_id"`
 		Phrase string `json:"recovery_phrase"`
 	}
-	json.Unmarshal([]byte(r.stdout), &id)
+	fromJSON(t, r.stdout, &id)
 	dirs := map[string]string{}
 	daemons := map[string]*daemon{}
 	for _, n := range []string{"a", "b", "c", "d"} {
@@ -40,7 +39,7 @@ func TestLoseThePlug(t *testing.T) {
 	for _, n := range []string{"b", "c", "d"} {
 		r := mustPlug(t, "invite", "--data", dirs["a"], "--json")
 		var inv struct{ Code string }
-		json.Unmarshal([]byte(r.stdout), &inv)
+		fromJSON(t, r.stdout, &inv)
 		mustPlug(t, "accept", "--data", dirs[n], inv.Code)
 	}
 	src := filepath.Join(base, "src")
@@ -50,14 +49,14 @@ func TestLoseThePlug(t *testing.T) {
 		ID    string `json:"snapshot_id"`
 		Files int64  `json:"files"`
 	}
-	json.Unmarshal([]byte(r.stdout), &res)
+	fromJSON(t, r.stdout, &res)
 	if res.Files != 3002 {
 		t.Fatalf("backed up %d files, want 3002", res.Files)
 	}
 
 	// The plug is lost.
 	daemons["a"].kill()
-	os.RemoveAll(dirs["a"])
+	mustOK(t, os.RemoveAll(dirs["a"]))
 
 	a2 := filepath.Join(base, "a2")
 	r = plug(t, id.Phrase+"\n", "init", "--recover", "--data", a2, "--json")
@@ -76,7 +75,7 @@ func TestLoseThePlug(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 		r := mustPlug(t, "snapshots", "--data", a2, "--json")
-		json.Unmarshal([]byte(r.stdout), &snaps)
+		fromJSON(t, r.stdout, &snaps)
 	}
 	t.Logf("recovered the catalog in %v", time.Since(start).Round(time.Millisecond))
 	if snaps[0].ID != res.ID {
@@ -95,7 +94,7 @@ func TestLoseThePlug(t *testing.T) {
 	var again struct {
 		NewBytes int64 `json:"new_bytes"`
 	}
-	json.Unmarshal([]byte(r.stdout), &again)
+	fromJSON(t, r.stdout, &again)
 	if again.NewBytes != 0 {
 		t.Fatalf("backup after recovery stored %d new bytes of an unchanged tree", again.NewBytes)
 	}
@@ -119,18 +118,22 @@ func TestBadShardsAndLostFriends(t *testing.T) {
 	}{
 		{"b", "flip bits", func(t *testing.T, files []string) {
 			for _, f := range files {
-				fh, _ := os.OpenFile(f, os.O_RDWR, 0)
+				fh, err := os.OpenFile(f, os.O_RDWR, 0)
+				mustOK(t, err)
 				b := make([]byte, 1)
-				fh.ReadAt(b, 100)
+				_, err = fh.ReadAt(b, 100)
+				mustOK(t, err)
 				b[0] ^= 0xff
-				fh.WriteAt(b, 100)
-				fh.Close()
+				_, err = fh.WriteAt(b, 100)
+				mustOK(t, err)
+				mustOK(t, fh.Close())
 			}
 		}},
 		{"c", "truncate", func(t *testing.T, files []string) {
 			for _, f := range files {
-				fi, _ := os.Stat(f)
-				os.Truncate(f, fi.Size()/2)
+				fi, err := os.Stat(f)
+				mustOK(t, err)
+				mustOK(t, os.Truncate(f, fi.Size()/2))
 			}
 		}},
 		{"d", "substitute", func(t *testing.T, files []string) {
@@ -138,20 +141,23 @@ func TestBadShardsAndLostFriends(t *testing.T) {
 			// same size: valid data of the owner's, in the wrong place.
 			bySize := map[int64][]string{}
 			for _, f := range files {
-				fi, _ := os.Stat(f)
+				fi, err := os.Stat(f)
+				mustOK(t, err)
 				bySize[fi.Size()] = append(bySize[fi.Size()], f)
 			}
 			for _, group := range bySize {
 				if len(group) < 2 {
 					continue
 				}
-				first, _ := os.ReadFile(group[0])
+				first, err := os.ReadFile(group[0])
+				mustOK(t, err)
 				for i := range group {
 					next := first
 					if i+1 < len(group) {
-						next, _ = os.ReadFile(group[i+1])
+						next, err = os.ReadFile(group[i+1])
+						mustOK(t, err)
 					}
-					os.WriteFile(group[i], next, 0o600)
+					mustOK(t, os.WriteFile(group[i], next, 0o600))
 				}
 			}
 		}},
@@ -164,7 +170,9 @@ func TestBadShardsAndLostFriends(t *testing.T) {
 			}
 			saved := map[string][]byte{}
 			for _, p := range files {
-				saved[p], _ = os.ReadFile(p)
+				b, err := os.ReadFile(p)
+				mustOK(t, err)
+				saved[p] = b
 			}
 			f.damage(t, files)
 			out := filepath.Join(t.TempDir(), "out")
@@ -174,14 +182,14 @@ func TestBadShardsAndLostFriends(t *testing.T) {
 				t.Fatalf("the bad shards were not reported:\n%s", r.stderr)
 			}
 			for p, b := range saved {
-				os.WriteFile(p, b, 0o600)
+				mustOK(t, os.WriteFile(p, b, 0o600))
 			}
 		})
 	}
 
 	t.Run("m friends wiped", func(t *testing.T) {
 		c.kill("d")
-		os.RemoveAll(c.dir("d"))
+		mustOK(t, os.RemoveAll(c.dir("d")))
 		out := filepath.Join(t.TempDir(), "out")
 		mustPlug(t, "restore", "--data", c.dir("a"), "latest", "--to", out)
 		sameFiles(t, src, filepath.Join(out, src))
@@ -193,14 +201,14 @@ func TestBadShardsAndLostFriends(t *testing.T) {
 
 	t.Run("m+1 friends wiped", func(t *testing.T) {
 		c.kill("c")
-		os.RemoveAll(c.dir("c"))
+		mustOK(t, os.RemoveAll(c.dir("c")))
 		out := filepath.Join(t.TempDir(), "out")
 		r := plug(t, "", "restore", "--data", c.dir("a"), "latest", "--to", out)
 		if r.code != 1 || !strings.Contains(r.stderr, "not enough shards") || !strings.Contains(r.stderr, "files of the snapshot could not be restored ("+src) {
 			t.Fatalf("restore with m+1 friends gone: exit %d\n%s", r.code, r.stderr)
 		}
 		var partial []string
-		filepath.Walk(out, func(p string, fi os.FileInfo, err error) error {
+		err := filepath.Walk(out, func(p string, fi os.FileInfo, err error) error {
 			if err == nil && fi.Mode().IsRegular() {
 				rel, _ := filepath.Rel(filepath.Join(out, src), p)
 				want, _ := os.ReadFile(filepath.Join(src, rel))
@@ -211,6 +219,7 @@ func TestBadShardsAndLostFriends(t *testing.T) {
 			}
 			return nil
 		})
+		mustOK(t, err)
 		if len(partial) > 0 {
 			t.Fatalf("partial or garbage files left: %v", partial)
 		}

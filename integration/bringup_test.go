@@ -36,7 +36,7 @@ func TestInitRecoverSamePeer(t *testing.T) {
 		var b struct {
 			PeerID string `json:"peer_id"`
 		}
-		json.Unmarshal([]byte(r.stdout), &b)
+		fromJSON(t, r.stdout, &b)
 		if b.PeerID != a.PeerID {
 			t.Fatalf("recovered peer ID %s, want %s", b.PeerID, a.PeerID)
 		}
@@ -164,7 +164,10 @@ func TestLogFollow(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	defer func() {
+		killProcess(cmd.Process)
+		_ = cmd.Wait() // killed just above: its error only says so
+	}()
 	// The follower prints the newest event first; once it has, it follows
 	// from that event on, and every later one is for it to show.
 	eventually(t, 20*time.Second, "log --follow -n 1 did not print the newest event", func() bool {
@@ -176,7 +179,7 @@ func TestLogFollow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	closeBody(resp)
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(out.String(), "login refused") {
 		if time.Now().After(deadline) {

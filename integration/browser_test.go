@@ -356,7 +356,7 @@ func TestBrowserUI(t *testing.T) {
 		}
 		ta.shot("invite.png")
 		qrPNG = filepath.Join(t.TempDir(), "invite.png")
-		os.WriteFile(qrPNG, png, 0o600)
+		mustOK(t, os.WriteFile(qrPNG, png, 0o600))
 
 		// B reads the QR code from the picture with the vendored jsQR, then
 		// accepts it.
@@ -386,11 +386,11 @@ func TestBrowserUI(t *testing.T) {
 	})
 
 	src := filepath.Join(t.TempDir(), "photos")
-	os.MkdirAll(filepath.Join(src, "2026"), 0o755)
-	os.WriteFile(filepath.Join(src, "2026", "note.txt"), []byte("the one file to bring back\n"), 0o644)
+	mustOK(t, os.MkdirAll(filepath.Join(src, "2026"), 0o755))
+	mustOK(t, os.WriteFile(filepath.Join(src, "2026", "note.txt"), []byte("the one file to bring back\n"), 0o644))
 	makeFiles(t, filepath.Join(src, "bulk"), 7, 200, 3<<20)
 	for _, p := range xss {
-		os.WriteFile(filepath.Join(src, p), []byte(p), 0o644)
+		mustOK(t, os.WriteFile(filepath.Join(src, p), []byte(p), 0o644))
 	}
 	var snapID string
 	t.Run("back up with live progress", func(t *testing.T) {
@@ -492,7 +492,7 @@ func TestBrowserUI(t *testing.T) {
 
 		// A toot of hostile HTML, imported from a folder on the plug.
 		dir := filepath.Join(t.TempDir(), "hostile-export")
-		os.MkdirAll(dir, 0o755)
+		mustOK(t, os.MkdirAll(dir, 0o755))
 		var items []map[string]any
 		for i, p := range xss {
 			items = append(items, map[string]any{
@@ -505,7 +505,7 @@ func TestBrowserUI(t *testing.T) {
 			})
 		}
 		outbox, _ := json.Marshal(map[string]any{"@context": "https://www.w3.org/ns/activitystreams", "type": "OrderedCollection", "orderedItems": items})
-		os.WriteFile(filepath.Join(dir, "outbox.json"), outbox, 0o644)
+		mustOK(t, os.WriteFile(filepath.Join(dir, "outbox.json"), outbox, 0o644))
 		ta.open("/import")
 		ta.do("import from the plug",
 			chromedp.SetValue(chromedp.ID("source-kind"), "mastodon"),
@@ -556,7 +556,7 @@ func TestBrowserUI(t *testing.T) {
 		ta.waitFor("the log", `document.querySelectorAll("#log tbody tr").length > 5`, 10*time.Second)
 		// A new event shows without a reload.
 		extra := filepath.Join(t.TempDir(), "docs")
-		os.MkdirAll(extra, 0o755)
+		mustOK(t, os.MkdirAll(extra, 0o755))
 		mustPlug(t, "sources", "--data", a, "add", extra)
 		ta.waitFor("the live event", fmt.Sprintf(`document.querySelector("#log tbody tr").innerText.includes(%s)`, js(extra)), 20*time.Second)
 		ta.shot("log.png")

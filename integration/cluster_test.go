@@ -63,7 +63,7 @@ func (c *cluster) pair(inviter, acceptor string) {
 	c.t.Helper()
 	r := mustPlug(c.t, "invite", "--data", c.dir(inviter), "--json")
 	var inv struct{ Code string }
-	json.Unmarshal([]byte(r.stdout), &inv)
+	fromJSON(c.t, r.stdout, &inv)
 	mustPlug(c.t, "accept", "--data", c.dir(acceptor), inv.Code)
 }
 
@@ -119,7 +119,7 @@ func makeFiles(t *testing.T, dir string, seed uint64, n int, large ...int) {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	for i := range n {
 		p := filepath.Join(dir, fmt.Sprintf("d%02d/e%02d/f%05d.txt", i%17, i%5, i))
-		os.MkdirAll(filepath.Dir(p), 0o755)
+		mustOK(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		b := make([]byte, rng.IntN(8000))
 		for j := range b {
 			b[j] = byte('a' + rng.IntN(26))
@@ -137,7 +137,7 @@ func makeFiles(t *testing.T, dir string, seed uint64, n int, large ...int) {
 			t.Fatal(err)
 		}
 	}
-	os.Symlink("large-0.bin", filepath.Join(dir, "link"))
+	mustOK(t, os.Symlink("large-0.bin", filepath.Join(dir, "link")))
 }
 
 // treeHash hashes every file's path, mode, content and symlink target.
@@ -165,8 +165,9 @@ func treeHash(t *testing.T, root string) (string, int) {
 			if err != nil {
 				return err
 			}
-			io.Copy(h, f)
-			f.Close()
+			_, err = io.Copy(h, f)
+			_ = f.Close() // opened to read only: closing it loses nothing
+			return err
 		}
 		return nil
 	})

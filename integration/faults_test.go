@@ -35,7 +35,7 @@ func backupInBackground(t *testing.T, dir string, paths ...string) (*exec.Cmd, <
 				close(progressed)
 				once = true
 			}
-			out.Write(append([]byte("stderr: "), append(sc.Bytes(), '\n')...))
+			_, _ = out.Write(append([]byte("stderr: "), append(sc.Bytes(), '\n')...)) // a bytes.Buffer underneath: never fails
 		}
 	}()
 	return cmd, progressed, &out
@@ -167,7 +167,7 @@ func TestRepair(t *testing.T) {
 		Replaced []string `json:"replaced"`
 		Repacked int      `json:"repacked"`
 	}
-	json.Unmarshal([]byte(r.stdout), &rep)
+	fromJSON(t, r.stdout, &rep)
 	if len(rep.Replaced) != 1 || rep.Repacked == 0 {
 		t.Fatalf("repair: %s", r.stdout)
 	}
@@ -186,7 +186,7 @@ func TestRepair(t *testing.T) {
 func TestSourcesScheduleAndBusy(t *testing.T) {
 	c := newCluster(t, []string{"--backup-settle", "1s"}, "a", "b", "c")
 	src := filepath.Join(c.base, "src")
-	os.MkdirAll(src, 0o755)
+	mustOK(t, os.MkdirAll(src, 0o755))
 	if st := status(t, c.dir("a")); st["last_backup_age_s"].(float64) != -1 {
 		t.Fatalf("last_backup_age_s before any backup: %v", st["last_backup_age_s"])
 	}
@@ -194,11 +194,11 @@ func TestSourcesScheduleAndBusy(t *testing.T) {
 	if r := mustPlug(t, "sources", "--data", c.dir("a"), "ls"); strings.TrimSpace(r.stdout) != src {
 		t.Fatalf("sources ls: %q", r.stdout)
 	}
-	os.WriteFile(filepath.Join(src, "note.txt"), []byte("changed"), 0o644)
+	mustOK(t, os.WriteFile(filepath.Join(src, "note.txt"), []byte("changed"), 0o644))
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var snaps []json.RawMessage
-		json.Unmarshal([]byte(mustPlug(t, "snapshots", "--data", c.dir("a"), "--json").stdout), &snaps)
+		fromJSON(t, mustPlug(t, "snapshots", "--data", c.dir("a"), "--json").stdout, &snaps)
 		if len(snaps) > 0 {
 			break
 		}
@@ -233,7 +233,7 @@ func TestSourcesScheduleAndBusy(t *testing.T) {
 		Removed      int `json:"removed"`
 		PacksDeleted int `json:"packs_deleted"`
 	}
-	json.Unmarshal([]byte(r.stdout), &rep)
+	fromJSON(t, r.stdout, &rep)
 	if rep.Removed == 0 {
 		t.Fatalf("forget removed nothing: %s", r.stdout)
 	}
@@ -247,12 +247,14 @@ func TestSourcesScheduleAndBusy(t *testing.T) {
 
 // heldBytes sums the shard files a plug holds for its friends.
 func heldBytes(t *testing.T, dir string) int64 {
+	t.Helper()
 	var n int64
-	filepath.Walk(filepath.Join(dir, "shards"), func(p string, fi os.FileInfo, err error) error {
+	err := filepath.Walk(filepath.Join(dir, "shards"), func(p string, fi os.FileInfo, err error) error {
 		if err == nil && fi.Mode().IsRegular() {
 			n += fi.Size()
 		}
 		return nil
 	})
+	mustOK(t, err)
 	return n
 }

@@ -41,7 +41,7 @@ func friendsOf(t *testing.T, dir string) []friendJSON {
 	}
 	// The contract's keys are all there.
 	var raw []map[string]any
-	json.Unmarshal([]byte(r.stdout), &raw)
+	fromJSON(t, r.stdout, &raw)
 	for _, f := range raw {
 		for _, k := range []string{"name", "peer_id", "online", "last_seen", "quota_given", "used_given", "quota_taken", "used_taken"} {
 			if _, ok := f[k]; !ok {
@@ -183,7 +183,7 @@ func TestAcceptWaitsForTheInviter(t *testing.T) {
 	da := startPlug(t, a, "--bootstrap", boot, "--name", "ann")
 	startPlug(t, b, "--bootstrap", boot, "--name", "bob")
 	var inv struct{ Code string }
-	json.Unmarshal([]byte(mustPlug(t, "invite", "--data", a, "--json").stdout), &inv)
+	fromJSON(t, mustPlug(t, "invite", "--data", a, "--json").stdout, &inv)
 	da.stop()
 
 	cmd := plugCommand(nil, "accept", "--data", b, inv.Code)
@@ -194,7 +194,7 @@ func TestAcceptWaitsForTheInviter(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill() })
+	t.Cleanup(func() { killProcess(cmd.Process) })
 	eventually(t, time.Minute, "accept to say it keeps trying", func() bool {
 		return strings.Contains(stderr.String(), "still trying after")
 	})

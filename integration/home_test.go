@@ -196,7 +196,7 @@ func (p *labPlug) reaches(d time.Duration, states ...string) labStatus {
 func pairLab(t *testing.T, inviter, acceptor *labPlug) time.Duration {
 	t.Helper()
 	var inv struct{ Code string }
-	json.Unmarshal([]byte(inviter.must("invite", "--json").stdout), &inv)
+	fromJSON(t, inviter.must("invite", "--json").stdout, &inv)
 	start := time.Now()
 	r := acceptor.run("accept", inv.Code)
 	took := time.Since(start)
@@ -256,7 +256,7 @@ func initLab(t *testing.T, h *netlab.Host, dir string) string {
 	var id struct {
 		Phrase string `json:"recovery_phrase"`
 	}
-	json.Unmarshal([]byte(mustPlugOn(t, h, "init", "--data", dir, "--json").stdout), &id)
+	fromJSON(t, mustPlugOn(t, h, "init", "--data", dir, "--json").stdout, &id)
 	if id.Phrase == "" {
 		t.Fatal("init --json gave no recovery phrase")
 	}
@@ -348,7 +348,7 @@ func TestHomes(t *testing.T) {
 	// ann's plug is lost; new hardware in a fourth home and the 24 words
 	// bring it back.
 	ann.d.kill()
-	os.RemoveAll(ann.dir)
+	mustOK(t, os.RemoveAll(ann.dir))
 	ann2Host := lab.AddHome("four", netlab.HomeOptions{}).AddHost("ann2")
 	ann2 := newLabPlug(t, ann2Host, "ann", filepath.Join(base, "ann2"), boot...)
 	if r := plugOn(t, ann2Host, phrase+"\n", "init", "--recover", "--data", ann2.dir); r.code != 0 {
@@ -525,7 +525,7 @@ func TestMovingPlug(t *testing.T) {
 		a, _ := f.friend("ann")
 		t.Logf("%s found ann %v after the move, and had a usable link %v after it: %s at %s", f.name, found.Round(time.Millisecond), time.Since(moved).Round(time.Millisecond), a.link(), a.LinkAddr)
 	}
-	os.WriteFile(filepath.Join(src, "after-the-move.txt"), []byte("new house\n"), 0o644)
+	mustOK(t, os.WriteFile(filepath.Join(src, "after-the-move.txt"), []byte("new house\n"), 0o644))
 	backupLab(t, ann, src)
 	out := filepath.Join(base, "out")
 	ann.must("restore", "latest", "--to", out)

@@ -14,7 +14,7 @@ import (
 func TestPackageDocs(t *testing.T) {
 	root := ".."
 	dirs := map[string]bool{}
-	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -26,6 +26,9 @@ func TestPackageDocs(t *testing.T) {
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(dirs) < 8 {
 		t.Fatalf("found only %d packages under %s", len(dirs), root)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -41,9 +42,33 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if err := os.RemoveAll(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "remove the plug binary built for the tests:", err)
+	}
 	os.Exit(code)
 }
+
+// mustOK fails the test at once on err: for the steps that set a test up,
+// do the damage it is about, or tear it down, which must work for the test
+// to mean anything.
+func mustOK(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fromJSON decodes a command's --json output into v.
+func fromJSON(t testing.TB, out string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("the output is not the JSON expected: %v\n%s", err, out)
+	}
+}
+
+// killProcess ends p with SIGKILL. It fails only when p has ended already,
+// which is what it is for, so the error is not looked at.
+func killProcess(p *os.Process) { _ = p.Kill() }
 
 // result is what a finished plug command did.
 type result struct {
@@ -76,7 +101,7 @@ func plug(t *testing.T, stdin string, args ...string) result {
 func plugOn(t *testing.T, on *netlab.Host, stdin string, args ...string) result {
 	t.Helper()
 	cmd := plugCommand(on, args...)
-	timer := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	timer := time.AfterFunc(2*time.Minute, func() { killProcess(cmd.Process) })
 	defer timer.Stop()
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
@@ -173,7 +198,9 @@ func startPlugOn(t *testing.T, on *netlab.Host, dir string, args ...string) *dae
 // stop sends SIGTERM and returns the exit code.
 func (d *daemon) stop() int {
 	d.t.Helper()
-	d.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		d.t.Fatalf("stop plug up: %v", err)
+	}
 	select {
 	case <-d.done:
 	case <-time.After(30 * time.Second):
@@ -187,7 +214,7 @@ func (d *daemon) kill() {
 	select {
 	case <-d.done:
 	default:
-		d.cmd.Process.Kill()
+		killProcess(d.cmd.Process)
 		<-d.done
 	}
 }

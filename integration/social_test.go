@@ -54,7 +54,7 @@ func timeline(t *testing.T, dir string, args ...string) []entryJSON {
 	}
 	// The contract's keys are all there.
 	var raw []map[string]any
-	json.Unmarshal([]byte(r.stdout), &raw)
+	fromJSON(t, r.stdout, &raw)
 	for _, e := range raw {
 		for _, k := range []string{"id", "author", "source", "time", "text", "url"} {
 			if _, ok := e[k]; !ok {
@@ -108,7 +108,7 @@ func TestMicroblog(t *testing.T) {
 
 	r := mustPlug(t, "post", "--data", a, "--json", "first post from ann #hello")
 	var p1 entryJSON
-	json.Unmarshal([]byte(r.stdout), &p1)
+	fromJSON(t, r.stdout, &p1)
 	if p1.ID == "" || !p1.Own || p1.Source != "plug" {
 		t.Fatalf("post --json: %s", r.stdout)
 	}
@@ -125,7 +125,7 @@ func TestMicroblog(t *testing.T) {
 	// An edit and an image reach B.
 	img := filepath.Join(t.TempDir(), "dot.png")
 	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
-	os.WriteFile(img, png, 0o644)
+	mustOK(t, os.WriteFile(img, png, 0o644))
 	mustPlug(t, "post", "--data", a, "--edit", p1.ID, "--image", img, "first post, edited")
 	eventually(t, 30*time.Second, "B did not get A's edit", func() bool {
 		e, ok := findEntry(timeline(t, b), p1.ID)
@@ -141,7 +141,7 @@ func TestMicroblog(t *testing.T) {
 	c.d["c"].stop()
 	r = mustPlug(t, "post", "--data", a, "--json", "while C was away")
 	var p2 entryJSON
-	json.Unmarshal([]byte(r.stdout), &p2)
+	fromJSON(t, r.stdout, &p2)
 	mustPlug(t, "post", "--data", a, "--delete", p1.ID)
 	eventually(t, 30*time.Second, "B still shows a deleted post", func() bool {
 		es := timeline(t, b)
@@ -176,7 +176,7 @@ func TestMicroblog(t *testing.T) {
 	c.d["s"].stop()
 	r = mustPlug(t, "post", "--data", b, "--json", "bob, for his friends")
 	var pb entryJSON
-	json.Unmarshal([]byte(r.stdout), &pb)
+	fromJSON(t, r.stdout, &pb)
 	c.start("s")
 	eventually(t, 60*time.Second, "the stranger did not catch up with its friend B", func() bool {
 		_, ok := findEntry(timeline(t, s), pb.ID)
@@ -273,7 +273,7 @@ func TestTimelineSurvivesLosingThePlug(t *testing.T) {
 	mustPlug(t, "post", "--data", a, "ann's own post about tomatoes")
 	r := mustPlug(t, "post", "--data", c.dir("b"), "--json", "bob's post about gardens")
 	var pb entryJSON
-	json.Unmarshal([]byte(r.stdout), &pb)
+	fromJSON(t, r.stdout, &pb)
 	eventually(t, 30*time.Second, "A did not get B's post", func() bool { _, ok := findEntry(timeline(t, a), pb.ID); return ok })
 	mustPlug(t, "import", "--data", a, "mastodon", filepath.Join(fx, "mastodon-archive"))
 
@@ -292,7 +292,7 @@ func TestTimelineSurvivesLosingThePlug(t *testing.T) {
 	}
 
 	c.kill("a")
-	os.RemoveAll(a)
+	mustOK(t, os.RemoveAll(a))
 	a2 := filepath.Join(c.base, "a2")
 	if r := plug(t, phrase+"\n", "init", "--recover", "--data", a2, "--json"); r.code != 0 {
 		t.Fatalf("init --recover: %s", r.stderr)
@@ -325,7 +325,7 @@ func TestTimelineSurvivesLosingThePlug(t *testing.T) {
 	// The recovered plug posts on, and its friends get it.
 	r = mustPlug(t, "post", "--data", a2, "--json", "back from the dead")
 	var p entryJSON
-	json.Unmarshal([]byte(r.stdout), &p)
+	fromJSON(t, r.stdout, &p)
 	eventually(t, 30*time.Second, "B did not get the recovered plug's post", func() bool {
 		_, ok := findEntry(timeline(t, c.dir("b")), p.ID)
 		return ok

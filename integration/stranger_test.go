@@ -40,9 +40,17 @@ type probeAnswer struct {
 // protocol.
 func strangerProbe(addrs string) int {
 	out := json.NewEncoder(os.Stdout)
-	fail := func(step string, err error) int {
-		out.Encode(probeAnswer{Proto: step, Err: err.Error()})
+	// say prints one answer; the test reading them fails on an exit code
+	// other than 0.
+	say := func(a probeAnswer) int {
+		if err := out.Encode(a); err != nil {
+			fmt.Fprintln(os.Stderr, "stranger probe: print the answer:", err)
+			return 1
+		}
 		return 0
+	}
+	fail := func(step string, err error) int {
+		return say(probeAnswer{Proto: step, Err: err.Error()})
 	}
 	if err := p2p.SetPublicRanges([]netip.Prefix{netip.MustParsePrefix(labRange)}); err != nil {
 		return fail("setup", err)
@@ -63,14 +71,16 @@ func strangerProbe(addrs string) int {
 	if err != nil {
 		return fail("setup", err)
 	}
-	defer h.Close()
+	defer func() { _ = h.Close() }() // the probe's own host, and the process ends next
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	ctx = network.WithAllowLimitedConn(ctx, "stranger probe")
 	if err := h.Connect(ctx, ais[0]); err != nil {
 		return fail("connect", err)
 	}
-	out.Encode(probeAnswer{Proto: "connect", Answer: h.Network().ConnsToPeer(ais[0].ID)[0].RemoteMultiaddr().String()})
+	if code := say(probeAnswer{Proto: "connect", Answer: h.Network().ConnsToPeer(ais[0].ID)[0].RemoteMultiaddr().String()}); code != 0 {
+		return code
+	}
 	zero := strings.Repeat("00", 32)
 	for _, q := range []struct {
 		proto string
@@ -88,7 +98,9 @@ func strangerProbe(addrs string) int {
 		} else {
 			a.Answer = string(b)
 		}
-		out.Encode(a)
+		if code := say(a); code != 0 {
+			return code
+		}
 	}
 	return 0
 }
@@ -101,8 +113,10 @@ func ask(ctx context.Context, h interface {
 	if err != nil {
 		return nil, err
 	}
-	defer s.Close()
-	s.SetDeadline(time.Now().Add(20 * time.Second))
+	defer func() { _ = s.Close() }() // the answer is read or the error returned: closing loses nothing
+	if err := s.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		return nil, err
+	}
 	body, _ := json.Marshal(req)
 	frame := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
 	if _, err := s.Write(append(frame, body...)); err != nil {
@@ -148,7 +162,7 @@ func probeAsStranger(t *testing.T, h *netlab.Host, what string, addrs []string) 
 				OK   bool   `json:"ok"`
 				Code string `json:"code"`
 			}
-			json.Unmarshal([]byte(a.Answer), &r)
+			fromJSON(t, a.Answer, &r)
 			if r.OK || r.Code != "not_friend" {
 				t.Fatalf("%s answered a stranger on %s: %s", what, a.Proto, a.Answer)
 			}

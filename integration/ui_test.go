@@ -43,7 +43,7 @@ func TestRemoteUIWarns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	closeBody(resp)
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("first password from %s without the token: %d, want 403", remote, resp.StatusCode)
 	}

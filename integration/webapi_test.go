@@ -49,8 +49,9 @@ func TestAPISecurity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		_, err = io.Copy(io.Discard, resp.Body)
+		closeBody(resp)
+		mustOK(t, err)
 		return resp
 	}
 	bearer := map[string]string{"Authorization": "Bearer " + token}
@@ -95,7 +96,7 @@ func TestAPISecurity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		closeBody(resp)
 		var sess *http.Cookie
 		for _, ck := range resp.Cookies() {
 			if ck.Name == "plug_session" {
@@ -112,9 +113,9 @@ func TestAPISecurity(t *testing.T) {
 			t.Fatal(err)
 		}
 		var st map[string]any
-		json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || st["peer_id"] == nil {
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		closeBody(resp)
+		if err != nil || resp.StatusCode != http.StatusOK || st["peer_id"] == nil {
 			t.Fatalf("status with a session: %d %v", resp.StatusCode, st)
 		}
 		// Logout ends the session.
@@ -124,11 +125,14 @@ func TestAPISecurity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		closeBody(resp)
 		req, _ = http.NewRequest("GET", base+"/api/v1/status", nil)
 		req.AddCookie(sess)
-		resp, _ = http.DefaultClient.Do(req)
-		resp.Body.Close()
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeBody(resp)
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("status after logout: %d, want 401", resp.StatusCode)
 		}
@@ -144,3 +148,7 @@ func TestAPIRefusesRemoteWithoutFlag(t *testing.T) {
 		t.Fatalf("plug up --api 0.0.0.0:0: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// closeBody closes the body of a response that is done with. Closing what
+// was read, or is not wanted, loses nothing, so the error is not looked at.
+func closeBody(resp *http.Response) { _ = resp.Body.Close() }

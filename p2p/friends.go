@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strings"
 	"sync"
@@ -42,8 +42,16 @@ type Friend struct {
 	LastSeen   time.Time `json:"last_seen,omitzero"`
 }
 
-// ErrNotFriend is wrapped when a peer is not a paired friend.
-var ErrNotFriend = errors.New("not a friend")
+// ErrNotFriend is wrapped when a peer or name is not a paired friend.
+var ErrNotFriend error = notFound("not a friend")
+
+// notFound is an error about a friend looked up and not found, or not told
+// apart from another. It matches fs.ErrNotExist, as any lookup of a thing
+// that is not there.
+type notFound string
+
+func (e notFound) Error() string        { return string(e) }
+func (e notFound) Is(target error) bool { return target == fs.ErrNotExist }
 
 // friendBook keeps friends in the store, with an in-memory copy that gates
 // every /plug/* stream without a disk read.
@@ -230,11 +238,11 @@ func (n *Node) FindFriend(who string) (Friend, error) {
 	}
 	switch len(found) {
 	case 0:
-		return Friend{}, fmt.Errorf("no friend is called %q (see plug friends)", who)
+		return Friend{}, fmt.Errorf("%w: no friend is called %q (see plug friends)", ErrNotFriend, who)
 	case 1:
 		return found[0], nil
 	}
-	return Friend{}, fmt.Errorf("%d friends are called %q: use the peer ID", len(found), who)
+	return Friend{}, notFound(fmt.Sprintf("%d friends are called %q: use the peer ID", len(found), who))
 }
 
 // SetQuota sets how many bytes this plug holds for a friend at most. A quota

@@ -23,36 +23,43 @@ type headRequest struct {
 // handleHead keeps the newest head record of each friend and gives it back
 // to that friend only.
 func (n *Node) handleHead(s network.Stream) {
-	defer s.Close()
+	defer closeStream(n.log, s)
 	owner := s.Conn().RemotePeer()
 	if !n.friends.isFriend(owner) {
 		n.log.Warn("refused a stranger on the head protocol", "peer", owner.String())
-		writeMsg(s, response{Code: codeNotFriend, Msg: "this plug does not list you as a friend"})
+		n.reply(s, response{Code: codeNotFriend, Msg: "this plug does not list you as a friend"})
 		return
 	}
-	s.SetDeadline(time.Now().Add(shardDeadline))
+	if err := setDeadline(s, time.Now().Add(shardDeadline)); err != nil {
+		n.log.Warn("dropped a friend's head request", "peer", owner.String(), "err", err)
+		return
+	}
 	var req headRequest
 	b, err := readFrame(s, MaxControl)
 	if err != nil {
 		return
 	}
 	if err := json.Unmarshal(b, &req); err != nil || (req.Op != opPut && req.Op != opGet) || req.Size < 0 || req.Size > headrec.MaxSize {
-		writeMsg(s, response{Code: codeBadRequest, Msg: "bad head request"})
+		n.reply(s, response{Code: codeBadRequest, Msg: "bad head request"})
 		return
 	}
 	switch req.Op {
 	case opGet:
 		env, err := n.db.Get(kv.Heads, []byte(owner))
 		if errors.Is(err, kv.ErrNotFound) {
-			writeMsg(s, response{Code: codeNotFound, Msg: "no head record kept for you"})
+			n.reply(s, response{Code: codeNotFound, Msg: "no head record kept for you"})
 			return
 		}
 		if err != nil {
-			writeMsg(s, response{Code: codeInternal, Msg: err.Error()})
+			n.reply(s, response{Code: codeInternal, Msg: err.Error()})
 			return
 		}
-		if writeMsg(s, response{OK: true, Size: int64(len(env))}) == nil {
-			s.Write(env)
+		err = writeMsg(s, response{OK: true, Size: int64(len(env))})
+		if err == nil {
+			_, err = s.Write(env)
+		}
+		if err != nil {
+			n.log.Debug("could not send a friend its head record", streamAttrs(s, err)...)
 		}
 	case opPut:
 		if err := writeMsg(s, response{OK: true}); err != nil {
@@ -65,7 +72,7 @@ func (n *Node) handleHead(s network.Stream) {
 		h, err := headrec.Open(env)
 		if err != nil || h.Owner != owner {
 			n.log.Warn("refused a bad head record", "peer", owner.String(), "err", err)
-			writeMsg(s, response{Code: codeMismatch, Msg: "head record not signed by you"})
+			n.reply(s, response{Code: codeMismatch, Msg: "head record not signed by you"})
 			return
 		}
 		err = n.db.Update(func(tx *kv.Tx) error {
@@ -81,10 +88,10 @@ func (n *Node) handleHead(s network.Stream) {
 			err = n.db.Sync()
 		}
 		if err != nil {
-			writeMsg(s, response{Code: codeInternal, Msg: err.Error()})
+			n.reply(s, response{Code: codeInternal, Msg: err.Error()})
 			return
 		}
-		writeMsg(s, response{OK: true})
+		n.reply(s, response{OK: true})
 	}
 }
 
@@ -95,7 +102,7 @@ func (t *FriendTarget) PutHead(ctx context.Context, env []byte) error {
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer closeStream(t.n.log, s)
 	if _, err := t.answer(s, "put head", [32]byte{}); err != nil {
 		return err
 	}
@@ -115,7 +122,7 @@ func (t *FriendTarget) GetHead(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer s.Close()
+	defer closeStream(t.n.log, s)
 	r, err := t.answer(s, "get head", [32]byte{})
 	if err != nil {
 		return nil, err

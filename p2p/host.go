@@ -176,7 +176,7 @@ func newHost(cfg HostConfig, hooks hostHooks) (host.Host, error) {
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
-		rm.Close()
+		_ = rm.Close() // best-effort: the host was not made, which is what is reported
 		return nil, fmt.Errorf("new host: %w", err)
 	}
 	return h, nil

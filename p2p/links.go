@@ -275,7 +275,7 @@ func (l *links) round(ctx context.Context) {
 			l.n.log.Debug("no hole punch yet; dialing the friend again through the relay", "friend", f.Name, "try", fl.punches)
 			for _, c := range l.n.h.Network().ConnsToPeer(p) {
 				if c.Stat().Limited {
-					l.n.goRun(func(context.Context) { c.Close() })
+					l.n.goRun(func(context.Context) { l.n.closeConn(c) })
 				}
 			}
 		case link.Kind == LinkOffline && l.n.cfg.ReconnectEvery > 0 && !fl.dialing && !now.Before(fl.next):
@@ -655,7 +655,7 @@ func (l *links) upgradeRelay(r Reachability) {
 		return
 	}
 	l.n.log.Info("moving a relay slot to a friend's plug", "from", ShortID(stranger))
-	l.n.h.Network().ClosePeer(stranger)
+	l.n.closePeer(stranger)
 }
 
 // checkNetwork notices that the plug's own addresses changed (it moved to
@@ -683,7 +683,7 @@ func (l *links) checkNetwork() {
 			continue
 		}
 		if !slices.Contains(ips, ip.String()) {
-			c.Close()
+			l.n.closeConn(c)
 			closed++
 		}
 	}

@@ -51,8 +51,7 @@ func (d *lanDiscovery) restart() {
 	d.svcMu.Lock()
 	defer d.svcMu.Unlock()
 	if d.svc != nil {
-		d.svc.Close()
-		d.svc = nil
+		d.closeSvc()
 	}
 	if d.n.ctx.Err() != nil {
 		return
@@ -69,8 +68,7 @@ func (d *lanDiscovery) close() {
 	d.svcMu.Lock()
 	defer d.svcMu.Unlock()
 	if d.svc != nil {
-		d.svc.Close()
-		d.svc = nil
+		d.closeSvc()
 	}
 }
 
@@ -135,4 +133,13 @@ func sameAddrSet(a, b []ma.Multiaddr) bool {
 		}
 	}
 	return true
+}
+
+// closeSvc stops the mDNS service. The plug goes on without it (friends are
+// found through the DHT), so a failure is only logged.
+func (d *lanDiscovery) closeSvc() {
+	if err := d.svc.Close(); err != nil {
+		d.n.log.Debug("LAN discovery (mDNS) did not stop cleanly", "err", err)
+	}
+	d.svc = nil
 }

@@ -151,7 +151,7 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	fail := func(err error) (*Node, error) {
 		cancel()
-		n.h.Close()
+		_ = n.h.Close() // best-effort: err is what stopped New, and what it reports
 		return nil, err
 	}
 	mode := dht.ModeAuto
@@ -184,7 +184,7 @@ func NewNode(cfg Config) (*Node, error) {
 	n.h.Network().Notify(&network.NotifyBundle{ConnectedF: n.connected, DisconnectedF: n.disconnected})
 	sub, err := n.h.EventBus().Subscribe(new(event.EvtLocalReachabilityChanged))
 	if err != nil {
-		n.dht.Close()
+		_ = n.dht.Close() // best-effort, as in fail
 		return fail(fmt.Errorf("watch reachability: %w", err))
 	}
 	n.subs = append(n.subs, sub)
@@ -245,18 +245,18 @@ func (n *Node) Close() error {
 		n.h.RemoveStreamHandler(protocol.ID(ProtoPair))
 		n.h.RemoveStreamHandler(protocol.ID(ProtoShard))
 		n.h.RemoveStreamHandler(protocol.ID(ProtoHead))
+		var errs []error
 		for _, s := range n.subs {
-			s.Close()
+			errs = append(errs, s.Close())
 		}
 		if n.lan != nil {
 			n.lan.close()
 		}
 		n.relay.stop()
-		err = n.dht.Close()
+		errs = append(errs, n.dht.Close())
 		n.wg.Wait() // Run and the work started with goRun
-		if cerr := n.h.Close(); err == nil {
-			err = cerr
-		}
+		errs = append(errs, n.h.Close())
+		err = errors.Join(errs...)
 	})
 	return err
 }
@@ -312,7 +312,7 @@ func (n *Node) connected(_ network.Network, c network.Conn) {
 		for _, old := range n.h.Network().ConnsToPeer(p) {
 			if _, r := relayOf(old.RemoteMultiaddr()); !r {
 				n.log.Debug("dropping a direct connection the friend no longer has", "peer", p.String(), "addr", old.RemoteMultiaddr().String())
-				n.goRun(func(context.Context) { old.Close() }) // not from within a swarm notification
+				n.goRun(func(context.Context) { n.closeConn(old) }) // not from within a swarm notification
 			}
 		}
 	}
@@ -403,7 +403,9 @@ func (n *Node) bootstrapLoop(ctx context.Context) {
 				n.log.Info("DHT bootstrapped", "bootstrap_peers", ok)
 			}
 			wasUp = 1
-			<-n.dht.RefreshRoutingTable()
+			if err := <-n.dht.RefreshRoutingTable(); err != nil {
+				n.log.Debug("DHT routing table refresh failed", "err", err)
+			}
 			n.kickProvide()
 			wait = bootstrapMinWait
 			// Check again later (bootstrap peers come and go), or when the
@@ -598,7 +600,7 @@ func (n *Node) Usable(ctx context.Context, p peer.ID) error {
 	if err != nil {
 		return err
 	}
-	defer sub.Close()
+	defer func() { _ = sub.Close() }() // a local event subscription: closing it only stops the events
 	if n.h.Network().Connectedness(p) == network.Connected {
 		return nil
 	}

@@ -72,7 +72,9 @@ func newTestPlug(t testing.TB, name string, boot []peer.AddrInfo) *testPlug {
 	tp.start(boot)
 	t.Cleanup(func() {
 		tp.halt()
-		db.Close()
+		if err := db.Close(); err != nil {
+			t.Errorf("close %s's database: %v", name, err)
+		}
 	})
 	return tp
 }
@@ -227,15 +229,21 @@ func TestFourPlugs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.WriteAt([]byte{data[500_000] ^ 0x40}, 500_000) // D flips a bit
-		f.Close()
+		if _, err := f.WriteAt([]byte{data[500_000] ^ 0x40}, 500_000); err != nil { // D flips a bit
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := tg.Prove(ctx, id, int64(len(data)), 499_000, 4096); err == nil {
 			t.Fatal("a proof over an altered byte verified")
 		}
 		if _, err := tg.Prove(ctx, id, int64(len(data)), 0, 4096); err != nil {
 			t.Fatalf("a proof over untouched bytes failed: %v", err)
 		}
-		os.Remove(path) // D drops it
+		if err := os.Remove(path); err != nil { // D drops it
+			t.Fatal(err)
+		}
 		if _, err := tg.Prove(ctx, id, int64(len(data)), 0, 4096); err == nil {
 			t.Fatal("a proof of a dropped shard verified")
 		}
@@ -288,8 +296,9 @@ func TestFourPlugs(t *testing.T) {
 		found := false
 		for try := 0; try < 5 && !found; try++ {
 			before := a.node.FoundViaDHT()
-			b.node.Host().Network().ClosePeer(a.node.ID())
-			a.node.Host().Network().ClosePeer(b.node.ID())
+			if err := errors.Join(b.node.Host().Network().ClosePeer(a.node.ID()), a.node.Host().Network().ClosePeer(b.node.ID())); err != nil {
+				t.Fatalf("disconnect A and B: %v", err)
+			}
 			// A is to know B at B's old address only, as when B moved while
 			// A was away.
 			a.node.Host().Peerstore().ClearAddrs(b.node.ID())
@@ -397,7 +406,7 @@ func TestStrangerGetsNothing(t *testing.T) {
 	}
 	// Pairing with a made-up secret fails too.
 	inv, _ := invite.New(d.node.ID(), d.node.Host().Addrs(), time.Hour, time.Now())
-	if _, err := e.node.Accept(ctx, inv.Code(), nil); !errors.Is(err, ErrInviteUnknown) {
+	if _, err := e.node.Accept(ctx, inv.Code(), nil); !errors.Is(err, invite.ErrUnknown) {
 		t.Errorf("stranger pairing with a forged invite: %v, want ErrInviteUnknown", err)
 	}
 	if d.node.IsFriend(e.node.ID()) {
@@ -427,8 +436,10 @@ func strangerIsRefused(ctx context.Context, e, d *testPlug, proto string, req an
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	s.SetDeadline(time.Now().Add(10 * time.Second))
+	defer func() { _ = s.Close() }() // the answer is read or the check failed: closing loses nothing
+	if err := s.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return err
+	}
 	if req != nil {
 		if err := writeMsg(s, req); err != nil {
 			return fmt.Errorf("send request: %w", err)
@@ -470,7 +481,9 @@ func TestInviteErrors(t *testing.T) {
 	expired, _ := a.node.CreateInvite(time.Minute)
 	// Make it expire at the inviter: rewrite its record.
 	h := expired.SecretHash()
-	a.db.Put(kv.Invites, h[:], []byte(`{"created":"2020-01-01T00:00:00Z","expires":"2020-01-02T00:00:00Z"}`))
+	if err := a.db.Put(kv.Invites, h[:], []byte(`{"created":"2020-01-01T00:00:00Z","expires":"2020-01-02T00:00:00Z"}`)); err != nil {
+		t.Fatal(err)
+	}
 	own, _ := c.node.CreateInvite(0)
 	tests := []struct {
 		name string
@@ -478,11 +491,11 @@ func TestInviteErrors(t *testing.T) {
 		want error
 		says string
 	}{
-		{"used", code, ErrInviteUsed, "already used"},
-		{"expired", expired.Code(), ErrInviteExpired, "expired"},
+		{"used", code, invite.ErrUsed, "already used"},
+		{"expired", expired.Code(), invite.ErrExpired, "expired"},
 		{"mistyped", string(typo), invite.ErrMistyped, "mistyped"},
 		{"foreign", "https://example.com/not-an-invite", invite.ErrNotInvite, "not"},
-		{"own", own.Code(), ErrOwnInvite, "made by this plug"},
+		{"own", own.Code(), invite.ErrOwn, "made by this plug"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

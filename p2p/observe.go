@@ -87,7 +87,7 @@ func (n *Node) dialOver(ctx context.Context, p peer.ID, tr string) error {
 		delete(n.gate.pin, p)
 		n.gate.mu.Unlock()
 	}()
-	n.h.Network().ClosePeer(p)
+	n.closePeer(p)
 	n.clearBackoff(p)
 	cctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()

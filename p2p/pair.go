@@ -21,14 +21,6 @@ import (
 // DefaultInviteTTL is how long an invite stays valid.
 const DefaultInviteTTL = 24 * time.Hour
 
-// Errors of Accept that a person must be told apart.
-var (
-	ErrInviteUsed    = errors.New("this invite was already used: ask your friend for a new one")
-	ErrInviteExpired = errors.New("this invite has expired: ask your friend for a new one")
-	ErrInviteUnknown = errors.New("the inviting plug does not know this invite (it may be from an older installation): ask your friend for a new one")
-	ErrOwnInvite     = errors.New("this invite was made by this plug: give it to a friend, who accepts it on their plug")
-)
-
 // inviteRecord is what the inviter keeps of an invite, under the hash of its
 // secret (never the secret itself).
 type inviteRecord struct {
@@ -76,10 +68,10 @@ func (n *Node) Accept(ctx context.Context, code string, progress func(string)) (
 		return Friend{}, err
 	}
 	if inv.Inviter == n.h.ID() {
-		return Friend{}, ErrOwnInvite
+		return Friend{}, invite.ErrOwn
 	}
 	if inv.Expired(time.Now()) {
-		return Friend{}, fmt.Errorf("%w (it expired at %s)", ErrInviteExpired, inv.Expires.Local().Format(time.DateTime))
+		return Friend{}, fmt.Errorf("%w (it expired at %s)", invite.ErrExpired, inv.Expires.Local().Format(time.DateTime))
 	}
 	say := func(string) {}
 	if progress != nil {
@@ -154,8 +146,10 @@ func (n *Node) pairWith(ctx context.Context, inv invite.Invite) (f Friend, retry
 	if err != nil {
 		return Friend{}, true, fmt.Errorf("open a pairing stream: %w", err)
 	}
-	defer s.Close()
-	s.SetDeadline(time.Now().Add(30 * time.Second))
+	defer closeStream(n.log, s)
+	if err := setDeadline(s, time.Now().Add(30*time.Second)); err != nil {
+		return Friend{}, true, fmt.Errorf("open a pairing stream: %w", err)
+	}
 	rdv := n.cfg.Rendezvous
 	req := pairRequest{Secret: hex.EncodeToString(inv.Secret[:]), Name: n.cfg.Name, Rendezvous: hex.EncodeToString(rdv[:]), Quota: DefaultQuota}
 	if err := writeMsg(s, req); err != nil {
@@ -172,11 +166,11 @@ func (n *Node) pairWith(ctx context.Context, inv invite.Invite) (f Friend, retry
 	if !resp.OK {
 		switch resp.Code {
 		case codeUsed:
-			return Friend{}, false, ErrInviteUsed
+			return Friend{}, false, invite.ErrUsed
 		case codeExpired:
-			return Friend{}, false, ErrInviteExpired
+			return Friend{}, false, invite.ErrExpired
 		case codeUnknown:
-			return Friend{}, false, ErrInviteUnknown
+			return Friend{}, false, invite.ErrUnknown
 		}
 		return Friend{}, false, fmt.Errorf("pair with %s: refused: %s", inv.Inviter, resp.Msg)
 	}
@@ -209,11 +203,14 @@ func nameOr(name string, p peer.ID) string {
 // handlePair redeems an invite for a peer that is not yet a friend: the only
 // /plug protocol a stranger may use, and only with a live invite's secret.
 func (n *Node) handlePair(s network.Stream) {
-	defer s.Close()
-	s.SetDeadline(time.Now().Add(30 * time.Second))
+	defer closeStream(n.log, s)
 	remote := s.Conn().RemotePeer()
+	if err := setDeadline(s, time.Now().Add(30*time.Second)); err != nil {
+		n.log.Warn("dropped a pairing request", "peer", remote.String(), "err", err)
+		return
+	}
 	fail := func(code, msg string) {
-		writeMsg(s, pairResponse{response: response{Code: code, Msg: msg}})
+		n.reply(s, pairResponse{response: response{Code: code, Msg: msg}})
 	}
 	b, err := readFrame(s, MaxControl)
 	if err != nil {
@@ -240,10 +237,10 @@ func (n *Node) handlePair(s network.Stream) {
 			if rec.UsedBy == remote.String() {
 				return nil // the same friend again (a retry): answer as before
 			}
-			return ErrInviteUsed
+			return invite.ErrUsed
 		}
 		if now.After(rec.Expires) {
-			return ErrInviteExpired
+			return invite.ErrExpired
 		}
 		rec.UsedBy, rec.UsedAt = remote.String(), now.UTC()
 		nb, _ := json.Marshal(rec)
@@ -254,11 +251,11 @@ func (n *Node) handlePair(s network.Stream) {
 		n.log.Warn("pairing refused: unknown invite", "peer", remote.String())
 		fail(codeUnknown, "unknown invite")
 		return
-	case errors.Is(err, ErrInviteUsed):
+	case errors.Is(err, invite.ErrUsed):
 		n.log.Warn("pairing refused: invite already used", "peer", remote.String())
 		fail(codeUsed, "invite already used")
 		return
-	case errors.Is(err, ErrInviteExpired):
+	case errors.Is(err, invite.ErrExpired):
 		n.log.Warn("pairing refused: invite expired", "peer", remote.String())
 		fail(codeExpired, "invite expired")
 		return
@@ -283,7 +280,14 @@ func (n *Node) handlePair(s network.Stream) {
 		fail(codeInternal, "internal error")
 		return
 	}
-	n.db.Sync()
+	if err := n.db.Sync(); err != nil {
+		// The invite's use may not survive a power cut, so pairing is
+		// refused: accepting the same invite again finds it used by the
+		// same friend and answers as before.
+		n.log.Error("pairing failed: could not save the invite's use to disk", "peer", remote.String(), "err", err)
+		fail(codeInternal, "the inviter's plug could not save the pairing; accept the invite again")
+		return
+	}
 	// The new friend is online: protocols above catch up, once it has
 	// recorded this plug too (it does on reading the answer below).
 	n.goRun(func(ctx context.Context) {
@@ -293,7 +297,7 @@ func (n *Node) handlePair(s network.Stream) {
 	})
 	n.friendAdded(remote)
 	rdv := n.cfg.Rendezvous
-	writeMsg(s, pairResponse{
+	n.reply(s, pairResponse{
 		response:   response{OK: true, Quota: f.QuotaGiven},
 		Name:       n.cfg.Name,
 		Rendezvous: hex.EncodeToString(rdv[:]),

@@ -80,7 +80,7 @@ func (rs *relayService) run(ctx context.Context) {
 		rs.log.Warn("the relay service cannot follow reachability; it stays off", "err", err)
 		return
 	}
-	defer sub.Close()
+	defer func() { _ = sub.Close() }() // a local event subscription: closing it only stops the events
 	defer rs.stop()
 	for {
 		select {
@@ -125,13 +125,15 @@ func (rs *relayService) start() error {
 	fres.MaxCircuits = friendRelayCircuits
 	fh := &captureHost{Host: rs.h}
 	friends, err := relay.New(fh, relay.WithResources(fres), relay.WithACL(friendsACL{rs.isFriend}))
+	// On failure below, the relays made never served anyone: closing them
+	// is best-effort, and the failure is what start reports.
 	if err != nil {
-		strangers.Close()
+		_ = strangers.Close()
 		return fmt.Errorf("friends' relay: %w", err)
 	}
 	if sh.handler == nil || fh.handler == nil {
-		strangers.Close()
-		friends.Close()
+		_ = strangers.Close()
+		_ = friends.Close()
 		return errors.New("the relay registered no hop handler (go-libp2p changed)")
 	}
 	rs.strangers, rs.friends = strangers, friends
@@ -148,8 +150,9 @@ func (rs *relayService) stop() {
 		return
 	}
 	rs.h.RemoveStreamHandler(proto.ProtoIDv2Hop)
-	rs.strangers.Close()
-	rs.friends.Close()
+	if err := errors.Join(rs.strangers.Close(), rs.friends.Close()); err != nil {
+		rs.log.Warn("the relay service did not stop cleanly", "err", err)
+	}
 	rs.strangers, rs.friends, rs.sHandler, rs.fHandler = nil, nil, nil, nil
 	clear(rs.slots)
 	rs.log.Info("relay service off: this plug is not reachable from the internet")
@@ -158,13 +161,21 @@ func (rs *relayService) stop() {
 // handle reads the hop request and hands the stream, the request replayed
 // in front, to the relay that serves it.
 func (rs *relayService) handle(s network.Stream) {
-	s.SetReadDeadline(time.Now().Add(hopReadTimeout))
+	if err := s.SetReadDeadline(time.Now().Add(hopReadTimeout)); err != nil {
+		rs.log.Debug("dropped a relay request: the stream takes no deadline", streamAttrs(s, err)...)
+		s.Reset()
+		return
+	}
 	raw, msg, err := readHop(s)
 	if err != nil {
 		s.Reset()
 		return
 	}
-	s.SetReadDeadline(time.Time{})
+	if err := s.SetReadDeadline(time.Time{}); err != nil {
+		rs.log.Debug("dropped a relay request: the stream takes no deadline", streamAttrs(s, err)...)
+		s.Reset()
+		return
+	}
 	forFriend := false
 	now := time.Now()
 	rs.mu.Lock()

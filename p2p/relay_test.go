@@ -24,7 +24,11 @@ func loopbackHost(t *testing.T) host.Host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { h.Close() })
+	t.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			t.Errorf("close the host: %v", err)
+		}
+	})
 	return h
 }
 

@@ -35,15 +35,18 @@ var ErrRefused = errors.New("refused")
 // connection's authenticated peer ID. A stranger gets one refusal and the
 // stream is closed: nothing is read, stored or served.
 func (n *Node) handleShard(s network.Stream) {
-	defer s.Close()
+	defer closeStream(n.log, s)
 	owner := s.Conn().RemotePeer()
 	f, ok := n.friends.get(owner)
 	if !ok {
 		n.log.Warn("refused a stranger on the shard protocol", "peer", owner.String())
-		writeMsg(s, response{Code: codeNotFriend, Msg: "this plug does not list you as a friend"})
+		n.reply(s, response{Code: codeNotFriend, Msg: "this plug does not list you as a friend"})
 		return // Close (deferred) sends the refusal; nothing was read
 	}
-	s.SetDeadline(time.Now().Add(shardDeadline))
+	if err := setDeadline(s, time.Now().Add(shardDeadline)); err != nil {
+		n.log.Warn("dropped a friend's shard request", "friend", f.Name, "err", err)
+		return
+	}
 	b, err := readFrame(s, MaxControl)
 	if err != nil {
 		s.Reset()
@@ -51,7 +54,7 @@ func (n *Node) handleShard(s network.Stream) {
 	}
 	req, id, err := decodeShardRequest(b)
 	if err != nil {
-		writeMsg(s, response{Code: codeBadRequest, Msg: err.Error()})
+		n.reply(s, response{Code: codeBadRequest, Msg: err.Error()})
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shardDeadline)
@@ -73,7 +76,7 @@ func (n *Node) handleShard(s network.Stream) {
 		if code == codeInternal {
 			n.log.Error("shard operation failed", "friend", f.Name, "op", req.Op, "err", err)
 		}
-		writeMsg(s, response{Code: code, Msg: err.Error()})
+		n.reply(s, response{Code: code, Msg: err.Error()})
 	}
 	switch req.Op {
 	case opPut:
@@ -90,7 +93,7 @@ func (n *Node) handleShard(s network.Stream) {
 		}
 		if has {
 			// Already held: answer without asking for the body.
-			writeMsg(s, response{OK: true, Has: true})
+			n.reply(s, response{OK: true, Has: true})
 			return
 		}
 		if used+req.Size > f.QuotaGiven {
@@ -104,7 +107,7 @@ func (n *Node) handleShard(s network.Stream) {
 			fail(err)
 			return
 		}
-		writeMsg(s, response{OK: true})
+		n.reply(s, response{OK: true})
 		if used == 0 {
 			n.kickProvide() // a new owner's data: announce its rendezvous soon
 		}
@@ -114,24 +117,30 @@ func (n *Node) handleShard(s network.Stream) {
 			fail(err)
 			return
 		}
-		defer r.Close()
+		defer func() { _ = r.Close() }() // opened to read only: closing it loses nothing
 		if err := writeMsg(s, response{OK: true, Size: size}); err != nil {
 			return
 		}
-		io.CopyN(s, r, size)
+		if _, err := io.CopyN(s, r, size); err != nil {
+			// The owner gets a short shard and asks again, or another
+			// friend; the error tells a disk that fails from a friend that
+			// went away.
+			n.log.Warn("could not send a held shard to its owner", "friend", f.Name, "err", err)
+			s.Reset()
+		}
 	case opHas:
 		has, err := n.held.Has(ctx, owner, id)
 		if err != nil {
 			fail(err)
 			return
 		}
-		writeMsg(s, response{OK: true, Has: has})
+		n.reply(s, response{OK: true, Has: has})
 	case opDelete:
 		if err := n.held.Delete(ctx, owner, id); err != nil {
 			fail(err)
 			return
 		}
-		writeMsg(s, response{OK: true})
+		n.reply(s, response{OK: true})
 	case opProve:
 		slice, err := n.held.Prove(ctx, owner, id, req.Offset, req.Length)
 		if err != nil {
@@ -141,14 +150,16 @@ func (n *Node) handleShard(s network.Stream) {
 		if err := writeMsg(s, response{OK: true, Size: int64(len(slice))}); err != nil {
 			return
 		}
-		s.Write(slice)
+		if _, err := s.Write(slice); err != nil {
+			n.log.Debug("could not send a proof of storage to its owner", streamAttrs(s, err)...)
+		}
 	case opUsage:
 		used, shards, err := n.held.Usage(owner)
 		if err != nil {
 			fail(err)
 			return
 		}
-		writeMsg(s, response{OK: true, Quota: f.QuotaGiven, Used: used, Shards: shards})
+		n.reply(s, response{OK: true, Quota: f.QuotaGiven, Used: used, Shards: shards})
 	}
 }
 
@@ -186,7 +197,9 @@ func (t *FriendTarget) openProto(ctx context.Context, proto string, req any) (ne
 	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
 		dl = d
 	}
-	s.SetDeadline(dl)
+	if err := setDeadline(s, dl); err != nil {
+		return nil, fmt.Errorf("open %s stream to %s: %w", proto, t.p, err)
+	}
 	if err := writeMsg(s, req); err != nil {
 		s.Reset()
 		return nil, fmt.Errorf("send %s request to %s: %w", proto, t.p, err)
@@ -226,7 +239,7 @@ func (t *FriendTarget) PutShard(ctx context.Context, id [32]byte, data []byte) e
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer closeStream(t.n.log, s)
 	r, err := t.answer(s, "put", id) // quota checked before the body
 	if err != nil {
 		return err
@@ -249,7 +262,7 @@ func (t *FriendTarget) GetShard(ctx context.Context, id [32]byte) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	defer s.Close()
+	defer closeStream(t.n.log, s)
 	r, err := t.answer(s, "get", id)
 	if err != nil {
 		return nil, err
@@ -271,7 +284,7 @@ func (t *FriendTarget) HasShard(ctx context.Context, id [32]byte) (bool, error) 
 	if err != nil {
 		return false, err
 	}
-	defer s.Close()
+	defer closeStream(t.n.log, s)
 	r, err := t.answer(s, "has", id)
 	return r.Has, err
 }
@@ -282,7 +295,7 @@ func (t *FriendTarget) DeleteShard(ctx context.Context, id [32]byte) error {
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer closeStream(t.n.log, s)
 	_, err = t.answer(s, "delete", id)
 	return err
 }
@@ -295,7 +308,7 @@ func (t *FriendTarget) Prove(ctx context.Context, id [32]byte, size int64, offse
 	if err != nil {
 		return nil, err
 	}
-	defer s.Close()
+	defer closeStream(t.n.log, s)
 	r, err := t.answer(s, "prove", id)
 	if err != nil {
 		return nil, err
@@ -322,11 +335,14 @@ func (t *FriendTarget) Usage(ctx context.Context) (quota, used int64, shards int
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	defer s.Close()
+	defer closeStream(t.n.log, s)
 	r, err := t.answer(s, "usage", [32]byte{})
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	t.n.friends.update(t.p, false, func(f *Friend) { f.QuotaTaken, f.UsedTaken = r.Quota, r.Used })
+	_, err = t.n.friends.update(t.p, false, func(f *Friend) { f.QuotaTaken, f.UsedTaken = r.Quota, r.Used })
+	if err != nil && !errors.Is(err, ErrNotFriend) { // no longer a friend: nothing to remember
+		return 0, 0, 0, err
+	}
 	return r.Quota, r.Used, r.Shards, nil
 }

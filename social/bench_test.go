@@ -2,11 +2,13 @@ package social
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/plug-net/plug/crypto/cryptotest"
 	"github.com/plug-net/plug/social/harvest"
 	"github.com/plug-net/plug/store/kv"
 )
@@ -17,7 +19,7 @@ import (
 func BenchmarkImportMastodon(b *testing.B) {
 	src := filepath.Join(fixtures(b), "mastodon-archive")
 	ctx := context.Background()
-	keys := newKeys(b)
+	keys := cryptotest.NewKeys(b)
 	items := 0
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -42,8 +44,9 @@ func BenchmarkImportMastodon(b *testing.B) {
 			b.Fatalf("nothing imported: %+v", rep)
 		}
 		items += rep.Seen
-		s.Close()
-		db.Close()
+		if err := errors.Join(s.Close(), db.Close()); err != nil {
+			b.Fatal(err)
+		}
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(items)/b.Elapsed().Seconds(), "items/s")

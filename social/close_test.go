@@ -26,12 +26,14 @@ func TestCloseEndsItsWork(t *testing.T) {
 	ctx := t.Context()
 
 	// Bob's plug takes feed requests and never answers them.
-	bob.svc.Close()
+	if err := bob.svc.Close(); err != nil {
+		t.Fatal(err)
+	}
 	var pulls, pushes atomic.Int32
 	hang := make(chan struct{})
 	defer close(hang)
 	bob.host.SetStreamHandler(p2p.ProtoFeed, func(st network.Stream) {
-		defer st.Close()
+		defer func() { _ = st.Close() }() // Ann's plug resets it: closing fails, and loses nothing
 		b, err := p2p.ReadFrame(st, maxFeedRequest)
 		if err != nil {
 			return
@@ -74,7 +76,9 @@ func TestCloseEndsItsWork(t *testing.T) {
 
 	eventually(t, "Ann's plug waits for Bob's answers to a pull and a push", func() bool { return pulls.Load() > 0 && pushes.Load() > 0 })
 	eventually(t, "Ann's plug waits for the rest of Bob's request", func() bool { return len(goroutines(serviceFrame+"handleFeed")) > 0 })
-	result(t, "the import's request for the feed", fetching)
+	if err := result(t, "the import's request for the feed", fetching); err != nil {
+		t.Fatal(err)
+	}
 
 	closed := make(chan error, 1)
 	go func() { closed <- ann.svc.Close() }()

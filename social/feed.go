@@ -98,6 +98,26 @@ func writeFeed(w io.Writer, v any) error {
 	return p2p.WriteFrame(w, b)
 }
 
+// reply writes the feed handler's answer. When it cannot be written, the
+// friend has gone away or its deadline passed and it sees its own error:
+// there is no one left to tell here, so the failure is only logged, for
+// debugging.
+func (s *Service) reply(st network.Stream, v any) {
+	if err := writeFeed(st, v); err != nil {
+		s.log.Debug("could not answer a feed request", "peer", st.Conn().RemotePeer().String(), "err", err)
+	}
+}
+
+// closeStream closes a feed stream whose exchange is over. By then
+// everything was written or read, and a failure there was handled: a
+// failing close (the friend went away, or the stream was reset) loses
+// nothing, so it is only logged, for debugging.
+func (s *Service) closeStream(st network.Stream) {
+	if err := st.Close(); err != nil {
+		s.log.Debug("could not close a feed stream", "peer", st.Conn().RemotePeer().String(), "err", err)
+	}
+}
+
 func (s *Service) friendName(p peer.ID) (string, bool) {
 	if s.node == nil {
 		return "", false
@@ -120,19 +140,24 @@ func (s *Service) handleFeed(st network.Stream) {
 	defer s.wg.Done()
 	stop := context.AfterFunc(s.ctx, func() { st.Reset() })
 	defer stop()
-	defer st.Close()
+	defer s.closeStream(st)
 	remote := st.Conn().RemotePeer()
 	name, ok := s.friendName(remote)
 	if !ok {
 		s.log.Warn("refused a stranger on the feed protocol", "peer", remote.String())
-		writeFeed(st, feedResponse{Code: "not_friend", Msg: "this plug does not list you as a friend"})
+		s.reply(st, feedResponse{Code: "not_friend", Msg: "this plug does not list you as a friend"})
 		return
 	}
-	st.SetDeadline(time.Now().Add(feedDeadline))
+	if err := st.SetDeadline(time.Now().Add(feedDeadline)); err != nil {
+		// Without a deadline a silent friend would hold this forever.
+		s.log.Warn("dropped a friend's feed request: the stream takes no deadline", "friend", name, "err", err)
+		st.Reset()
+		return
+	}
 	b, err := p2p.ReadFrame(st, maxFeedRequest)
 	if errors.Is(err, p2p.ErrFrameTooLarge) {
 		s.log.Warn("refused an oversized feed message from a friend", "friend", name, "err", err)
-		writeFeed(st, feedResponse{Code: "too_large", Msg: err.Error()})
+		s.reply(st, feedResponse{Code: "too_large", Msg: err.Error()})
 		return
 	}
 	if err != nil {
@@ -141,17 +166,17 @@ func (s *Service) handleFeed(st network.Stream) {
 	q, err := decodeFeedRequest(b)
 	if err != nil {
 		s.log.Warn("refused a bad feed request", "friend", name, "err", err)
-		writeFeed(st, feedResponse{Code: "bad_request", Msg: err.Error()})
+		s.reply(st, feedResponse{Code: "bad_request", Msg: err.Error()})
 		return
 	}
 	switch q.Op {
 	case "pull":
 		posts, next, more, err := s.outboxAfter(q.After)
 		if err != nil {
-			writeFeed(st, feedResponse{Code: "internal", Msg: err.Error()})
+			s.reply(st, feedResponse{Code: "internal", Msg: err.Error()})
 			return
 		}
-		writeFeed(st, feedResponse{OK: true, Posts: posts, Next: next, More: more})
+		s.reply(st, feedResponse{OK: true, Posts: posts, Next: next, More: more})
 	case "push":
 		p, err := DecodePost(q.Post)
 		if err == nil && p.Author != remote {
@@ -159,27 +184,40 @@ func (s *Service) handleFeed(st network.Stream) {
 		}
 		if err != nil {
 			s.log.Warn("refused a post from a friend", "friend", name, "err", err)
-			writeFeed(st, feedResponse{Code: "bad_post", Msg: err.Error()})
+			s.reply(st, feedResponse{Code: "bad_post", Msg: err.Error()})
 			return
 		}
 		if err := s.receive(p, name); err != nil && !errors.Is(err, errOldVersion) {
 			s.log.Warn("refused a post from a friend", "friend", name, "err", err)
-			writeFeed(st, feedResponse{Code: "bad_post", Msg: err.Error()})
+			s.reply(st, feedResponse{Code: "bad_post", Msg: err.Error()})
 			return
 		}
-		writeFeed(st, feedResponse{OK: true})
+		s.reply(st, feedResponse{OK: true})
 		s.goRun(func(ctx context.Context) { s.fetchMedia(ctx, remote, p) })
 	case "media":
 		own, _ := s.db.Has(kv.Posts, append(slices.Clone(pfxOwnMedia), q.Hash...))
 		f, err := s.media.open(q.Hash)
 		if !own || err != nil {
-			writeFeed(st, feedResponse{Code: "not_found", Msg: "no such image"})
+			s.reply(st, feedResponse{Code: "not_found", Msg: "no such image"})
 			return
 		}
-		defer f.Close()
-		fi, _ := f.Stat()
-		if writeFeed(st, feedResponse{OK: true, Size: fi.Size()}) == nil {
-			io.CopyN(st, f, fi.Size())
+		defer func() { _ = f.Close() }() // opened to read only: closing it loses nothing
+		fi, err := f.Stat()
+		if err != nil {
+			s.log.Error("could not read an image a friend asked for", "friend", name, "err", err)
+			s.reply(st, feedResponse{Code: "internal", Msg: "could not read the image"})
+			return
+		}
+		if err := writeFeed(st, feedResponse{OK: true, Size: fi.Size()}); err != nil {
+			s.log.Debug("could not answer a feed request", "friend", name, "err", err)
+			return
+		}
+		if _, err := io.CopyN(st, f, fi.Size()); err != nil {
+			// The friend gets a short image and fetches it again later;
+			// the error tells a disk that fails from a friend that went
+			// away.
+			s.log.Warn("could not send an image to a friend", "friend", name, "err", err)
+			st.Reset()
 		}
 	}
 }
@@ -257,10 +295,14 @@ func (s *Service) exchange(ctx context.Context, p peer.ID, q feedRequest, read f
 	stop := context.AfterFunc(ctx, func() { st.Reset() })
 	defer func() {
 		if stop() {
-			st.Close()
+			s.closeStream(st)
 		}
 	}()
-	st.SetDeadline(time.Now().Add(feedDeadline))
+	if err := st.SetDeadline(time.Now().Add(feedDeadline)); err != nil {
+		// Without a deadline a silent friend would hold this forever.
+		st.Reset()
+		return fmt.Errorf("set a deadline on the feed stream: %w", err)
+	}
 	if err := writeFeed(st, q); err != nil {
 		st.Reset()
 		return err
@@ -360,7 +402,12 @@ func (s *Service) pull(ctx context.Context, p peer.ID) {
 		moved := r.Next > cursor
 		if moved {
 			cursor = r.Next
-			s.db.Put(kv.Posts, cursorKey(p), binary.BigEndian.AppendUint64(nil, cursor))
+			if err := s.db.Put(kv.Posts, cursorKey(p), binary.BigEndian.AppendUint64(nil, cursor)); err != nil {
+				// What was received is kept; the next pull asks for it
+				// again from the last cursor saved.
+				s.log.Warn("could not save how far this plug read a friend's posts; the next pull starts over from the last point saved", "friend", name, "err", err)
+				break
+			}
 		}
 		if !r.More || !moved {
 			break // done, or a friend that says "more" without moving on

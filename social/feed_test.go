@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/zeebo/blake3"
 
+	"github.com/plug-net/plug/crypto/cryptotest"
 	"github.com/plug-net/plug/p2p"
 )
 
@@ -33,8 +34,10 @@ func feedCall(t *testing.T, h host.Host, p peer.ID, q feedRequest) (feedResponse
 	if err != nil {
 		t.Fatalf("open a feed stream: %v", err)
 	}
-	defer st.Close()
-	st.SetDeadline(time.Now().Add(time.Minute))
+	defer func() { _ = st.Close() }() // the answer is read (or the test failed): closing loses nothing
+	if err := st.SetDeadline(time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	if err := writeFeed(st, q); err != nil {
 		t.Fatalf("send a feed request: %v", err)
 	}
@@ -70,7 +73,7 @@ func hasMedia(s *Service, hash string, want []byte) bool {
 	if err != nil {
 		return false
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // opened to read only: closing it loses nothing
 	got, err := io.ReadAll(f)
 	return err == nil && bytes.Equal(got, want)
 }
@@ -314,7 +317,7 @@ func TestFeedStranger(t *testing.T) {
 func TestFeedForgedAuthor(t *testing.T) {
 	ann, bob := newPlug(t, "ann"), newPlug(t, "bob")
 	pair(t, ann, bob)
-	cat := newKeys(t) // a third plug's keys; Bob holds one of its posts
+	cat := cryptotest.NewKeys(t) // a third plug's keys; Bob holds one of its posts
 	catsPost := signedPost(cat, newPostID(t), "Cat's genuine post", 1, time.Now())
 	// Bob's plug signs a post that names Cat as its author.
 	forged := signedPost(bob.keys, newPostID(t), "Cat says Bob is right", 1, time.Now())
@@ -347,11 +350,13 @@ func TestFeedForgedAuthor(t *testing.T) {
 	// takes Bob's own post from the same page.
 	own := signedPost(bob.keys, newPostID(t), "Bob's own post", 1, time.Now())
 	bob.host.SetStreamHandler(p2p.ProtoFeed, func(st network.Stream) {
-		defer st.Close()
+		defer func() { _ = st.Close() }() // Bob's side of the test: Ann's pull checks what arrived
 		if _, err := p2p.ReadFrame(st, maxFeedFrame); err != nil {
 			return
 		}
-		writeFeed(st, feedResponse{OK: true, Posts: []json.RawMessage{record(t, catsPost), record(t, forged), record(t, own)}, Next: 3})
+		if err := writeFeed(st, feedResponse{OK: true, Posts: []json.RawMessage{record(t, catsPost), record(t, forged), record(t, own)}, Next: 3}); err != nil {
+			t.Errorf("Bob's plug could not answer the pull: %v", err)
+		}
 	})
 	logged := len(ann.logs.lines("refused a post from a friend"))
 	ann.svc.pull(t.Context(), bob.id())
@@ -458,12 +463,16 @@ func TestFeedMedia(t *testing.T) {
 	liePost.Images = []ImageRef{{Hash: hashOf(randomImage(10)), Name: "x.png", Size: 3000}}
 	liePost.sign(bob.keys.Identity())
 	bob.host.SetStreamHandler(p2p.ProtoFeed, func(st network.Stream) {
-		defer st.Close()
+		defer func() { _ = st.Close() }() // Bob's side of the test: Ann's fetch checks what arrived
 		if _, err := p2p.ReadFrame(st, maxFeedFrame); err != nil {
 			return
 		}
-		if writeFeed(st, feedResponse{OK: true, Size: int64(len(lie))}) == nil {
-			st.Write(lie)
+		err := writeFeed(st, feedResponse{OK: true, Size: int64(len(lie))})
+		if err == nil {
+			_, err = st.Write(lie)
+		}
+		if err != nil {
+			t.Errorf("Bob's plug could not send the image: %v", err)
 		}
 	})
 	err = ann.svc.fetchOne(ctx, bob.id(), liePost.Images[0])
@@ -516,10 +525,14 @@ func TestFeedBadRequests(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer st.Close()
-		st.SetDeadline(time.Now().Add(time.Minute))
-		p2p.WriteFrame(st, big) // may fail half-way: Ann hangs up
-		st.CloseWrite()
+		defer func() { _ = st.Close() }() // Ann's plug hangs up: closing fails, and loses nothing
+		if err := st.SetDeadline(time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		// Writing may fail half-way, and closing then too: Ann hangs up.
+		// What matters is her answer, read below, and her log.
+		_ = p2p.WriteFrame(st, big)
+		_ = st.CloseWrite()
 		if b, _ := io.ReadAll(st); len(b) > 4 {
 			if r, err := decodeFeedResponse(b[4:]); err != nil || r.OK || r.Code != "too_large" {
 				t.Fatalf("a request of %d bytes is answered %q", len(big), b)
@@ -537,12 +550,14 @@ func TestFeedBadRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	defer func() { _ = st.Close() }() // Ann's plug hangs up: closing fails, and loses nothing
 	if _, err := st.Write([]byte{0xff, 0xff, 0xff, 0xff}); err != nil {
 		t.Fatal(err)
 	}
-	st.CloseWrite()
-	st.SetDeadline(time.Now().Add(time.Minute))
+	_ = st.CloseWrite() // may fail: Ann's plug may have hung up already, as it is to
+	if err := st.SetDeadline(time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	if b, _ := io.ReadAll(st); len(b) != 0 {
 		if r, err := decodeFeedResponse(b[4:]); err != nil || r.OK {
 			t.Fatalf("a 4 GiB frame is answered %q", b)
@@ -560,12 +575,14 @@ func TestFeedPullFromAStuckFriend(t *testing.T) {
 	pair(t, ann, bob)
 	var asked atomic.Int64
 	bob.host.SetStreamHandler(p2p.ProtoFeed, func(st network.Stream) {
-		defer st.Close()
+		defer func() { _ = st.Close() }() // Bob's side of the test: the count below is what is checked
 		if _, err := p2p.ReadFrame(st, maxFeedFrame); err != nil {
 			return
 		}
 		asked.Add(1)
-		writeFeed(st, feedResponse{OK: true, More: true, Next: 0})
+		if err := writeFeed(st, feedResponse{OK: true, More: true, Next: 0}); err != nil {
+			t.Errorf("Bob's plug could not answer the pull: %v", err)
+		}
 	})
 	ann.svc.pull(t.Context(), bob.id())
 	if n := asked.Load(); n != 1 {
@@ -586,7 +603,12 @@ func TestFeedRunCatchesUpAfterRestart(t *testing.T) {
 	bob.start()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
-	go func() { defer close(done); bob.svc.Run(ctx) }()
+	go func() {
+		defer close(done)
+		if err := bob.svc.Run(ctx); err != nil && ctx.Err() == nil {
+			t.Errorf("Bob's service stopped: %v", err)
+		}
+	}()
 	defer func() { cancel(); <-done }()
 	eventually(t, "Bob's plug catches up by itself", func() bool { _, ok := live(t, bob.svc, e.ID); return ok })
 }

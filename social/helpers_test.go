@@ -3,6 +3,7 @@ package social
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,24 +17,11 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/crypto/cryptotest"
 	"github.com/plug-net/plug/p2p"
 	"github.com/plug-net/plug/p2p/holdstore"
 	"github.com/plug-net/plug/store/kv"
 )
-
-// newKeys derives the keys of a new plug from a fresh recovery phrase.
-func newKeys(t testing.TB) *crypto.Keys {
-	t.Helper()
-	p, err := crypto.NewPhrase()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := crypto.DeriveKeys(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // openDB opens a badger store in dir/db, closed at the end of the test.
 func openDB(t testing.TB, dir string) *kv.DB {
@@ -42,7 +30,11 @@ func openDB(t testing.TB, dir string) *kv.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("close the database: %v", err)
+		}
+	})
 	return db
 }
 
@@ -50,7 +42,7 @@ func openDB(t testing.TB, dir string) *kv.DB {
 // badger store, with its search index on disk.
 func newService(t testing.TB, name string) *Service {
 	t.Helper()
-	return newServiceWith(t, name, newKeys(t), t.TempDir())
+	return newServiceWith(t, name, cryptotest.NewKeys(t), t.TempDir())
 }
 
 // newServiceWith opens a Service without a network for keys on dir (a
@@ -65,7 +57,11 @@ func newServiceWith(t testing.TB, name string, keys *crypto.Keys, dir string) *S
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close %s's service: %v", name, err)
+		}
+	})
 	return s
 }
 
@@ -122,7 +118,7 @@ type testPlug struct {
 
 func newPlug(t testing.TB, name string) *testPlug {
 	t.Helper()
-	tp := &testPlug{t: t, name: name, dir: t.TempDir(), keys: newKeys(t), logs: &logBuffer{}}
+	tp := &testPlug{t: t, name: name, dir: t.TempDir(), keys: cryptotest.NewKeys(t), logs: &logBuffer{}}
 	tp.start()
 	t.Cleanup(tp.stop)
 	return tp
@@ -162,10 +158,9 @@ func (tp *testPlug) stop() {
 	if tp.svc == nil {
 		return
 	}
-	tp.svc.Close()
-	tp.node.Close()
-	tp.host.Close()
-	tp.db.Close()
+	if err := errors.Join(tp.svc.Close(), tp.node.Close(), tp.host.Close(), tp.db.Close()); err != nil {
+		tp.t.Errorf("stop %s's plug: %v", tp.name, err)
+	}
 	tp.db, tp.host, tp.node, tp.svc = nil, nil, nil, nil
 }
 

@@ -192,7 +192,7 @@ func (s *Service) storeMedia(ctx context.Context, e *Entry, media []harvest.Medi
 				ref.Missing = true
 			} else {
 				hash, size, err := s.media.put(rc, harvest.MaxMediaSize)
-				rc.Close()
+				_ = rc.Close() // a file of the export, read only: closing it loses nothing
 				switch {
 				case ctx.Err() != nil:
 					return ctx.Err()

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/plug-net/plug/store/durable"
 )
 
 // MediaRef names a stored image or attachment by its BLAKE3 hash.
@@ -36,37 +38,34 @@ func (m mediaStore) putExpect(r io.Reader, max int64, want string) (string, int6
 	if err := os.MkdirAll(m.dir, 0o700); err != nil {
 		return "", 0, err
 	}
-	tmp, err := os.CreateTemp(m.dir, ".put-*")
+	tmp, err := durable.Temp(filepath.Join(m.dir, "put"), 0o600)
 	if err != nil {
-		return "", 0, err
+		return "", 0, fmt.Errorf("store media: %w", err)
 	}
-	defer os.Remove(tmp.Name())
 	h := blake3.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, max+1))
 	if err == nil && n > max {
 		err = fmt.Errorf("larger than %d bytes", max)
 	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
+		durable.Discard(tmp)
 		return "", 0, fmt.Errorf("store media: %w", err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	if want != "" && sum != want {
+		durable.Discard(tmp)
 		return "", 0, errMediaMismatch
 	}
 	p := m.path(sum)
 	if _, err := os.Stat(p); err == nil {
+		durable.Discard(tmp)
 		return sum, n, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		durable.Discard(tmp)
 		return "", 0, err
 	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
+	if err := durable.Commit(tmp, p); err != nil {
 		return "", 0, fmt.Errorf("store media: %w", err)
 	}
 	return sum, n, nil

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plug-net/plug/crypto/cryptotest"
 )
 
 func TestPostIsSignedAndChecks(t *testing.T) {
@@ -49,7 +51,7 @@ func TestPostIsSignedAndChecks(t *testing.T) {
 }
 
 func TestCheckRefusesTamperedPosts(t *testing.T) {
-	ann, bob := newKeys(t), newKeys(t)
+	ann, bob := cryptotest.NewKeys(t), cryptotest.NewKeys(t)
 	created := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	for _, c := range []struct {
 		name   string
@@ -137,7 +139,7 @@ func TestPostLength(t *testing.T) {
 	}
 
 	// A friend's record past the limit, properly signed, is refused too.
-	friend := newKeys(t)
+	friend := cryptotest.NewKeys(t)
 	long := signedPost(friend, strings.Repeat("b2", 16), strings.Repeat("x", MaxPostChars+1), 1, time.Now())
 	if err := long.Check(); !errors.Is(err, ErrTooLong) {
 		t.Fatalf("Check of %d characters: %v, want ErrTooLong", MaxPostChars+1, err)
@@ -166,7 +168,7 @@ func TestPostLength(t *testing.T) {
 }
 
 func TestDeletionCarriesNoContent(t *testing.T) {
-	ann := newKeys(t)
+	ann := cryptotest.NewKeys(t)
 	created := time.Now()
 	del := signedPost(ann, strings.Repeat("c3", 16), "", 2, created)
 	del.Deleted = true

@@ -159,8 +159,10 @@ type Service struct {
 	closeErr  error
 }
 
-// Changes counts the changes to the entries since the service started:
-// the daemon backs the state up when it moved.
+// Changes counts the changes to the entries since the service started,
+// plus one when it started with entries (they may be newer than the last
+// backup): the store backs the state up when the count moved
+// (store.StateSource).
 func (s *Service) Changes() uint64 { return s.changes.Load() }
 
 // Key prefixes in space kv.Posts.
@@ -189,6 +191,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if err := s.openIndex(ctx); err != nil {
 		return nil, err
+	}
+	if n, err := s.db.Count(kv.Posts, nil); err != nil {
+		return nil, fmt.Errorf("open the timeline: %w", err)
+	} else if n > 0 {
+		s.changes.Store(1)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.node != nil {
@@ -250,7 +257,9 @@ func (s *Service) openIndex(ctx context.Context) error {
 		idx, err = search.Open(s.cfg.SearchDir)
 		if errors.Is(err, search.ErrDamaged) {
 			s.log.Warn("the search index is damaged; rebuilding it", "err", err)
-			os.RemoveAll(s.cfg.SearchDir)
+			if err := os.RemoveAll(s.cfg.SearchDir); err != nil {
+				return fmt.Errorf("the search index is damaged, and could not be removed to build it anew (remove %s, then start again): %w", s.cfg.SearchDir, err)
+			}
 			idx, err = search.Open(s.cfg.SearchDir)
 		}
 	}

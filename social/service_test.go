@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plug-net/plug/crypto/cryptotest"
 )
 
 func TestEditKeepsIDAndRaisesVersion(t *testing.T) {
@@ -102,7 +104,7 @@ func TestDeleteRemovesFromTimelineAndSearch(t *testing.T) {
 
 func TestEditOrDeleteOfAnothersPostIsRefused(t *testing.T) {
 	s := newService(t, "ann")
-	bob := newKeys(t)
+	bob := cryptotest.NewKeys(t)
 	p := signedPost(bob, strings.Repeat("d4", 16), "Bob's post", 1, time.Now())
 	if err := s.receive(p, "bob"); err != nil {
 		t.Fatal(err)
@@ -140,7 +142,7 @@ func newPostID(t testing.TB) string {
 // newest last), and returns their IDs newest first.
 func friendPosts(t *testing.T, s *Service, name string, n int, base time.Time) []string {
 	t.Helper()
-	keys := newKeys(t)
+	keys := cryptotest.NewKeys(t)
 	var out []string
 	for i := range n {
 		id := newPostID(t)
@@ -207,7 +209,7 @@ func TestTimelinePagesNewestFirst(t *testing.T) {
 func TestTimelinePagesKeepEntriesOfTheSameTime(t *testing.T) {
 	s := newService(t, "ann")
 	at := time.Date(2026, 2, 1, 8, 0, 0, 0, time.UTC)
-	bob, cat := newKeys(t), newKeys(t)
+	bob, cat := cryptotest.NewKeys(t), cryptotest.NewKeys(t)
 	posts := []Post{
 		signedPost(bob, strings.Repeat("1", 32), "newest", 1, at.Add(time.Hour)),
 		signedPost(bob, strings.Repeat("2", 32), "same time, bob", 1, at),
@@ -340,7 +342,7 @@ func TestTimelineWithAnUndatedItem(t *testing.T) {
 }
 
 func TestStateRoundTrip(t *testing.T) {
-	keys := newKeys(t)
+	keys := cryptotest.NewKeys(t)
 	s := newServiceWith(t, "ann", keys, t.TempDir())
 	ctx := t.Context()
 	p1, err := s.Post(ctx, "first post about #bread", nil)
@@ -384,7 +386,7 @@ func TestStateRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // opened to read only: closing it loses nothing
 	r := newServiceWith(t, "ann", keys, t.TempDir())
 	if n, err := r.LoadState(ctx, f); err != nil || n == 0 {
 		t.Fatalf("LoadState = %d, %v", n, err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/plug-net/plug/store/durable"
 	"github.com/plug-net/plug/store/kv"
 )
 
@@ -38,31 +39,36 @@ func (s *Service) StateDir() string { return s.cfg.Dir }
 // WriteState dumps the microblog's records into the state folder,
 // atomically.
 func (s *Service) WriteState(ctx context.Context) error {
-	tmp, err := os.CreateTemp(s.cfg.Dir, ".state-*")
+	path := filepath.Join(s.cfg.Dir, StateFile)
+	tmp, err := durable.Temp(path, 0o600)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
 	w := bufio.NewWriterSize(tmp, 256<<10)
 	enc := json.NewEncoder(w)
-	n := 0
 	err = s.db.Iterate(kv.Posts, kv.IterOptions{}, func(k, v []byte) error {
-		n++
 		return enc.Encode(stateRecord{K: k, V: v})
 	})
 	if err == nil {
 		err = w.Flush()
 	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
+		durable.Discard(tmp)
 		return fmt.Errorf("write the social state: %w", err)
 	}
-	return os.Rename(tmp.Name(), filepath.Join(s.cfg.Dir, StateFile))
+	return durable.Commit(tmp, path)
+}
+
+// ReloadState loads the state folder's dump after a recovery put the
+// backed-up folder in place (store.StateSource), and says how many records
+// it loaded.
+func (s *Service) ReloadState(ctx context.Context) (int, error) {
+	f, err := os.Open(filepath.Join(s.cfg.Dir, StateFile))
+	if err != nil {
+		return 0, fmt.Errorf("the restored state has no %s: %w", StateFile, err)
+	}
+	defer func() { _ = f.Close() }() // opened to read only: closing it loses nothing
+	return s.LoadState(ctx, f)
 }
 
 // LoadState reads a dump (from a restored state folder) into the store and

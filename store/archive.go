@@ -49,7 +49,7 @@ func (r *Repo) backup(ctx context.Context, paths []string, opt BackupOptions) (d
 	if err != nil {
 		return data.Snapshot{}, err
 	}
-	defer w.Close()
+	defer r.closeWriter(w)
 	r.log.Info("backup started", "paths", strings.Join(abs, " "), "friends", len(holders), "data_shards", w.K(), "parity_shards", r.cfg.M)
 	a := r.newArchiver(w, opt, start)
 	snap := data.Snapshot{ID: data.NewSnapshotID(), Time: start.UTC(), Host: r.cfg.Host, Paths: abs}

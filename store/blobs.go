@@ -41,7 +41,10 @@ func (r *Repo) readMetaBlob(ctx context.Context, id data.ID) ([]byte, error) {
 		if data.ID(r.keyer.ID(b)) == id {
 			return b, nil
 		}
-		r.db.Delete(kv.Trees, id[:]) // damaged cache entry: fetch it again
+		// A damaged cache entry: fetched again below, and put back.
+		if err := r.db.Delete(kv.Trees, id[:]); err != nil {
+			r.log.Warn("could not drop a damaged entry of the local tree cache", "chunk", id.Short(), "err", err)
+		}
 	}
 	plain, entries, _, err := r.fetchPackOf(ctx, id)
 	if err != nil {
@@ -60,7 +63,11 @@ func (r *Repo) readMetaBlob(ctx context.Context, id data.ID) ([]byte, error) {
 			continue
 		}
 		if e.Type == data.TreeBlob {
-			r.db.Put(kv.Trees, e.ID[:], b)
+			// Only a cache: without it the tree is fetched from the
+			// friends again when needed.
+			if err := r.db.Put(kv.Trees, e.ID[:], b); err != nil {
+				r.log.Warn("could not keep a tree in the local cache", "chunk", e.ID.Short(), "err", err)
+			}
 		}
 		if e.ID == id {
 			want = b

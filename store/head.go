@@ -86,8 +86,17 @@ func (r *Repo) publish(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer w.Close()
+	defer r.closeWriter(w)
 	return r.publishWith(ctx, holders, w)
+}
+
+// closeWriter releases a backup's pack writer. What it stored was flushed
+// and indexed before (or the job failed and says so): a failing close
+// loses nothing, but should never happen, so it is logged.
+func (r *Repo) closeWriter(w *packer.Writer) {
+	if err := w.Close(); err != nil {
+		r.log.Warn("could not release a backup's pack writer", "err", err)
+	}
 }
 
 // publishWith writes the pending index segment with w and gives a new head
@@ -184,7 +193,11 @@ func (r *Repo) makeHead() ([]byte, head.Doc, error) {
 		return nil, doc, err
 	}
 	if b, err := r.db.Get(kv.Local, keyExtra); err == nil {
-		json.Unmarshal(b, &doc.Extra)
+		if err := json.Unmarshal(b, &doc.Extra); err != nil {
+			// The record goes out without them rather than not at all.
+			r.log.Warn("the settings kept for the head record (the backup sources among them) are damaged and were left out of it; set them again", "err", err)
+			doc.Extra = nil
+		}
 	}
 	env, err := head.Seal(doc, r.keys)
 	if err != nil {
@@ -373,8 +386,13 @@ func (r *Repo) apply(ctx context.Context, doc head.Doc, env []byte) error {
 		return err
 	}
 	if doc.Extra != nil {
-		b, _ := json.Marshal(doc.Extra)
-		r.db.Put(kv.Local, keyExtra, b)
+		b, err := json.Marshal(doc.Extra)
+		if err != nil {
+			return err
+		}
+		if err := r.db.Put(kv.Local, keyExtra, b); err != nil {
+			return err
+		}
 	}
 	var ver [8]byte
 	binary.BigEndian.PutUint64(ver[:], doc.Version)
@@ -391,7 +409,11 @@ func (r *Repo) apply(ctx context.Context, doc head.Doc, env []byte) error {
 func (r *Repo) SetExtra(name string, v any) error {
 	m := map[string]json.RawMessage{}
 	if b, err := r.db.Get(kv.Local, keyExtra); err == nil {
-		json.Unmarshal(b, &m)
+		if err := json.Unmarshal(b, &m); err != nil {
+			// Damaged: start afresh, or no setting could ever be saved again.
+			r.log.Warn("the settings kept for the head record are damaged; starting them afresh", "setting", name, "err", err)
+			m = map[string]json.RawMessage{}
+		}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -5,22 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/plug-net/plug/crypto"
 	"github.com/plug-net/plug/store/kv"
 )
-
-func testKeys(t testing.TB) *crypto.Keys {
-	t.Helper()
-	p, err := crypto.ParsePhrase("abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon art")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := crypto.DeriveKeys(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 func randBytes(seed uint64, n int) []byte {
 	b := make([]byte, n)
@@ -36,6 +22,15 @@ func openKV(t testing.TB) *kv.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { mustOK(t, db.Close()) })
 	return db
+}
+
+// mustOK fails the test at once on err: for the steps that set a test up
+// or tear it down, which must work for the test to mean anything.
+func mustOK(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }

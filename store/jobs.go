@@ -24,7 +24,7 @@ var ErrClosing = errors.New("the plug is stopping")
 // each has an ID, and its progress, warnings and result stay for a page
 // that comes back later; it can be cancelled. One runs at a time.
 type BackupJobs struct {
-	run func(ctx context.Context, paths []string, opt BackupOptions) (data.Snapshot, error)
+	run BackupFunc
 
 	mu     sync.Mutex
 	list   []*BackupJob // newest last
@@ -32,8 +32,11 @@ type BackupJobs struct {
 	wg     sync.WaitGroup // running jobs
 }
 
-// NewBackupJobs returns the jobs of r, which run r.BackupNow.
-func NewBackupJobs(r *Repo) *BackupJobs { return &BackupJobs{run: r.BackupNow} }
+// BackupFunc runs one backup: Repo.BackupNow.
+type BackupFunc func(ctx context.Context, paths []string, opt BackupOptions) (data.Snapshot, error)
+
+// NewBackupJobs returns jobs that run backups with run (Repo.BackupNow).
+func NewBackupJobs(run BackupFunc) *BackupJobs { return &BackupJobs{run: run} }
 
 // BackupJob is one backup started on its own.
 type BackupJob struct {
@@ -140,6 +143,13 @@ func (js *BackupJobs) Get(id string) *BackupJob {
 		}
 	}
 	return nil
+}
+
+// Running returns the job that still runs, or nil.
+func (js *BackupJobs) Running() *BackupJob {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	return js.runningLocked()
 }
 
 func (js *BackupJobs) runningLocked() *BackupJob {

@@ -4,20 +4,22 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/plug-net/plug/crypto/cryptotest"
 )
 
 // TestBackupJobs: a job started on its own runs the owner's backup, keeps
 // its progress and result for whoever asks later, refuses a second job
 // while it runs, and Close cancels it and refuses new ones.
 func TestBackupJobs(t *testing.T) {
-	r := newTestRepo(t, testKeys(t), newMemNet(3))
+	r := newTestRepo(t, cryptotest.FixedKeys(t), newMemNet(3))
 	src := t.TempDir()
 	for i := range 20 {
 		if err := os.WriteFile(filepath.Join(src, "f"+string(rune('a'+i))), randBytes(uint64(i), 300<<10), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	js := NewBackupJobs(r)
+	js := NewBackupJobs(r.BackupNow)
 	j, started, err := js.Start([]string{src})
 	if err != nil || !started {
 		t.Fatalf("Start: %v started %v", err, started)

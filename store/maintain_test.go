@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/plug-net/plug/chunker"
+	"github.com/plug-net/plug/crypto/cryptotest"
 	"github.com/plug-net/plug/store/check"
 	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/prune"
@@ -15,7 +16,7 @@ import (
 )
 
 func TestVerify(t *testing.T) {
-	keys := testKeys(t)
+	keys := cryptotest.FixedKeys(t)
 	net := newMemNet(3) // k=2, m=1
 	r := newTestRepo(t, keys, net)
 	src := t.TempDir()
@@ -71,7 +72,7 @@ func TestVerify(t *testing.T) {
 }
 
 func TestRepair(t *testing.T) {
-	keys := testKeys(t)
+	keys := cryptotest.FixedKeys(t)
 	net := newMemNet(5)
 	net.holders[4].SetDown(true) // not there at backup time: 4 friends, k=3
 	r := newTestRepo(t, keys, net)
@@ -131,18 +132,18 @@ func TestRepair(t *testing.T) {
 }
 
 func TestForgetPrune(t *testing.T) {
-	keys := testKeys(t)
+	keys := cryptotest.FixedKeys(t)
 	net := newMemNet(3)
 	r := newTestRepo(t, keys, net)
 	src := t.TempDir()
 	ctx := t.Context()
-	os.WriteFile(filepath.Join(src, "old"), randBytes(21, 9<<20), 0o644)
+	mustOK(t, os.WriteFile(filepath.Join(src, "old"), randBytes(21, 9<<20), 0o644))
 	s1, err := r.Backup(ctx, []string{src}, BackupOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(filepath.Join(src, "old"))
-	os.WriteFile(filepath.Join(src, "new"), randBytes(22, 3<<20), 0o644)
+	mustOK(t, os.Remove(filepath.Join(src, "old")))
+	mustOK(t, os.WriteFile(filepath.Join(src, "new"), randBytes(22, 3<<20), 0o644))
 	s2, err := r.Backup(ctx, []string{src}, BackupOptions{})
 	if err != nil {
 		t.Fatal(err)

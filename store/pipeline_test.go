@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/plug-net/plug/chunker"
+	"github.com/plug-net/plug/crypto/cryptotest"
 	"github.com/plug-net/plug/store/catalog"
 	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/packer"
@@ -72,7 +73,7 @@ type localPipeline struct {
 }
 
 func newLocalPipeline(tb testing.TB, cat *catalog.Catalog) *localPipeline {
-	keys := testKeys(tb)
+	keys := cryptotest.FixedKeys(tb)
 	var ts []target.ShardTarget
 	for i := range 4 {
 		ts = append(ts, &sinkTarget{name: fmt.Sprint("sink-", i)})
@@ -81,7 +82,7 @@ func newLocalPipeline(tb testing.TB, cat *catalog.Catalog) *localPipeline {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { w.Close() })
+	tb.Cleanup(func() { mustOK(tb, w.Close()) })
 	c, err := chunker.New(nil, chunker.Config{Gear: chunker.GearTable(keys.ChunkIDKey())})
 	if err != nil {
 		tb.Fatal(err)
@@ -171,7 +172,7 @@ func BenchmarkPipeline(b *testing.B) {
 			b.Fatal(err)
 		}
 		p.run(b, key, f)
-		f.Close()
+		mustOK(b, f.Close())
 	}
 	st := p.w.Stats()
 	if st.Duplicates > 0 || st.RawBytes != int64(b.N)*size {

@@ -91,6 +91,8 @@ type Repo struct {
 	hookMu    sync.Mutex
 	onSources []func()
 
+	downloads chan struct{} // slots of OpenFile
+
 	jobMu sync.Mutex // one backup, forget, repair or recovery at a time
 	job   string     // what holds jobMu, for "busy" errors
 	jobMx sync.Mutex // guards job
@@ -117,7 +119,8 @@ func NewRepo(cfg Config) (*Repo, error) {
 		keyer: chunker.NewIDKeyer(cfg.Keys.ChunkIDKey()),
 		gear:  chunker.GearTable(cfg.Keys.ChunkIDKey()),
 
-		openFile: archiver.OpenForBackup,
+		openFile:  archiver.OpenForBackup,
+		downloads: make(chan struct{}, maxDownloads),
 	}
 	r.fetcher = fetch.New(func(name string) target.ShardTarget {
 		if h := r.net.Holder(name); h != nil {

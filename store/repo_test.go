@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/crypto/cryptotest"
 	"github.com/plug-net/plug/store/archiver"
 	"github.com/plug-net/plug/store/head"
 	"github.com/plug-net/plug/store/restorer"
@@ -161,14 +162,14 @@ func sameTree(t *testing.T, want, got string) {
 	}
 	// Nothing extra in the restore.
 	m := 0
-	filepath.WalkDir(got, func(string, fs.DirEntry, error) error { m++; return nil })
+	mustOK(t, filepath.WalkDir(got, func(string, fs.DirEntry, error) error { m++; return nil }))
 	if m != n {
 		t.Fatalf("restore has %d entries, source %d", m, n)
 	}
 }
 
 func TestBackupRestoreRecover(t *testing.T) {
-	keys := testKeys(t)
+	keys := cryptotest.FixedKeys(t)
 	net := newMemNet(4) // k=3, m=1
 	r := newTestRepo(t, keys, net)
 	src := t.TempDir()
@@ -194,7 +195,7 @@ func TestBackupRestoreRecover(t *testing.T) {
 	sameTree(t, src, filepath.Join(out, src))
 
 	t.Run("restore never overwrites silently", func(t *testing.T) {
-		os.WriteFile(filepath.Join(out, src, "exec.sh"), []byte("mine"), 0o644)
+		mustOK(t, os.WriteFile(filepath.Join(out, src, "exec.sh"), []byte("mine"), 0o644))
 		_, err := r.Restore(ctx, snap, out, restorer.Options{})
 		if !errors.Is(err, restorer.ErrExists) {
 			t.Fatalf("restore over existing files: %v, want ErrExists", err)
@@ -298,7 +299,7 @@ func TestBackupRestoreRecover(t *testing.T) {
 			t.Fatalf("restore with m+1 friends lost: %v, want ErrNotEnoughShards naming the files", err)
 		}
 		var files []string
-		filepath.WalkDir(o, func(p string, d fs.DirEntry, err error) error {
+		err = filepath.WalkDir(o, func(p string, d fs.DirEntry, err error) error {
 			if d != nil && d.Type().IsRegular() {
 				b, _ := os.ReadFile(p)
 				rel, _ := filepath.Rel(filepath.Join(o, src), p)
@@ -309,6 +310,7 @@ func TestBackupRestoreRecover(t *testing.T) {
 			}
 			return nil
 		})
+		mustOK(t, err)
 		if len(files) > 0 {
 			t.Fatalf("partial or wrong files left: %v", files)
 		}
@@ -325,7 +327,7 @@ func shardBytes(n *memNet) int64 {
 }
 
 func TestBackupTooFewFriends(t *testing.T) {
-	r := newTestRepo(t, testKeys(t), newMemNet(1))
+	r := newTestRepo(t, cryptotest.FixedKeys(t), newMemNet(1))
 	_, err := r.Backup(t.Context(), []string{t.TempDir()}, BackupOptions{})
 	if !errors.Is(err, target.ErrTooFewFriends) || !strings.Contains(err.Error(), "pair with 1 more") {
 		t.Fatalf("backup with one friend: %v", err)
@@ -333,10 +335,10 @@ func TestBackupTooFewFriends(t *testing.T) {
 }
 
 func TestBackupSkipsUnreadable(t *testing.T) {
-	r := newTestRepo(t, testKeys(t), newMemNet(2))
+	r := newTestRepo(t, cryptotest.FixedKeys(t), newMemNet(2))
 	src := t.TempDir()
-	os.WriteFile(filepath.Join(src, "ok"), []byte("fine"), 0o644)
-	os.WriteFile(filepath.Join(src, "secret"), []byte("x"), 0o600)
+	mustOK(t, os.WriteFile(filepath.Join(src, "ok"), []byte("fine"), 0o644))
+	mustOK(t, os.WriteFile(filepath.Join(src, "secret"), []byte("x"), 0o600))
 	// Tests run as root, who reads everything: fail the open as it fails
 	// for a file the plug's user may not read.
 	r.openFile = func(p string) (*os.File, error) {

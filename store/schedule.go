@@ -71,7 +71,11 @@ func (s *Scheduler) Run(ctx context.Context) {
 	var events <-chan fsnotify.Event
 	var errs <-chan error
 	if w != nil {
-		defer w.Close()
+		defer func() {
+			if err := w.Close(); err != nil {
+				s.log.Debug("the watcher did not stop cleanly", "err", err)
+			}
+		}()
 		events, errs = w.Events, w.Errors
 	}
 	s.watch()
@@ -117,7 +121,8 @@ func (s *Scheduler) watch() {
 		return
 	}
 	for _, p := range s.watcher.WatchList() {
-		s.watcher.Remove(p)
+		// Fails only for a folder gone meanwhile, whose watch went with it.
+		_ = s.watcher.Remove(p)
 	}
 	src, err := s.r.Sources()
 	if err != nil {
@@ -130,7 +135,7 @@ func (s *Scheduler) watch() {
 
 func (s *Scheduler) addTree(root string) {
 	n := len(s.watcher.WatchList())
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
 			return nil
 		}
@@ -145,6 +150,9 @@ func (s *Scheduler) addTree(root string) {
 		}
 		return nil
 	})
+	if err != nil { // the walk skips what it cannot read: not expected
+		s.log.Warn("could not watch a source for changes; it is backed up on the schedule", "path", root, "err", err)
+	}
 	if n >= maxWatches {
 		s.log.Warn("too many folders to watch for changes; the others are backed up on the schedule", "watched", n)
 	}

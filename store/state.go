@@ -120,7 +120,7 @@ func (r *Repo) RestoreState(ctx context.Context, snap data.Snapshot, dest string
 	if err := os.RemoveAll(tmp); err != nil {
 		return restorer.Stats{}, err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }() // best-effort: the next RestoreState removes a leftover first
 	st, err := r.Restore(ctx, data.Snapshot{ID: snap.ID, Tree: snap.State, Paths: []string{snap.StatePath}}, tmp, restorer.Options{Path: snap.StatePath})
 	if err != nil {
 		return st, fmt.Errorf("restore the plug's own state: %w", err)

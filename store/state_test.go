@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/plug-net/plug/crypto/cryptotest"
 	"github.com/plug-net/plug/store/prune"
 )
 
@@ -13,15 +14,15 @@ import (
 // on a recovered plug, is never "latest" on its own, and its packs survive
 // a prune.
 func TestStateTravelsWithBackups(t *testing.T) {
-	keys := testKeys(t)
+	keys := cryptotest.FixedKeys(t)
 	net := newMemNet(3)
 	r := newTestRepo(t, keys, net)
 	ctx := t.Context()
 	src, state := t.TempDir(), filepath.Join(t.TempDir(), "social")
-	os.WriteFile(filepath.Join(src, "doc"), randBytes(1, 300<<10), 0o644)
-	os.MkdirAll(filepath.Join(state, "media", "ab"), 0o700)
-	os.WriteFile(filepath.Join(state, "state.jsonl"), randBytes(2, 2<<20), 0o600)
-	os.WriteFile(filepath.Join(state, "media", "ab", "img"), randBytes(3, 1<<20), 0o600)
+	mustOK(t, os.WriteFile(filepath.Join(src, "doc"), randBytes(1, 300<<10), 0o644))
+	mustOK(t, os.MkdirAll(filepath.Join(state, "media", "ab"), 0o700))
+	mustOK(t, os.WriteFile(filepath.Join(state, "state.jsonl"), randBytes(2, 2<<20), 0o600))
+	mustOK(t, os.WriteFile(filepath.Join(state, "media", "ab", "img"), randBytes(3, 1<<20), 0o600))
 
 	s1, err := r.Backup(ctx, []string{src}, BackupOptions{State: state})
 	if err != nil {
@@ -35,7 +36,7 @@ func TestStateTravelsWithBackups(t *testing.T) {
 	}
 
 	// A state-only snapshot (no folders to back up) is not "latest".
-	os.WriteFile(filepath.Join(state, "state.jsonl"), randBytes(4, 1<<20), 0o600)
+	mustOK(t, os.WriteFile(filepath.Join(state, "state.jsonl"), randBytes(4, 1<<20), 0o600))
 	s2, err := r.Backup(ctx, nil, BackupOptions{State: state})
 	if err != nil {
 		t.Fatal(err)
@@ -71,8 +72,8 @@ func TestStateTravelsWithBackups(t *testing.T) {
 		t.Fatalf("LatestState = %v %v %v, want %s", latest.ID.Short(), ok, err, s2.ID.Short())
 	}
 	dest := filepath.Join(t.TempDir(), "social")
-	os.MkdirAll(dest, 0o700)
-	os.WriteFile(filepath.Join(dest, "stale"), []byte("x"), 0o600)
+	mustOK(t, os.MkdirAll(dest, 0o700))
+	mustOK(t, os.WriteFile(filepath.Join(dest, "stale"), []byte("x"), 0o600))
 	if _, err := r2.RestoreState(ctx, latest, dest); err != nil {
 		t.Fatal(err)
 	}

@@ -1,250 +1,444 @@
 package main
 
 import (
+	"bufio"
 	"context"
-	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"os"
+	"net/url"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/schollz/progressbar/v3"
 
 	"github.com/plug-net/plug/httpui"
 	"github.com/plug-net/plug/store"
 	"github.com/plug-net/plug/store/archiver"
 	"github.com/plug-net/plug/store/check"
-	"github.com/plug-net/plug/store/data"
-	"github.com/plug-net/plug/store/kv"
-	"github.com/plug-net/plug/store/prune"
 	"github.com/plug-net/plug/store/repair"
 	"github.com/plug-net/plug/store/restorer"
-	"github.com/plug-net/plug/store/target"
 )
 
-// ---- the daemon's side (httpui.BackupsBackend) ----
-
-var keyLastBackup = []byte("daemon/last-backup")
-
-func (a *app) lastBackup() time.Time {
-	b, err := a.db.Get(kv.Local, keyLastBackup)
-	if err != nil || len(b) != 8 {
-		return time.Time{}
-	}
-	return time.Unix(0, int64(binary.BigEndian.Uint64(b)))
+// streamLine is one line of a streamed answer.
+type streamLine struct {
+	Progress json.RawMessage `json:"progress"`
+	Warning  *struct {
+		Path  string `json:"path"`
+		Error string `json:"error"`
+	} `json:"warning"`
+	Result json.RawMessage `json:"result"`
+	Error  *string         `json:"error"`
 }
 
-// backupNow runs one backup and records its success.
-// Every backup carries the plug's own state (posts, friends' posts,
-// harvested items and their media) beside the paths.
-func (a *app) backupNow(ctx context.Context, paths []string, opt store.BackupOptions) (data.Snapshot, error) {
-	state, seen, err := a.stateOption(ctx)
+// stream posts body and reads the streamed answer: onProgress for each
+// progress line (raw JSON), warnings to stderr, the result into out.
+func (c *client) stream(ctx context.Context, path string, body any, std stdio, onProgress func(json.RawMessage), out any) error {
+	resp, err := c.send(ctx, "POST", path, url.Values{"stream": {"1"}}, body)
 	if err != nil {
-		a.log.Warn("could not write the timeline for the backup; backing up without it", "component", "social", "err", err)
-	} else {
-		opt.State = state
+		return err
 	}
-	if len(paths) == 0 && opt.State == "" {
-		return data.Snapshot{}, errors.New("nothing to back up")
-	}
-	snap, err := a.repo.Backup(ctx, paths, opt)
-	if err != nil {
-		return snap, err
-	}
-	if opt.State != "" {
-		a.stateSaved.Store(seen)
-	}
-	if len(paths) == 0 {
-		return snap, nil
-	}
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
-	a.db.Put(kv.Local, keyLastBackup, b[:])
-	return snap, nil
-}
-
-// Backup implements httpui.BackupsBackend.
-func (a *app) Backup(ctx context.Context, paths []string, progress func(archiver.Progress), warn func(string, error)) (httpui.BackupResult, error) {
-	snap, err := a.backupNow(ctx, paths, store.BackupOptions{Progress: progress, Warn: warn})
-	if err != nil {
-		if errors.Is(err, target.ErrTooFewFriends) {
-			return httpui.BackupResult{}, httpui.StatusError(http.StatusConflict, err)
+	defer closeBody(resp.Body)
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for sc.Scan() {
+		var l streamLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return fmt.Errorf("bad answer from the plug: %w", err)
 		}
-		return httpui.BackupResult{}, err
-	}
-	return httpui.BackupResult{SnapshotID: snap.ID.String(), Files: snap.Files, Bytes: snap.Bytes, NewBytes: snap.NewBytes, DurationS: snap.Duration, Errors: snap.Errors}, nil
-}
-
-// Snapshots implements httpui.BackupsBackend.
-func (a *app) Snapshots(ctx context.Context) ([]httpui.SnapshotInfo, error) {
-	snaps, err := a.repo.Snapshots()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]httpui.SnapshotInfo, 0, len(snaps))
-	for _, s := range snaps {
-		if s.StateOnly() {
-			continue // the timeline's own backups: not the owner's folders
+		switch {
+		case l.Error != nil:
+			return errors.New(*l.Error)
+		case l.Result != nil:
+			return json.Unmarshal(l.Result, out)
+		case l.Warning != nil:
+			std.err.printf("warning: skipped %s: %s\n", l.Warning.Path, l.Warning.Error)
+		case l.Progress != nil && onProgress != nil:
+			onProgress(l.Progress)
 		}
-		out = append(out, httpui.SnapshotInfo{ID: s.ID.String(), Time: s.Time, Paths: s.Paths, Files: s.Files, Bytes: s.Bytes, NewBytes: s.NewBytes, Host: s.Host})
 	}
-	return out, nil
-}
-
-// Restore implements httpui.BackupsBackend.
-func (a *app) Restore(ctx context.Context, req httpui.RestoreRequest, progress func(restorer.Progress)) (restorer.Stats, error) {
-	snap, err := a.repo.FindSnapshot(req.Snapshot)
-	if err != nil {
-		return restorer.Stats{}, httpui.StatusError(http.StatusNotFound, err)
-	}
-	a.log.Info("restore started", "component", "backup", "snapshot", snap.ID.Short(), "to", req.To, "path", req.Path)
-	st, err := a.repo.Restore(ctx, snap, req.To, restorer.Options{Path: req.Path, Overwrite: req.Overwrite, Progress: progress})
-	for _, b := range st.BadShards {
-		a.log.Warn("a friend returned a bad shard; used others instead", "component", "backup", "friend", b.Holder, "problem", b.Problem, "pack", b.Pack.Short())
-	}
-	if err != nil {
-		a.log.Error("restore failed", "component", "backup", "err", err)
-		if errors.Is(err, restorer.ErrExists) {
-			return st, httpui.StatusError(http.StatusConflict, err)
+	if err := sc.Err(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		return st, err
+		return fmt.Errorf("the plug stopped answering: %w", err)
 	}
-	a.log.Info("restore done", "component", "backup", "files", st.Files, "bytes", st.Bytes)
-	return st, nil
+	return errors.New("the plug ended the answer without a result")
 }
 
-// Verify implements httpui.BackupsBackend.
-func (a *app) Verify(ctx context.Context, readData bool, progress func(done, total int)) (check.Report, error) {
-	return a.repo.Verify(ctx, check.Options{ReadData: readData, Progress: progress})
+// bar draws progress on a terminal, or JSON lines with --json.
+type bar struct {
+	std   stdio
+	json  bool
+	bytes bool
+	pb    *progressbar.ProgressBar
+	desc  string
 }
 
-// Repair implements httpui.BackupsBackend.
-func (a *app) Repair(ctx context.Context) (repair.Report, error) {
-	return a.repo.Repair(ctx, a.cfg.grace)
+func newBar(std stdio, jsonOut bool, desc string) *bar {
+	return &bar{std: std, json: jsonOut, desc: desc, bytes: true}
 }
 
-// Forget implements httpui.BackupsBackend.
-func (a *app) Forget(ctx context.Context, keepLast int, withPrune bool) (store.ForgetReport, error) {
-	return a.repo.Forget(ctx, prune.Retention{Last: keepLast}, withPrune)
-}
-
-// Sources implements httpui.BackupsBackend.
-func (a *app) Sources(ctx context.Context) ([]string, error) {
-	var src []string
-	_, err := a.repo.Extra("sources", &src)
-	return src, err
-}
-
-// AddSource implements httpui.BackupsBackend.
-func (a *app) AddSource(ctx context.Context, path string) ([]string, error) {
-	path = filepath.Clean(path)
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, httpui.StatusError(http.StatusBadRequest, fmt.Errorf("cannot back up %s: %w", path, err))
-	}
-	if !fi.IsDir() {
-		return nil, httpui.StatusError(http.StatusBadRequest, fmt.Errorf("%s is not a folder", path))
-	}
-	src, err := a.Sources(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(src, path) {
-		src = append(src, path)
-		slices.Sort(src)
-		if err := a.repo.SetExtra("sources", src); err != nil {
-			return nil, err
-		}
-		a.log.Info("backup source added", "component", "backup", "path", path)
-		a.sched.changed()
-	}
-	return src, nil
-}
-
-// RemoveSource implements httpui.BackupsBackend.
-func (a *app) RemoveSource(ctx context.Context, path string) ([]string, error) {
-	path = filepath.Clean(path)
-	src, err := a.Sources(ctx)
-	if err != nil {
-		return nil, err
-	}
-	i := slices.Index(src, path)
-	if i < 0 {
-		return nil, httpui.StatusError(http.StatusNotFound, fmt.Errorf("%s is not a backup source (see plug sources ls)", path))
-	}
-	src = slices.Delete(src, i, i+1)
-	if err := a.repo.SetExtra("sources", src); err != nil {
-		return nil, err
-	}
-	a.log.Info("backup source removed", "component", "backup", "path", path)
-	a.sched.changed()
-	return src, nil
-}
-
-// recoverLoop runs on a plug that has no head record: a plug recovered from
-// its words finds the friends that hold its data (through the DHT
-// rendezvous), and gets its catalog back. It gives up once the plug has its
-// own head record.
-func (a *app) recoverLoop(ctx context.Context) {
-	if _, err := os.Stat(a.cfg.dir.recovering()); err != nil {
-		return // made new: nothing to recover
-	}
-	if a.repo.HeadVersion() > 0 {
-		// The catalog came back before the last stop; the timeline may not
-		// have.
-		if a.recoverState(ctx) {
-			os.Remove(a.cfg.dir.recovering())
-		}
+func (b *bar) update(raw json.RawMessage, done, total int64, detail string) {
+	if b.json {
+		b.std.err.printf("%s\n", raw)
 		return
 	}
-	log := a.log.With("component", "backup")
-	wait := 2 * time.Second
-	said, lastWhy := false, ""
-	for ctx.Err() == nil && a.repo.HeadVersion() == 0 {
-		doc, err := a.repo.Recover(ctx)
+	if !isTerminal(b.std.err) {
+		return
+	}
+	if b.pb == nil || (total > 0 && b.pb.GetMax64() != total) {
+		if b.pb == nil {
+			opts := []progressbar.Option{progressbar.OptionShowBytes(b.bytes)}
+			if !b.bytes {
+				opts = append(opts, progressbar.OptionShowCount())
+			}
+			b.pb = progressbar.NewOptions64(max(total, 1), append(opts,
+				progressbar.OptionSetWriter(b.std.err),
+				progressbar.OptionUseIECUnits(true),
+				progressbar.OptionSetWidth(30),
+				progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionShowElapsedTimeOnFinish(),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionFullWidth(),
+				progressbar.OptionSetDescription(b.desc),
+			)...)
+		} else {
+			b.pb.ChangeMax64(max(total, 1))
+		}
+	}
+	b.pb.Describe(b.desc + " " + detail)
+	_ = b.pb.Set64(done) // a bar that cannot draw is no failure: the result tells
+}
+
+func (b *bar) finish() {
+	if b.pb != nil {
+		_ = b.pb.Finish() // as in update
+		b.std.err.println()
+	}
+}
+
+func cmdBackup(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("backup", std)
+	jsonOut := f.Bool("json", false, "print the result as JSON (progress as JSON lines on stderr)")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usagef(f.cmd.usage, "backup: give the files or folders to back up")
+	}
+	paths, err := absPaths(pos)
+	if err != nil {
+		return err
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	b := newBar(std, *jsonOut, "backing up")
+	var res httpui.BackupResult
+	err = c.stream(ctx, "/api/v1/backups", map[string]any{"paths": paths}, std, func(raw json.RawMessage) {
+		var p archiver.Progress
+		if json.Unmarshal(raw, &p) != nil {
+			return // not progress this version knows: the bar waits for the next
+		}
+		b.update(raw, p.Bytes, p.BytesTotal, fmt.Sprintf("(%d/%d files)", p.Files, p.FilesTotal))
+	}, &res)
+	b.finish()
+	if err != nil {
+		return fmt.Errorf("backup failed: %w", err)
+	}
+	if *jsonOut {
+		return printJSON(std.out, res)
+	}
+	std.err.printf("Backed up %d files, %s (%s new) in %.1fs", res.Files, humanSize(res.Bytes), humanSize(res.NewBytes), res.DurationS)
+	if res.Errors > 0 {
+		std.err.printf("; %d could not be read (see above)", res.Errors)
+	}
+	std.err.println(".")
+	std.out.println(res.SnapshotID)
+	return nil
+}
+
+func cmdSnapshots(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("snapshots", std)
+	jsonOut := f.Bool("json", false, "print the snapshots as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.noArgs(pos); err != nil {
+		return err
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	var snaps []httpui.SnapshotInfo
+	if err := c.do(ctx, "GET", "/api/v1/snapshots", nil, nil, &snaps); err != nil {
+		return err
+	}
+	if *jsonOut {
+		return printJSON(std.out, snaps)
+	}
+	if len(snaps) == 0 {
+		std.out.println("No snapshots yet. Back up with: plug backup PATH")
+		return nil
+	}
+	tw := std.out.table()
+	tw.println("ID\tTIME\tFILES\tSIZE\tPATHS")
+	for _, s := range snaps {
+		tw.printf("%s\t%s\t%d\t%s\t%s\n", shortID(s.ID), s.Time.Local().Format("2006-01-02 15:04:05"), s.Files, humanSize(s.Bytes), joinPaths(s.Paths))
+	}
+	tw.flush()
+	return nil
+}
+
+func cmdRestore(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("restore", std)
+	to := f.String("to", "", "`DIR` to restore into: each path goes to DIR/<its absolute original path>")
+	sub := f.String("path", "", "restore only this original `SUBPATH` (a file or folder in the snapshot)")
+	overwrite := f.Bool("overwrite", false, "replace files that exist in DIR (without it, nothing is replaced)")
+	jsonOut := f.Bool("json", false, "print the result as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *to == "" {
+		return usagef(f.cmd.usage, "restore: give one snapshot (an ID or latest) and --to DIR")
+	}
+	dest, err := absPaths([]string{*to})
+	if err != nil {
+		return err
+	}
+	subpath := *sub
+	if subpath != "" {
+		p, err := absPaths([]string{subpath})
+		if err != nil {
+			return err
+		}
+		subpath = p[0]
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	b := newBar(std, *jsonOut, "restoring")
+	var st restorer.Stats
+	req := httpui.RestoreRequest{Snapshot: pos[0], To: dest[0], Path: subpath, Overwrite: *overwrite}
+	err = c.stream(ctx, "/api/v1/restore", req, std, func(raw json.RawMessage) {
+		var p restorer.Progress
+		if json.Unmarshal(raw, &p) != nil {
+			return // not progress this version knows: the bar waits for the next
+		}
+		b.update(raw, p.Bytes, p.BytesTotal, fmt.Sprintf("(%d/%d files)", p.Files, p.FilesTotal))
+	}, &st)
+	b.finish()
+	if err != nil {
+		return fmt.Errorf("restore failed: %w", err)
+	}
+	for _, bs := range st.BadShards {
+		std.err.printf("note: friend %s returned a %s shard of pack %s; other friends' shards were used\n", bs.Holder, bs.Problem, bs.Pack.Short())
+	}
+	if *jsonOut {
+		return printJSON(std.out, st)
+	}
+	std.out.printf("Restored %d files, %d folders, %d symlinks (%s) into %s\n", st.Files, st.Dirs, st.Symlinks, humanSize(st.Bytes), dest[0])
+	return nil
+}
+
+func cmdVerify(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("verify", std)
+	readData := f.Bool("read-data", false, "download every shard and check it (slow), instead of spot-checking proofs of storage")
+	jsonOut := f.Bool("json", false, "print the report as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.noArgs(pos); err != nil {
+		return err
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	b := newBar(std, *jsonOut, "checking shards")
+	b.bytes = false
+	var rep check.Report
+	err = c.stream(ctx, "/api/v1/verify", map[string]bool{"read_data": *readData}, std, func(raw json.RawMessage) {
+		var p struct{ Done, Total int64 }
+		if json.Unmarshal(raw, &p) != nil {
+			return // not progress this version knows: the bar waits for the next
+		}
+		b.update(raw, p.Done, p.Total, "")
+	}, &rep)
+	b.finish()
+	if err != nil {
+		return fmt.Errorf("verify failed: %w", err)
+	}
+	if *jsonOut {
+		if err := printJSON(std.out, rep); err != nil {
+			return err
+		}
+	} else {
+		tw := std.out.table()
+		tw.println("FRIEND\tSHARDS\tCHECKED\tPROVED\tMISSING\tCORRUPT\tSTATE")
+		for _, fr := range rep.Friends {
+			state := "ok"
+			if fr.Offline {
+				state = "unreachable"
+				if fr.Error != "" {
+					state += ": " + fr.Error
+				}
+			} else if fr.Missing+fr.Corrupt > 0 {
+				state = "LOSING DATA"
+			}
+			name := fr.Name
+			if name == "" {
+				name = fr.PeerID
+			}
+			tw.printf("%s\t%d\t%d\t%d\t%d\t%d\t%s\n", name, fr.Shards, fr.Checked, fr.Proved, fr.Missing, fr.Corrupt, state)
+		}
+		tw.flush()
 		switch {
-		case err == nil && doc.Version > 0:
-			log.Info("this plug was recovered: its friends, snapshots and catalog are back", "snapshots", len(doc.Snapshots), "friends", len(doc.Friends))
-			if a.recoverState(ctx) {
-				os.Remove(a.cfg.dir.recovering())
-			}
-			return
-		case errors.Is(err, store.ErrBusy):
-		case errors.Is(err, store.ErrNothingToRecover):
-			if !said {
-				log.Info("looking for friends that hold a backup of this plug (none found yet; they are asked again and again)")
-				said = true
-			}
-			if why := err.Error(); why != lastWhy {
-				lastWhy = why
-				log.Debug("no head record yet", "err", err)
-			}
-		case err != nil:
-			log.Warn("recovery attempt failed; trying again", "err", err)
+		case len(rep.LostPacks) > 0:
+			std.out.printf("DATA LOST: %d of %d packs have fewer intact shards than they need.\n", len(rep.LostPacks), rep.Packs)
+		case rep.CanLose >= rep.Target:
+			std.out.printf("All good: you can lose %d friend(s) and keep everything.\n", rep.CanLose)
+		default:
+			std.out.printf("Below target: you can lose %d friend(s), you aim for %d. Run plug repair (or pair with more friends).\n", rep.CanLose, rep.Target)
 		}
-		if !sleepCtx(ctx, wait) {
-			return
-		}
-		wait = min(wait*2, 2*time.Minute)
 	}
+	if !rep.OK {
+		return errSilent
+	}
+	return nil
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
+func cmdRepair(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("repair", std)
+	jsonOut := f.Bool("json", false, "print the report as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
 	}
+	if err := f.noArgs(pos); err != nil {
+		return err
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	var res struct {
+		Report repair.Report `json:"report"`
+		Error  string        `json:"error"`
+	}
+	if err := c.do(ctx, "POST", "/api/v1/repair", nil, map[string]any{}, &res); err != nil {
+		return err
+	}
+	if *jsonOut {
+		if err := printJSON(std.out, res.Report); err != nil {
+			return err
+		}
+	} else if len(res.Report.Replaced) == 0 {
+		std.out.println("Nothing to repair: every friend holding data is online and passed its last check.")
+	} else {
+		std.out.printf("Replaced %d friend(s): %d shards rebuilt on other friends, %d packs cut again over the friends left.\n", len(res.Report.Replaced), res.Report.Moved, res.Report.Repacked)
+	}
+	if res.Error != "" {
+		return errors.New(res.Error)
+	}
+	return nil
 }
 
-// ---- the command line ----
+func cmdForget(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("forget", std)
+	keep := f.Int("keep-last", 0, "keep the last `N` snapshots")
+	prune := f.Bool("prune", false, "also delete, on every friend, the packs no snapshot uses")
+	jsonOut := f.Bool("json", false, "print the result as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.noArgs(pos); err != nil {
+		return err
+	}
+	if *keep < 1 {
+		return usagef(f.cmd.usage, "forget: --keep-last N with N at least 1")
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	var rep store.ForgetReport
+	if err := c.do(ctx, "POST", "/api/v1/forget", nil, map[string]any{"keep_last": *keep, "prune": *prune}, &rep); err != nil {
+		return err
+	}
+	if *jsonOut {
+		return printJSON(std.out, rep)
+	}
+	std.out.printf("Kept %d snapshots, forgot %d.", rep.Kept, rep.Removed)
+	if *prune {
+		std.out.printf(" Deleted %d packs (%s at friends).", rep.PacksDeleted, humanSize(rep.BytesFreed))
+	}
+	std.out.println()
+	return nil
+}
+
+func cmdSources(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("sources", std)
+	jsonOut := f.Bool("json", false, "print the sources as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		pos = []string{"ls"}
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	var src []string
+	switch pos[0] {
+	case "ls":
+		if len(pos) != 1 {
+			return usagef(f.cmd.usage, "sources ls takes no path")
+		}
+		err = c.do(ctx, "GET", "/api/v1/sources", nil, nil, &src)
+	case "add", "rm":
+		if len(pos) != 2 {
+			return usagef(f.cmd.usage, "sources %s: give one folder", pos[0])
+		}
+		p, perr := absPaths(pos[1:])
+		if perr != nil {
+			return perr
+		}
+		method := "POST"
+		if pos[0] == "rm" {
+			method = "DELETE"
+		}
+		err = c.do(ctx, method, "/api/v1/sources", nil, map[string]string{"path": p[0]}, &src)
+	default:
+		return usagef(f.cmd.usage, "sources: unknown subcommand %q (add, rm or ls)", pos[0])
+	}
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		return printJSON(std.out, src)
+	}
+	if len(src) == 0 {
+		std.out.println("No backup sources. Add a folder with: plug sources add PATH")
+	}
+	for _, s := range src {
+		std.out.println(s)
+	}
+	return nil
+}
 
 // absPaths makes command-line paths absolute.
 func absPaths(paths []string) ([]string, error) {

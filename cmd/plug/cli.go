@@ -15,8 +15,8 @@ import (
 // directory and the network.
 type stdio struct {
 	in     io.Reader
-	out    io.Writer
-	err    io.Writer
+	out    *output
+	err    *output
 	getenv func(string) string
 }
 
@@ -83,23 +83,27 @@ func run(ctx context.Context, args []string, std stdio) error {
 		return nil
 	}
 	if args[0] == "version" || args[0] == "--version" {
-		fmt.Fprintln(std.out, "plug", version())
+		std.out.println("plug", version())
 		return nil
 	}
 	c := findCommand(args[0])
 	if c == nil {
 		return &usageError{msg: fmt.Sprintf("unknown command %q (run \"plug help\" for the list)", args[0])}
 	}
-	return c.run(ctx, std, args[1:])
+	err := c.run(ctx, std, args[1:])
+	if err == nil && std.out.err != nil {
+		err = fmt.Errorf("could not write the output: %w (is the disk full, or the pipe closed?)", std.out.err)
+	}
+	return err
 }
 
-func printHelp(w io.Writer) {
-	fmt.Fprintln(w, "plug: your personal server; backs up your files to friends' plugs.")
-	fmt.Fprintln(w, "\nCommands:")
+func printHelp(w *output) {
+	w.println("plug: your personal server; backs up your files to friends' plugs.")
+	w.println("\nCommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  plug %s\n      %s\n", c.usage, c.short)
+		w.printf("  plug %s\n      %s\n", c.usage, c.short)
 	}
-	fmt.Fprintln(w, "\n--data defaults to $PLUG_DATA, then $XDG_DATA_HOME/plug, then ~/.local/share/plug.")
+	w.println("\n--data defaults to $PLUG_DATA, then $XDG_DATA_HOME/plug, then ~/.local/share/plug.")
 }
 
 // flags is a flag set for one command that accepts flags anywhere among its
@@ -116,7 +120,7 @@ func newFlags(name string, std stdio) *flags {
 	fs.SetOutput(std.err)
 	f := &flags{FlagSet: fs, cmd: c}
 	fs.Usage = func() {
-		fmt.Fprintf(std.err, "usage: plug %s\n", c.usage)
+		std.err.printf("usage: plug %s\n", c.usage)
 		fs.PrintDefaults()
 	}
 	f.data = fs.String("data", "", "data `directory` of the plug (default $PLUG_DATA, then $XDG_DATA_HOME/plug)")

@@ -66,9 +66,8 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer closeBody(resp.Body)
 	if out == nil {
-		io.Copy(io.Discard, resp.Body)
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
@@ -118,7 +117,7 @@ func (c *client) sendReq(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("talk to the plug at %s: %w", c.base, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
+		defer closeBody(resp.Body)
 		var e struct {
 			Error string `json:"error"`
 		}
@@ -145,4 +144,11 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// closeBody reads what is left of an answer and closes it, so that the
+// connection is reused. Its errors change nothing: the answer was read.
+func closeBody(b io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(b, 1<<20))
+	_ = b.Close()
 }

@@ -30,7 +30,14 @@ func (d dataDir) social() string   { return filepath.Join(string(d), "social") }
 // its head record.
 func (d dataDir) recovering() string { return filepath.Join(string(d), "recovering") }
 func (d dataDir) search() string     { return filepath.Join(string(d), "search") }
-func (d dataDir) uploads() string    { return filepath.Join(string(d), "uploads") }
+
+// passwordFile keeps the bcrypt hash of the web UI's password.
+func (d dataDir) passwordFile() string { return filepath.Join(string(d), "ui.password") }
+
+// downloads holds files of snapshots on their way to a browser.
+func (d dataDir) downloads() string { return filepath.Join(string(d), "downloads") }
+
+func (d dataDir) uploads() string { return filepath.Join(string(d), "uploads") }
 
 // errAlreadyRunning says another plug process owns the data directory.
 type errAlreadyRunning struct {
@@ -57,20 +64,25 @@ func (d dataDir) lock() (release func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		b, _ := os.ReadFile(d.lockFile())
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		f.Close()
+		_ = f.Close() // opened only to lock it
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, &errAlreadyRunning{dir: string(d), pid: pid}
 		}
 		return nil, fmt.Errorf("lock data directory %s: %w", d, err)
 	}
+	// The pid is for people ("already running as pid N"); the lock is the
+	// flock, which holds even when the pid cannot be written.
 	if err := f.Truncate(0); err == nil {
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-		f.Sync()
+		if _, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0); err == nil {
+			_ = f.Sync()
+		}
 	}
 	return func() {
-		f.Truncate(0)
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
+		// The lock ends with the file's close (or the process) whatever
+		// these say; an old pid left in the file is harmless.
+		_ = f.Truncate(0)
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = f.Close()
 	}, nil
 }
 

@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/dustin/go-humanize"
 	"golang.org/x/term"
@@ -19,99 +15,6 @@ import (
 	"github.com/plug-net/plug/p2p"
 	"github.com/plug-net/plug/p2p/invite"
 )
-
-// ---- the daemon's side (httpui.FriendsBackend) ----
-
-// CreateInvite implements httpui.FriendsBackend.
-func (a *app) CreateInvite(ctx context.Context, ttl time.Duration) (httpui.Invite, error) {
-	inv, err := a.node.CreateInvite(ttl)
-	if err != nil {
-		return httpui.Invite{}, err
-	}
-	return httpui.Invite{Code: inv.Code(), Expires: inv.Expires.UTC()}, nil
-}
-
-// AcceptInvite implements httpui.FriendsBackend.
-func (a *app) AcceptInvite(ctx context.Context, code string, progress func(string)) (httpui.Friend, error) {
-	f, err := a.node.Accept(ctx, code, progress)
-	switch {
-	case errors.Is(err, invite.ErrNotInvite), errors.Is(err, invite.ErrMistyped), errors.Is(err, invite.ErrMalformed),
-		errors.Is(err, invite.ErrVersion), errors.Is(err, p2p.ErrOwnInvite):
-		return httpui.Friend{}, httpui.StatusError(http.StatusBadRequest, err)
-	case errors.Is(err, p2p.ErrInviteUsed), errors.Is(err, p2p.ErrInviteExpired), errors.Is(err, p2p.ErrInviteUnknown):
-		return httpui.Friend{}, httpui.StatusError(http.StatusConflict, err)
-	case err != nil:
-		return httpui.Friend{}, httpui.StatusError(http.StatusBadGateway, err)
-	}
-	fs, err := a.Friends(ctx)
-	if err != nil {
-		return httpui.Friend{}, err
-	}
-	for _, x := range fs {
-		if x.PeerID == f.PeerID.String() {
-			return x, nil
-		}
-	}
-	return httpui.Friend{}, fmt.Errorf("paired with %s, but it is not in the friend list", f.PeerID)
-}
-
-// Friends implements httpui.FriendsBackend.
-func (a *app) Friends(ctx context.Context) ([]httpui.Friend, error) {
-	fs, err := a.node.Friends()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]httpui.Friend, 0, len(fs))
-	for _, f := range fs {
-		out = append(out, httpui.Friend{
-			Name: f.Name, PeerID: f.PeerID.String(), Online: f.Online, LastSeen: f.LastSeen,
-			QuotaGiven: f.QuotaGiven, UsedGiven: f.UsedGiven, QuotaTaken: f.QuotaTaken, UsedTaken: f.UsedTaken,
-			Addrs: f.Addrs, ShardsGiven: f.ShardsGiven, Added: f.Added,
-			Connection: f.Link.Kind, Via: f.Link.Via, RTTms: f.Link.RTTms, LinkAddr: f.Link.Addr, RelayLimited: f.Link.Limited,
-		})
-	}
-	return out, nil
-}
-
-func (a *app) findFriend(who string) (p2p.Friend, error) {
-	f, err := a.node.FindFriend(who)
-	if err != nil {
-		return f, httpui.StatusError(http.StatusNotFound, err)
-	}
-	return f, nil
-}
-
-// SetQuota implements httpui.FriendsBackend.
-func (a *app) SetQuota(ctx context.Context, who string, bytes int64) (httpui.Friend, error) {
-	f, err := a.findFriend(who)
-	if err != nil {
-		return httpui.Friend{}, err
-	}
-	if _, err := a.node.SetQuota(f.PeerID, bytes); err != nil {
-		return httpui.Friend{}, err
-	}
-	fs, err := a.Friends(ctx)
-	if err != nil {
-		return httpui.Friend{}, err
-	}
-	for _, x := range fs {
-		if x.PeerID == f.PeerID.String() {
-			return x, nil
-		}
-	}
-	return httpui.Friend{}, errors.New("friend vanished")
-}
-
-// RemoveFriend implements httpui.FriendsBackend.
-func (a *app) RemoveFriend(ctx context.Context, who string) (int64, error) {
-	f, err := a.findFriend(who)
-	if err != nil {
-		return 0, err
-	}
-	return a.node.RemoveFriend(ctx, f.PeerID)
-}
-
-// ---- the command line ----
 
 func cmdInvite(ctx context.Context, std stdio, args []string) error {
 	f := newFlags("invite", std)
@@ -148,11 +51,11 @@ func cmdInvite(ctx context.Context, std stdio, args []string) error {
 	}
 	if isTerminal(std.err) {
 		if qr, err := invite.QRTerminal(inv.Code, true); err == nil {
-			fmt.Fprint(std.err, qr)
+			std.err.print(qr)
 		}
-		fmt.Fprintf(std.err, "Give this code to a friend (or let them scan the QR code). They run: plug accept CODE\nIt works once and expires %s.\n", inv.Expires.Local().Format("Mon 2 Jan 15:04"))
+		std.err.printf("Give this code to a friend (or let them scan the QR code). They run: plug accept CODE\nIt works once and expires %s.\n", inv.Expires.Local().Format("Mon 2 Jan 15:04"))
 	}
-	fmt.Fprintln(std.out, inv.Code)
+	std.out.println(inv.Code)
 	return nil
 }
 
@@ -180,7 +83,7 @@ func cmdAccept(ctx context.Context, std stdio, args []string) error {
 	err = c.stream(ctx, "/api/v1/friends/accept", map[string]string{"code": code}, std, func(raw json.RawMessage) {
 		var msg string
 		if json.Unmarshal(raw, &msg) == nil {
-			fmt.Fprintf(std.err, "… %s\n", msg)
+			std.err.printf("… %s\n", msg)
 		}
 	}, &fr)
 	if err != nil {
@@ -189,7 +92,7 @@ func cmdAccept(ctx context.Context, std stdio, args []string) error {
 	if *jsonOut {
 		return printJSON(std.out, fr)
 	}
-	fmt.Fprintf(std.out, "You and %s are now friends (%s, %s).\n", fr.Name, fr.PeerID, fr.LinkText())
+	std.out.printf("You and %s are now friends (%s, %s).\n", fr.Name, fr.PeerID, fr.LinkText())
 	return nil
 }
 
@@ -221,7 +124,7 @@ func cmdFriends(ctx context.Context, std stdio, args []string) error {
 			if *jsonOut {
 				return printJSON(std.out, fr)
 			}
-			fmt.Fprintf(std.out, "You now give %s up to %s (they use %s).\n", fr.Name, humanize.IBytes(uint64(fr.QuotaGiven)), humanize.IBytes(uint64(fr.UsedGiven)))
+			std.out.printf("You now give %s up to %s (they use %s).\n", fr.Name, humanize.IBytes(uint64(fr.QuotaGiven)), humanize.IBytes(uint64(fr.UsedGiven)))
 			return nil
 		case "remove":
 			if len(pos) != 2 {
@@ -236,7 +139,7 @@ func cmdFriends(ctx context.Context, std stdio, args []string) error {
 			if *jsonOut {
 				return printJSON(std.out, res)
 			}
-			fmt.Fprintf(std.out, "Removed %s: it gets no more service from this plug; %s of its shards deleted.\n", pos[1], humanize.IBytes(uint64(res.Freed)))
+			std.out.printf("Removed %s: it gets no more service from this plug; %s of its shards deleted.\n", pos[1], humanize.IBytes(uint64(res.Freed)))
 			return nil
 		default:
 			return usagef(f.cmd.usage, "friends: unknown subcommand %q", pos[0])
@@ -253,11 +156,11 @@ func cmdFriends(ctx context.Context, std stdio, args []string) error {
 		return printJSON(std.out, fs)
 	}
 	if len(fs) == 0 {
-		fmt.Fprintln(std.out, "No friends yet. Run \"plug invite\" and give the code to a friend.")
+		std.out.println("No friends yet. Run \"plug invite\" and give the code to a friend.")
 		return nil
 	}
-	tw := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tCONNECTION\tYOU GIVE (USED)\tTHEY GIVE (USED)\tPEER ID")
+	tw := std.out.table()
+	tw.println("NAME\tCONNECTION\tYOU GIVE (USED)\tTHEY GIVE (USED)\tPEER ID")
 	for _, x := range fs {
 		st := x.LinkText()
 		switch {
@@ -266,11 +169,12 @@ func cmdFriends(ctx context.Context, std stdio, args []string) error {
 		case !x.Online && !x.LastSeen.IsZero():
 			st += ", seen " + humanize.Time(x.LastSeen)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s (%s)\t%s (%s)\t%s\n", x.Name, st,
+		tw.printf("%s\t%s\t%s (%s)\t%s (%s)\t%s\n", x.Name, st,
 			humanize.IBytes(uint64(x.QuotaGiven)), humanize.IBytes(uint64(x.UsedGiven)),
 			humanize.IBytes(uint64(x.QuotaTaken)), humanize.IBytes(uint64(x.UsedTaken)), x.PeerID)
 	}
-	return tw.Flush()
+	tw.flush()
+	return nil
 }
 
 // rttText renders a round-trip time: "0.4 ms", "23 ms".

@@ -47,8 +47,8 @@ func cmdInit(ctx context.Context, std stdio, args []string) error {
 		})
 	}
 	if *recov {
-		fmt.Fprintf(std.out, "Recovered plug %s in %s.\n", keys.PeerID(), dir)
-		fmt.Fprintf(std.out, "Start it with: plug up --data %s --bootstrap MULTIADDR (any plug or DHT peer); it will find the friends that hold its data.\n", dir)
+		std.out.printf("Recovered plug %s in %s.\n", keys.PeerID(), dir)
+		std.out.printf("Start it with: plug up --data %s --bootstrap MULTIADDR (any plug or DHT peer); it will find the friends that hold its data.\n", dir)
 		return nil
 	}
 	printPhrase(std, keys, phrase, dir)
@@ -58,10 +58,10 @@ func cmdInit(ctx context.Context, std stdio, args []string) error {
 // printPhrase shows the recovery phrase once: the words alone on one line of
 // stdout, what to do with them on stderr.
 func printPhrase(std stdio, keys *crypto.Keys, phrase crypto.Phrase, dir string) {
-	fmt.Fprintf(std.err, "New plug %s in %s.\n", keys.PeerID(), dir)
-	fmt.Fprintln(std.err, "Write these 24 words down on paper and keep them somewhere safe: they are the only way to")
-	fmt.Fprintln(std.err, "bring this plug and its backups back if it is lost. They are stored nowhere and not shown again.")
-	fmt.Fprintln(std.out, phrase.String())
+	std.err.printf("New plug %s in %s.\n", keys.PeerID(), dir)
+	std.err.println("Write these 24 words down on paper and keep them somewhere safe: they are the only way to")
+	std.err.println("bring this plug and its backups back if it is lost. They are stored nowhere and not shown again.")
+	std.out.println(phrase.String())
 }
 
 // readPhrase reads a recovery phrase from stdin: one line from a terminal
@@ -69,7 +69,7 @@ func printPhrase(std stdio, keys *crypto.Keys, phrase crypto.Phrase, dir string)
 func readPhrase(std stdio) (crypto.Phrase, error) {
 	var text string
 	if f, ok := std.in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprint(std.err, "Type your 24 recovery words, then Enter: ")
+		std.err.print("Type your 24 recovery words, then Enter: ")
 		line, err := bufio.NewReader(f).ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
 			return crypto.Phrase{}, fmt.Errorf("read recovery phrase: %w", err)

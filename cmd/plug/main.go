@@ -6,8 +6,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,29 +13,29 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr, getenv: os.Getenv})
+	err := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: newOutput(os.Stdout), err: newOutput(os.Stderr), getenv: os.Getenv})
 	stop()
-	os.Exit(exitCode(err, os.Stderr))
+	os.Exit(exitCode(err, newOutput(os.Stderr)))
 }
 
 // exitCode maps an error to the contract's exit codes (0 success, 1 the
 // operation failed, 2 bad usage) and prints it for a person.
-func exitCode(err error, stderr io.Writer) int {
+func exitCode(err error, stderr *output) int {
 	if err == nil {
 		return 0
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "plug: %v\n", ue.msg)
+		stderr.printf("plug: %v\n", ue.msg)
 		if ue.usage != "" {
-			fmt.Fprintf(stderr, "usage: %s\n", ue.usage)
+			stderr.printf("usage: %s\n", ue.usage)
 		}
 		return 2
 	}
 	if errors.Is(err, errSilent) {
 		return 1
 	}
-	fmt.Fprintf(stderr, "plug: %v\n", err)
+	stderr.printf("plug: %v\n", err)
 	return 1
 }
 

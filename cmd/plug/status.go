@@ -32,33 +32,33 @@ func cmdStatus(ctx context.Context, std stdio, args []string) error {
 		return printJSON(std.out, st)
 	}
 	w := std.out
-	fmt.Fprintf(w, "plug %s (%s), up %s, pid %d\n", st.Name, st.Version, time.Duration(st.UptimeS)*time.Second, st.PID)
-	fmt.Fprintf(w, "peer ID:      %s\n", st.PeerID)
+	w.printf("plug %s (%s), up %s, pid %d\n", st.Name, st.Version, time.Duration(st.UptimeS)*time.Second, st.PID)
+	w.printf("peer ID:      %s\n", st.PeerID)
 	reach := st.ReachText
 	if reach == "" {
 		reach = st.Reachability
 	}
-	fmt.Fprintf(w, "reachability: %s\n", reach)
+	w.printf("reachability: %s\n", reach)
 	if st.DHT != "" {
-		fmt.Fprintf(w, "DHT:          %s\n", st.DHT)
+		w.printf("DHT:          %s\n", st.DHT)
 	}
-	fmt.Fprintf(w, "friends:      %d\n", st.Friends)
+	w.printf("friends:      %d\n", st.Friends)
 	switch {
 	case st.LastBackupAgeS < 0:
-		fmt.Fprintf(w, "last backup:  never (%d snapshots)\n", st.Snapshots)
+		w.printf("last backup:  never (%d snapshots)\n", st.Snapshots)
 	default:
-		fmt.Fprintf(w, "last backup:  %s ago (%d snapshots)\n", time.Duration(st.LastBackupAgeS)*time.Second, st.Snapshots)
+		w.printf("last backup:  %s ago (%d snapshots)\n", time.Duration(st.LastBackupAgeS)*time.Second, st.Snapshots)
 	}
 	if len(st.Sources) > 0 {
-		fmt.Fprintf(w, "sources:      %s (backed up hourly and after changes)\n", joinPaths(st.Sources))
+		w.printf("sources:      %s (backed up hourly and after changes)\n", joinPaths(st.Sources))
 	}
 	if st.Job != "" {
-		fmt.Fprintf(w, "running:      %s\n", st.Job)
+		w.printf("running:      %s\n", st.Job)
 	}
-	fmt.Fprintf(w, "data:         %s\n", st.DataDir)
-	fmt.Fprintln(w, "listening on:")
+	w.printf("data:         %s\n", st.DataDir)
+	w.println("listening on:")
 	for _, a := range st.ListenAddrs {
-		fmt.Fprintf(w, "  %s\n", a)
+		w.printf("  %s\n", a)
 	}
 	return nil
 }
@@ -94,7 +94,7 @@ func cmdLog(ctx context.Context, std stdio, args []string) error {
 			if *jsonOut {
 				printJSONLine(std, e)
 			} else {
-				fmt.Fprintln(std.out, formatEvent(e))
+				std.out.println(formatEvent(e))
 			}
 			last = e.Seq
 		}
@@ -127,8 +127,12 @@ func cmdLog(ctx context.Context, std stdio, args []string) error {
 }
 
 func printJSONLine(std stdio, v any) {
-	b, _ := jsonMarshal(v)
-	std.out.Write(append(b, '\n'))
+	b, err := jsonMarshal(v)
+	if err != nil {
+		std.err.printf("plug: cannot write an event as JSON: %v\n", err)
+		return
+	}
+	std.out.print(string(append(b, '\n')))
 }
 
 // formatEvent renders an event on one line for a person.

@@ -157,7 +157,9 @@ func run(ctx context.Context, cfg config) (err error) {
 			fmt.Printf("kept the work directory %s\n", b.work)
 			return
 		}
-		os.RemoveAll(b.work)
+		if rerr := os.RemoveAll(b.work); rerr != nil && err == nil {
+			err = fmt.Errorf("remove the work directory (remove it by hand): %w", rerr)
+		}
 	}()
 	for _, d := range []string{"bin", "logs", "data", "restore"} {
 		if err := os.MkdirAll(filepath.Join(b.work, d), 0o755); err != nil {
@@ -182,7 +184,9 @@ func run(ctx context.Context, cfg config) (err error) {
 			return fmt.Errorf("data set %s: %w", name, err)
 		}
 		rep.Sets = append(rep.Sets, res)
-		printSet(res, b.restic != "")
+		if err := printSet(res, b.restic != ""); err != nil {
+			return fmt.Errorf("print the results: %w", err)
+		}
 		for _, r := range res.Rows {
 			if r.PlugErr != "" || r.ResticErr != "" {
 				failed = append(failed, name+"/"+r.Name)
@@ -471,7 +475,9 @@ func (b *bench) command(ctx context.Context, name string, env []string, bin stri
 	if err != nil {
 		return cmdResult{}, err
 	}
-	defer logf.Close()
+	// The command wrote the log through its own copy of the descriptor:
+	// this one was never written, and closing it loses nothing.
+	defer func() { _ = logf.Close() }()
 	var stdout bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(append(os.Environ(), "PLUG_DATA=", "XDG_DATA_HOME="), env...)
@@ -572,7 +578,9 @@ func (b *bench) startDaemon(ctx context.Context, name, dir, logName string, args
 	if err != nil {
 		return nil, err
 	}
-	defer logf.Close()
+	// The plug writes the log through its own copy of the descriptor:
+	// this one is never written, and closing it loses nothing.
+	defer func() { _ = logf.Close() }()
 	d.cmd = exec.Command(b.plug, args...)
 	d.cmd.Env = append(os.Environ(), "PLUG_DATA=", "XDG_DATA_HOME=")
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
@@ -582,7 +590,10 @@ func (b *bench) startDaemon(ctx context.Context, name, dir, logName string, args
 	if err := d.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start plug %s: %w", name, err)
 	}
-	go func() { d.cmd.Wait(); close(d.done) }()
+	go func() {
+		_ = d.cmd.Wait() // how it ended is read from d.cmd.ProcessState
+		close(d.done)
+	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "api.addr")); err == nil {
@@ -606,7 +617,9 @@ func (b *bench) startDaemon(ctx context.Context, name, dir, logName string, args
 // stop sends SIGTERM to every plug, then SIGKILL to those still running after 10 s.
 func (c *cluster) stop() {
 	for _, d := range c.daemons {
-		d.cmd.Process.Signal(syscall.SIGTERM)
+		if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			fmt.Printf("   could not stop plug %s: %v\n", strings.ToUpper(d.name), err)
+		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for _, d := range c.daemons {
@@ -614,7 +627,7 @@ func (c *cluster) stop() {
 		case <-d.done:
 		case <-time.After(time.Until(deadline)):
 			fmt.Printf("   plug %s did not stop within 10s of SIGTERM: killing it\n", strings.ToUpper(d.name))
-			d.cmd.Process.Kill()
+			_ = d.cmd.Process.Kill() // fails only when it ended meanwhile
 			<-d.done
 		}
 	}
@@ -656,9 +669,9 @@ func readProc(pid int) procStat {
 	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
 		for _, line := range strings.Split(string(data), "\n") {
 			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				var kib int64
-				fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kib)
-				st.hwm = kib * 1024
+				if kib, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); err == nil {
+					st.hwm = kib * 1024
+				}
 			}
 		}
 	}
@@ -666,10 +679,11 @@ func readProc(pid int) procStat {
 		if i := bytes.LastIndexByte(data, ')'); i > 0 {
 			f := strings.Fields(string(data[i+1:]))
 			if len(f) > 12 {
-				var ut, stt int64
-				fmt.Sscan(f[11], &ut)
-				fmt.Sscan(f[12], &stt)
-				st.cpu = time.Duration(ut+stt) * time.Second / 100 // USER_HZ is 100 on Linux
+				ut, err1 := strconv.ParseInt(f[11], 10, 64)
+				stt, err2 := strconv.ParseInt(f[12], 10, 64)
+				if err1 == nil && err2 == nil {
+					st.cpu = time.Duration(ut+stt) * time.Second / 100 // USER_HZ is 100 on Linux
+				}
 			}
 		}
 	}
@@ -705,15 +719,14 @@ func writeRandom(path string, size int64) error {
 	}
 	rng := rand.NewChaCha8([32]byte{'b', 'e', 'n', 'c', 'h'})
 	w := bufio.NewWriterSize(f, 4<<20)
-	if _, err := io.CopyN(w, rng, size); err != nil {
-		f.Close()
-		return err
+	_, err = io.CopyN(w, rng, size)
+	if err == nil {
+		err = w.Flush()
 	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	return f.Close()
+	return err
 }
 
 // copyTree copies regular files, folders and symlinks from src to dst, keeping modes.
@@ -755,16 +768,16 @@ func copyFile(src, dst string, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }() // opened to read only: closing it loses nothing
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, perm|0o600)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
 	}
-	return out.Close()
+	return err
 }
 
 // compareTrees checks that dst has exactly the entries of src: same types, symlink
@@ -841,7 +854,9 @@ func compareTrees(src, dst string) (int, error) {
 	default:
 	}
 	m := 0
-	filepath.WalkDir(dst, func(string, fs.DirEntry, error) error { m++; return nil })
+	if err := filepath.WalkDir(dst, func(string, fs.DirEntry, error) error { m++; return nil }); err != nil {
+		return n, err
+	}
 	if m != n {
 		return n, fmt.Errorf("%s has %d entries, the source %d", dst, m, n)
 	}
@@ -854,7 +869,7 @@ func hashFile(p string) ([sha256.Size]byte, error) {
 	if err != nil {
 		return sum, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // opened to read only: closing it loses nothing
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return sum, err
@@ -882,10 +897,9 @@ func opt(v *float64, format string) string {
 	return fmt.Sprintf(format, *v)
 }
 
-func printSet(s *setResult, withRestic bool) {
+func printSet(s *setResult, withRestic bool) error {
 	fmt.Printf("\n%s: %d files, %s\n", s.Name, s.Files, humanize.IBytes(uint64(s.Bytes)))
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "row\tplug s\trestic s\tratio (plug/restic)\tplug peak RSS MiB\trestic peak RSS MiB\tfriends peak RSS MiB\t")
+	rows := []string{"row\tplug s\trestic s\tratio (plug/restic)\tplug peak RSS MiB\trestic peak RSS MiB\tfriends peak RSS MiB\t"}
 	for _, r := range s.Rows {
 		ratio := "-"
 		if r.ResticS != nil && *r.ResticS > 0 && r.PlugErr == "" {
@@ -898,25 +912,40 @@ func printSet(s *setResult, withRestic bool) {
 				plugS = "not run"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f\t%s\t%.0f\t\n", r.Name, plugS, opt(r.ResticS, "%.2f"), ratio, r.PlugRSSMiB, opt(r.ResticRSSMiB, "%.0f"), r.FriendsRSSMiB)
+		rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%.0f\t%s\t%.0f\t", r.Name, plugS, opt(r.ResticS, "%.2f"), ratio, r.PlugRSSMiB, opt(r.ResticRSSMiB, "%.0f"), r.FriendsRSSMiB))
 	}
-	tw.Flush()
+	if err := printTable(rows); err != nil {
+		return err
+	}
 	fmt.Println("CPU seconds (user+sys):")
-	tw = tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "row\tplug owner\tplug friends (3)\tplug client\trestic\tother procs % (plug)\tother procs % (restic)\tnotes\t")
+	rows = []string{"row\tplug owner\tplug friends (3)\tplug client\trestic\tother procs % (plug)\tother procs % (restic)\tnotes\t"}
 	for _, r := range s.Rows {
 		notes := strings.Trim(r.PlugNote+"; "+r.ResticNote, "; ")
 		if !withRestic {
 			notes = r.PlugNote
 		}
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%s\t%.0f\t%s\t%s\t\n", r.Name, r.OwnerCPUS, r.FriendsCPUS, r.ClientCPUS, opt(r.ResticCPUS, "%.2f"),
-			r.PlugOtherPct, opt(r.ResticOtherPct, "%.0f"), notes)
+		rows = append(rows, fmt.Sprintf("%s\t%.2f\t%.2f\t%.2f\t%s\t%.0f\t%s\t%s\t", r.Name, r.OwnerCPUS, r.FriendsCPUS, r.ClientCPUS, opt(r.ResticCPUS, "%.2f"),
+			r.PlugOtherPct, opt(r.ResticOtherPct, "%.0f"), notes))
 	}
-	tw.Flush()
+	if err := printTable(rows); err != nil {
+		return err
+	}
 	if !s.RSSPerRow {
 		fmt.Println("note: /proc/PID/clear_refs was not writable: plug RSS columns are cumulative peaks since the plugs started")
 	}
 	fmt.Printf("peak RSS over the data set: owner A %.0f MiB, friends B/C/D %.0f MiB (max)\n", s.OwnerPeakMiB, s.FriendPeakMiB)
+	return nil
+}
+
+// printTable prints tab-separated rows to stdout in aligned columns.
+func printTable(rows []string) error {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	for _, r := range rows {
+		if _, err := io.WriteString(tw, r+"\n"); err != nil {
+			return err
+		}
+	}
+	return tw.Flush()
 }
 
 func printSummary(rep *report, withRestic bool) {

@@ -97,7 +97,9 @@ func Available() error {
 	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
 		return fmt.Errorf("cannot make a network namespace: %v: %s", err, bytes.TrimSpace(out))
 	}
-	exec.Command("ip", "netns", "del", probe).Run()
+	if out, err := exec.Command("ip", "netns", "del", probe).CombinedOutput(); err != nil {
+		return fmt.Errorf("cannot delete a network namespace: %v: %s", err, bytes.TrimSpace(out))
+	}
 	return nil
 }
 
@@ -138,7 +140,8 @@ func removeStale() {
 			continue
 		}
 		killAll(name)
-		exec.Command("ip", "netns", "del", name).Run()
+		// Best-effort: a namespace left is tried again by the next lab.
+		_ = exec.Command("ip", "netns", "del", name).Run()
 	}
 }
 
@@ -399,7 +402,7 @@ func killAll(ns string) {
 	}
 	for _, f := range strings.Fields(string(out)) {
 		if pid, err := strconv.Atoi(f); err == nil {
-			syscall.Kill(pid, syscall.SIGKILL)
+			_ = syscall.Kill(pid, syscall.SIGKILL) // fails only for a process that ended meanwhile
 		}
 	}
 }

@@ -6,24 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/crypto/cryptotest"
 )
 
-func testKeys(t testing.TB) *crypto.Keys {
-	t.Helper()
-	p, err := crypto.NewPhrase()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := crypto.DeriveKeys(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 func TestSealOpen(t *testing.T) {
-	k := testKeys(t)
+	k := cryptotest.NewKeys(t)
 	when := time.Unix(1700000000, 123)
 	env, err := Seal(k.Identity(), k.PeerID(), 7, when, []byte("catalog"))
 	if err != nil {
@@ -54,7 +41,7 @@ func TestSealOpen(t *testing.T) {
 // FuzzOpen checks that no envelope panics Open and that what it accepts is
 // signed by the owner it names.
 func FuzzOpen(f *testing.F) {
-	k := testKeys(f)
+	k := cryptotest.NewKeys(f)
 	env, err := Seal(k.Identity(), k.PeerID(), 3, time.Unix(1, 0), []byte("x"))
 	if err != nil {
 		f.Fatal(err)

@@ -157,7 +157,9 @@ func (s *Store) Put(ctx context.Context, owner peer.ID, id [32]byte, size int64,
 	var temps []string // temporary files to remove unless renamed into place
 	defer func() {
 		for _, name := range temps {
-			os.Remove(name)
+			// After a failure, which is what Put reports; Repair sweeps
+			// any leftover.
+			_ = os.Remove(name)
 		}
 	}()
 	body, err := os.CreateTemp(dir, tmpPrefix+"*")
@@ -197,7 +199,9 @@ func (s *Store) commit(st *ownerState, owner peer.ID, id [32]byte, size int64, b
 	remove := []string{bodyTmp, treeTmp}
 	defer func() {
 		for _, name := range remove {
-			os.Remove(name)
+			// After a failure, which is what commit reports; Repair sweeps
+			// any leftover (temporary files and unrecorded shards alike).
+			_ = os.Remove(name)
 		}
 	}()
 	held, err := s.db.Has(kv.Held, shardKey(owner, id))
@@ -302,11 +306,11 @@ func (s *Store) open(ctx context.Context, owner peer.ID, id [32]byte) (*os.File,
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		f.Close()
+		_ = f.Close() // opened to read only: closing it loses nothing
 		return nil, 0, err
 	}
 	if fi.Size() != size {
-		f.Close()
+		_ = f.Close() // opened to read only: closing it loses nothing
 		return nil, 0, fmt.Errorf("%w: file of %d bytes, the shard has %d", proof.ErrCorrupt, fi.Size(), size)
 	}
 	return f, size, nil

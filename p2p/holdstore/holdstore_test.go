@@ -38,7 +38,11 @@ func newStore(t testing.TB) *testStore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("close the database: %v", err)
+		}
+	})
 	dir := filepath.Join(t.TempDir(), "shards")
 	s, rep, err := Open(dir, db)
 	if err != nil {
@@ -150,7 +154,9 @@ func TestPutOpenHasDelete(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := io.ReadAll(r)
-			r.Close()
+			if cerr := r.Close(); err == nil {
+				err = cerr
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -501,8 +507,8 @@ func TestDeleteOwner(t *testing.T) {
 	ts.wantUsage(t, bob, 1234, 1)
 	if r, _, err := ts.Open(ctx, bob, bobID); err != nil {
 		t.Errorf("the other owner's shard: %v", err)
-	} else {
-		r.Close()
+	} else if err := r.Close(); err != nil {
+		t.Errorf("close the other owner's shard: %v", err)
 	}
 	owners, err := ts.Owners()
 	if err != nil {
@@ -725,8 +731,11 @@ func (tg *target) GetShard(ctx context.Context, id [32]byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	return io.ReadAll(r)
+	b, err := io.ReadAll(r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	return b, err
 }
 
 func (tg *target) HasShard(ctx context.Context, id [32]byte) (bool, error) {

@@ -41,7 +41,7 @@ func (s *Store) prove(ctx context.Context, owner peer.ID, id [32]byte, offset, l
 	if err != nil {
 		return nil, err
 	}
-	defer body.Close()
+	defer func() { _ = body.Close() }() // opened to read only: closing it loses nothing
 	if !proof.InShard(uint64(size), offset, length) {
 		return nil, fmt.Errorf("%w: the shard has %d bytes", proof.ErrRange, size)
 	}
@@ -49,7 +49,7 @@ func (s *Store) prove(ctx context.Context, owner peer.ID, id [32]byte, offset, l
 	if err != nil {
 		return nil, fmt.Errorf("%w: outboard tree: %w", proof.ErrCorrupt, err)
 	}
-	defer tree.Close()
+	defer func() { _ = tree.Close() }() // opened to read only: closing it loses nothing
 	fi, err := tree.Stat()
 	if err != nil {
 		return nil, err

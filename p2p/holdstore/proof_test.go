@@ -117,7 +117,9 @@ func TestProofDetectsFlippedBit(t *testing.T) {
 	if _, err := f.WriteAt([]byte{b[bad] ^ 0x10}, bad); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, c := range []struct {
 		proofCase

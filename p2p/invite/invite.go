@@ -61,6 +61,15 @@ var (
 	ErrMalformed = errors.New("the invite code is malformed")
 )
 
+// Errors of accepting an invite that a person must be told apart; the
+// inviting plug answers them.
+var (
+	ErrUsed    = errors.New("this invite was already used: ask your friend for a new one")
+	ErrExpired = errors.New("this invite has expired: ask your friend for a new one")
+	ErrUnknown = errors.New("the inviting plug does not know this invite (it may be from an older installation): ask your friend for a new one")
+	ErrOwn     = errors.New("this invite was made by this plug: give it to a friend, who accepts it on their plug")
+)
+
 // encoding is RFC 4648 base32, upper case, no padding.
 var encoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 

@@ -108,7 +108,7 @@ func (u *apURL) UnmarshalJSON(b []byte) error {
 		}
 		for _, r := range raw {
 			var one apURL
-			one.UnmarshalJSON(r)
+			_ = one.UnmarshalJSON(r) // lenient: it never fails, an odd value is left ""
 			if *u == "" {
 				*u = one
 			}

@@ -137,6 +137,12 @@ func humanSize(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
+// closeReader closes an export, or one of its files, or a download: things
+// this package opens to read only. What they gave was read, and any error
+// of the reading was returned: closing them loses nothing, so the error of
+// Close is not looked at.
+func closeReader(c io.Closer) { _ = c.Close() }
+
 // readCloser joins a reader to the closer of what it reads.
 type readCloser struct {
 	io.Reader
@@ -166,7 +172,7 @@ func openArchive(ctx context.Context, p string) (a archive, single string, probl
 	}
 	head := make([]byte, 512)
 	n, err := io.ReadFull(f, head)
-	f.Close()
+	closeReader(f)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return nil, "", nil, fmt.Errorf("open export %s: %w", p, err)
 	}
@@ -232,7 +238,7 @@ func (d *dirArchive) open(name string, max int64) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
+		closeReader(f)
 		return nil, fmt.Errorf("open %s: not a regular file", name)
 	}
 	return readCloser{newCapReader(f, max, name), f}, nil
@@ -250,7 +256,7 @@ func (d *dirArchive) find(want string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	defer dir.Close()
+	defer closeReader(dir)
 	entries, err := dir.ReadDir(10000)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", false
@@ -285,7 +291,7 @@ func openZip(p string) (*zipArchive, error) {
 		return nil, fmt.Errorf("open zip archive %s: %w: it is damaged or incomplete (a download cut short?); download the export again", p, err)
 	}
 	if len(zr.File) > maxArchiveEntries {
-		zr.Close()
+		closeReader(zr)
 		return nil, fmt.Errorf("open zip archive %s: it has %d entries, more than the %d an export can have", p, len(zr.File), maxArchiveEntries)
 	}
 	z := &zipArchive{zr: zr, files: make(map[string]*zip.File, len(zr.File))}
@@ -380,7 +386,7 @@ func openTar(ctx context.Context, p string, gzipped bool) (*tarArchive, []string
 	if err != nil {
 		return nil, nil, err
 	}
-	defer s.Close()
+	defer closeReader(s)
 	var problems []string
 	for i := 0; ; i++ {
 		hdr, err := s.tr.Next()
@@ -437,7 +443,7 @@ func openTarStream(ctx context.Context, p string, gzipped bool) (*tarStream, err
 	if gzipped {
 		s.zr, err = gzip.NewReader(r)
 		if err != nil {
-			f.Close()
+			closeReader(f)
 			return nil, fmt.Errorf("open tar.gz archive %s: %w: it is damaged or not gzip", p, err)
 		}
 		r = s.zr
@@ -462,7 +468,7 @@ func (s *tarStream) seek(index int) error {
 
 func (s *tarStream) Close() error {
 	if s.zr != nil {
-		s.zr.Close()
+		closeReader(s.zr) // it leaves s.f open: closed below
 	}
 	return s.f.Close()
 }
@@ -504,7 +510,7 @@ func (t *tarArchive) open(name string, max int64) (io.ReadCloser, error) {
 		return nil, err
 	}
 	if err := s.seek(e.index); err != nil {
-		s.Close()
+		closeReader(s)
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	return readCloser{newCapReader(s.tr, max, name), s}, nil
@@ -524,7 +530,7 @@ func (t *tarArchive) openMedia(name string, max int64) (io.ReadCloser, error) {
 		return nil, tooLarge(fmt.Sprintf("%s (%s by its tar header)", name, humanSize(e.size)), max)
 	}
 	if t.media != nil && t.media.next > e.index {
-		t.media.Close()
+		closeReader(t.media)
 		t.media = nil
 	}
 	if t.media == nil {
@@ -535,7 +541,7 @@ func (t *tarArchive) openMedia(name string, max int64) (io.ReadCloser, error) {
 		t.media = s
 	}
 	if err := t.media.seek(e.index); err != nil {
-		t.media.Close()
+		closeReader(t.media)
 		t.media = nil
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
@@ -572,7 +578,7 @@ func (t *tarArchive) Close() error {
 	defer t.mu.Unlock()
 	t.closed = true
 	if t.media != nil {
-		t.media.Close()
+		closeReader(t.media)
 		t.media = nil
 	}
 	return nil

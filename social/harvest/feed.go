@@ -92,7 +92,7 @@ func (im *importer) feedFile(name string) error {
 	if err != nil {
 		return fmt.Errorf("import feed: %w", err)
 	}
-	defer f.Close()
+	defer closeReader(f)
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		return fmt.Errorf("import feed %s: not a regular file: give a feed file or URL", name)
 	}
@@ -393,7 +393,7 @@ func (im *importer) fetch(u, accept string) ([]byte, *url.URL, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	defer rc.Close()
+	defer closeReader(rc)
 	body, err := io.ReadAll(rc)
 	if err != nil {
 		if errors.Is(err, ErrTooLarge) {
@@ -423,11 +423,11 @@ func get(ctx context.Context, client *http.Client, u, accept string, max int64) 
 		return nil, nil, fmt.Errorf("fetch %s: %w: check the address, the network and that the server is up", u, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		resp.Body.Close()
+		closeReader(resp.Body)
 		return nil, nil, fmt.Errorf("fetch %s: the server answered %q", u, resp.Status)
 	}
 	if resp.ContentLength > max {
-		resp.Body.Close()
+		closeReader(resp.Body)
 		return nil, nil, tooLarge(fmt.Sprintf("the response from %s (%s)", u, humanSize(resp.ContentLength)), max)
 	}
 	return readCloser{newCapReader(resp.Body, max, "the response from "+u), resp.Body}, resp.Request.URL, nil

@@ -172,7 +172,7 @@ func TestImportFeedMediaFetched(t *testing.T) {
 				return false, err
 			}
 			got, err = io.ReadAll(rc)
-			rc.Close()
+			closeReader(rc)
 			if err != nil {
 				return false, err
 			}
@@ -256,7 +256,7 @@ func TestImportFeedOutboxPages(t *testing.T) {
 					if err != nil {
 						return false, err
 					}
-					defer rc.Close()
+					defer closeReader(rc)
 					if media, err = io.ReadAll(rc); err != nil {
 						return false, err
 					}

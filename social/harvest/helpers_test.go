@@ -111,7 +111,9 @@ func writeZip(t testing.TB, path string, entries []entry) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write(e.data)
+		if _, err := w.Write(e.data); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
@@ -143,14 +145,18 @@ func writeTarGz(t testing.TB, path string, entries []entry) string {
 			t.Fatal(err)
 		}
 		if e.link == "" {
-			tw.Write(e.data)
+			if _, err := tw.Write(e.data); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if zw != nil {
-		zw.Close()
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
@@ -251,9 +257,16 @@ func writeZipClaims(t testing.TB, path string, entries []entry, claims map[strin
 	zw := zip.NewWriter(&buf)
 	for _, e := range entries {
 		var comp bytes.Buffer
-		fw, _ := flate.NewWriter(&comp, flate.BestSpeed)
-		fw.Write(e.data)
-		fw.Close()
+		fw, err := flate.NewWriter(&comp, flate.BestSpeed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fw.Write(e.data); err != nil {
+			t.Fatal(err)
+		}
+		if err := fw.Close(); err != nil {
+			t.Fatal(err)
+		}
 		size := uint64(len(e.data))
 		if c, ok := claims[e.name]; ok {
 			size = c
@@ -265,12 +278,27 @@ func writeZipClaims(t testing.TB, path string, entries []entry, claims map[strin
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write(comp.Bytes())
+		if _, err := w.Write(comp.Bytes()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cutFile keeps the first num/den of the file at path, as a download cut
+// short would.
+func cutFile(t testing.TB, path string, num, den int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b[:len(b)*num/den], 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -285,8 +313,10 @@ func sparse(t testing.TB, path string, size int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 }

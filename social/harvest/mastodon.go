@@ -44,7 +44,7 @@ func (im *importer) mastodon(p string) error {
 	if err != nil {
 		return fmt.Errorf("import Mastodon archive: %w", err)
 	}
-	defer a.Close()
+	defer closeReader(a)
 	for _, pr := range problems {
 		im.problem("%s", pr)
 	}
@@ -67,7 +67,7 @@ func (im *importer) mastodon(p string) error {
 	if err != nil {
 		return fmt.Errorf("import Mastodon archive %s: %w", p, err)
 	}
-	defer rc.Close()
+	defer closeReader(rc)
 	if err := im.outbox(rc, outbox, ac); err != nil {
 		return fmt.Errorf("import Mastodon archive %s: %w", p, err)
 	}
@@ -118,7 +118,7 @@ func (im *importer) readActor(a archive, name string, ac *apContext) {
 		}
 		return
 	}
-	defer rc.Close()
+	defer closeReader(rc)
 	var actor struct {
 		ID                string `json:"id"`
 		PreferredUsername string `json:"preferredUsername"`

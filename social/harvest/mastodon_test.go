@@ -202,7 +202,7 @@ func TestImportMastodonMediaInArchive(t *testing.T) {
 						t.Fatal(err)
 					}
 					b, err := io.ReadAll(rc)
-					rc.Close()
+					closeReader(rc)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -364,7 +364,9 @@ func TestImportMastodonHostile(t *testing.T) {
 
 	t.Run("folder symlinks", func(t *testing.T) {
 		outside := filepath.Join(dir, "secret.jpg")
-		os.WriteFile(outside, []byte("secret"), 0o644)
+		if err := os.WriteFile(outside, []byte("secret"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		d := writeDir(t, filepath.Join(dir, "links"), []entry{
 			{name: "outbox.json", data: outboxWith(note("1", "pics", "/media_attachments/out.jpg", "/media_attachments/in.jpg"))},
 			{name: "real.jpg", data: jpeg},
@@ -380,7 +382,7 @@ func TestImportMastodonHostile(t *testing.T) {
 				if err != nil {
 					return false, err
 				}
-				defer rc.Close()
+				defer closeReader(rc)
 				read, err = io.ReadAll(rc)
 				return err == nil, err
 			}
@@ -454,8 +456,7 @@ func TestImportMastodonHostile(t *testing.T) {
 
 	t.Run("truncated zip", func(t *testing.T) {
 		path := writeZip(t, filepath.Join(dir, "cut.zip"), dirEntries(t, mastodonFixture(t), ""))
-		b, _ := os.ReadFile(path)
-		os.WriteFile(path, b[:len(b)/2], 0o644)
+		cutFile(t, path, 1, 2)
 		if _, _, err := imp(t, path); err == nil || !strings.Contains(err.Error(), "download the export again") {
 			t.Fatalf("err = %v, want a clear error", err)
 		}
@@ -470,8 +471,7 @@ func TestImportMastodonHostile(t *testing.T) {
 		}
 		files = append(files, entry{name: "media_attachments/x.jpg", data: jpeg})
 		path := writeTarGz(t, filepath.Join(dir, "cut.tar"), files) // plain tar: a cut lands where we want
-		b, _ := os.ReadFile(path)
-		os.WriteFile(path, b[:len(b)/2], 0o644)
+		cutFile(t, path, 1, 2)
 		rep, _, err := imp(t, path)
 		if err != nil {
 			t.Fatal(err)
@@ -481,8 +481,7 @@ func TestImportMastodonHostile(t *testing.T) {
 		}
 		// Cut inside outbox.json: a clear error.
 		gz := writeTarGz(t, filepath.Join(dir, "cut2.tar.gz"), dirEntries(t, mastodonFixture(t), ""))
-		b, _ = os.ReadFile(gz)
-		os.WriteFile(gz, b[:len(b)*3/4], 0o644)
+		cutFile(t, gz, 3, 4)
 		if _, _, err := imp(t, gz); err == nil {
 			t.Fatal("no error for a tar.gz cut inside outbox.json")
 		}
@@ -539,18 +538,25 @@ func TestImportMastodonMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	write := func(s string) {
+		if _, err := f.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
 	pad := strings.Repeat("x", 1<<20)
-	f.WriteString(`{"type":"OrderedCollection","totalItems":200,"orderedItems":[`)
+	write(`{"type":"OrderedCollection","totalItems":200,"orderedItems":[`)
 	for i := range 200 {
 		if i > 0 {
-			f.WriteString(",")
+			write(",")
 		}
 		act := note(itoa(i+1), "post number "+itoa(i+1))
 		// An ignored member of 1 MiB inside each activity.
-		f.WriteString(strings.Replace(act, `"type":"Create",`, `"type":"Create","padding":"`+pad+`",`, 1))
+		write(strings.Replace(act, `"type":"Create",`, `"type":"Create","padding":"`+pad+`",`, 1))
 	}
-	f.WriteString("]}")
-	f.Close()
+	write("]}")
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	sink := func(ctx context.Context, it Item) (bool, error) { return true, nil }
 	var rep Report

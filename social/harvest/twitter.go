@@ -59,7 +59,7 @@ func (im *importer) twitter(p string) error {
 	if err != nil {
 		return fmt.Errorf("import Twitter archive: %w", err)
 	}
-	defer a.Close()
+	defer closeReader(a)
 	for _, pr := range problems {
 		im.problem("%s", pr)
 	}
@@ -230,7 +230,7 @@ func (im *importer) tweetsFile(tc *twitterContext, name string) error {
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
+	defer closeReader(rc)
 	return im.tweets(rc, name, tc)
 }
 
@@ -463,7 +463,7 @@ func (im *importer) readAccount(a archive, name string) string {
 		}
 		return ""
 	}
-	defer rc.Close()
+	defer closeReader(rc)
 	dec, err := openYTD(rc, name)
 	if err != nil {
 		im.problem("%v", err)
@@ -513,7 +513,7 @@ func (im *importer) readNotes(a archive, name string) *noteIndex {
 		}
 		return idx
 	}
-	defer rc.Close()
+	defer closeReader(rc)
 	dec, err := openYTD(rc, name)
 	if err != nil {
 		im.problem("%v", err)

@@ -173,7 +173,7 @@ func TestImportTwitterMediaAccountAndLongPosts(t *testing.T) {
 						return false, err
 					}
 					media, err = io.ReadAll(rc)
-					rc.Close()
+					closeReader(rc)
 					if err != nil {
 						return false, err
 					}

@@ -99,7 +99,7 @@ func BenchmarkSearch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer x.Close()
+	defer closeOK(b, x)
 	idle := heapAfterGC() - before
 	if n, err := x.Count(); err != nil || n != benchDocs {
 		b.Fatalf("Count = %d, %v; want %d", n, err, benchDocs)

@@ -21,6 +21,8 @@ import (
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/plug-net/plug/store/durable"
 )
 
 // Limits on what goes into the index.
@@ -309,22 +311,7 @@ func (x *Index) write(b *bleve.Batch) error {
 
 // writeGen replaces genFile in dir, atomically.
 func writeGen(dir string, gen uint64) error {
-	tmp, err := os.CreateTemp(dir, genFile+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write generation: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
-	_, err = fmt.Fprintf(tmp, "%d\n", gen)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, genFile))
-	}
-	if err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, genFile), fmt.Appendf(nil, "%d\n", gen), 0o600); err != nil {
 		return fmt.Errorf("write generation: %w", err)
 	}
 	return nil

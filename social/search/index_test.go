@@ -23,7 +23,7 @@ var backends = []struct {
 		if err != nil {
 			t.Fatalf("OpenMem: %v", err)
 		}
-		t.Cleanup(func() { _ = x.Close() })
+		t.Cleanup(func() { closeOK(t, x) })
 		return x
 	}},
 	{"disk", func(t *testing.T) *Index {
@@ -32,12 +32,20 @@ var backends = []struct {
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
-		t.Cleanup(func() { _ = x.Close() })
+		t.Cleanup(func() { closeOK(t, x) })
 		return x
 	}},
 }
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// closeOK closes x, failing the test if that fails.
+func closeOK(t testing.TB, x *Index) {
+	t.Helper()
+	if err := x.Close(); err != nil {
+		t.Errorf("close the index: %v", err)
+	}
+}
 
 // fixture is a small, hand-written set of documents whose matches the
 // tests below state exactly.
@@ -369,7 +377,7 @@ func TestReopenKeepsDocuments(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open again: %v", err)
 	}
-	defer x.Close()
+	defer closeOK(t, x)
 	count(t, x, 6)
 	if got := sorted(ids(search(t, x, Query{Text: "frost"}))); !slices.Equal(got, []string{"p2", "p3", "p4"}) {
 		t.Fatalf("frost after reopen: %v", got)
@@ -392,7 +400,7 @@ func TestOpenCreates(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
-			defer x.Close()
+			defer closeOK(t, x)
 			count(t, x, 0)
 		})
 	}
@@ -508,7 +516,7 @@ func TestOpenDamaged(t *testing.T) {
 			x, err = Open(dir)
 			if !errors.Is(err, ErrDamaged) {
 				if x != nil {
-					_ = x.Close()
+					_ = x.Close() // the test fails anyway: this only frees the index
 				}
 				t.Fatalf("Open damaged index: %v, want ErrDamaged", err)
 			}
@@ -524,7 +532,7 @@ func TestOpenDamaged(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Open after RemoveAll: %v", err)
 			}
-			defer x.Close()
+			defer closeOK(t, x)
 			count(t, x, 0)
 			put(t, x, fixture()...)
 			count(t, x, 7)
@@ -553,10 +561,10 @@ func TestOpenTwiceIsNotDamage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	defer x.Close()
+	defer closeOK(t, x)
 	y, err := Open(dir)
 	if err == nil {
-		_ = y.Close()
+		_ = y.Close() // the test fails anyway: this only frees the index
 		t.Fatal("second Open of an open index: no error")
 	}
 	if errors.Is(err, ErrDamaged) {

@@ -15,7 +15,7 @@ func testAnalyzer(t testing.TB) analysis.Analyzer {
 	if err != nil {
 		t.Fatalf("OpenMem: %v", err)
 	}
-	t.Cleanup(func() { _ = x.Close() })
+	t.Cleanup(func() { closeOK(t, x) })
 	return x.an
 }
 
@@ -92,7 +92,7 @@ func FuzzQuery(f *testing.F) {
 	if err != nil {
 		f.Fatalf("OpenMem: %v", err)
 	}
-	defer x.Close()
+	defer closeOK(f, x)
 	if err := x.Put(fixture()...); err != nil {
 		f.Fatalf("Put: %v", err)
 	}

@@ -298,7 +298,7 @@ func (a *Archiver) walkDir(ctx context.Context, path string, fi fs.FileInfo, par
 		f, err := os.Open(path)
 		if err == nil {
 			names, err = f.Readdirnames(-1)
-			f.Close()
+			_ = f.Close() // opened to read only: closing it loses nothing
 		}
 		if err != nil {
 			a.warn(path, err)
@@ -430,7 +430,7 @@ func (a *Archiver) storeFile(ctx context.Context, c *chunker.Chunker, job fileJo
 	if err != nil {
 		return data.Node{}, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // opened to read only: closing it loses nothing
 	fi, err := f.Stat()
 	if err != nil {
 		return data.Node{}, err
@@ -563,7 +563,9 @@ func (s *sliceReader) Read(p []byte) (int, error) {
 func (a *Archiver) Scan(ctx context.Context, paths []string) {
 	defer a.scanDone.Store(true)
 	for _, p := range paths {
-		filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		// Unreadable entries are skipped (the backup itself reports them),
+		// so the walk fails only when ctx ends: then the estimate is moot.
+		err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -576,6 +578,9 @@ func (a *Archiver) Scan(ctx context.Context, paths []string) {
 			}
 			return nil
 		})
+		if err != nil {
+			return
+		}
 	}
 }
 

@@ -20,8 +20,7 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 		return err
 	}
 	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
+		Discard(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return Commit(tmp, path)
@@ -37,7 +36,10 @@ func CreateFile(path string, data []byte, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
+	// The temporary name goes in every case: after the link below the file
+	// lives on under path. Best-effort: a leftover is only a hidden ".tmp-"
+	// file beside path.
+	defer func() { _ = os.Remove(tmp.Name()) }()
 	_, err = tmp.Write(data)
 	if err == nil {
 		err = tmp.Sync()
@@ -62,11 +64,19 @@ func Temp(path string, perm fs.FileMode) (*os.File, error) {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
+		Discard(tmp)
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	return tmp, nil
+}
+
+// Discard closes and removes a temporary file from Temp that is not to be
+// committed, after a failure or because its content is not needed. Both are
+// best-effort: a failure is what the caller reports, and a file left behind
+// is only a hidden ".tmp-" file, never the real one.
+func Discard(tmp *os.File) {
+	_ = tmp.Close()
+	_ = os.Remove(tmp.Name())
 }
 
 // Commit syncs and closes tmp (from Temp), gives it the name path, and
@@ -80,7 +90,7 @@ func Commit(tmp *os.File, path string) error {
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
-		os.Remove(tmp.Name())
+		_ = os.Remove(tmp.Name()) // best-effort, as in Discard
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return SyncDir(filepath.Dir(path))

@@ -56,7 +56,9 @@ func TestCommitRemovesTempOnFailure(t *testing.T) {
 	}
 	// The destination is a directory that is not empty: the rename fails.
 	dst := filepath.Join(dir, "d")
-	os.MkdirAll(filepath.Join(dst, "x"), 0o700)
+	if err := os.MkdirAll(filepath.Join(dst, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if err := Commit(tmp, dst); err == nil {
 		t.Fatal("Commit over a non-empty directory succeeded")
 	}

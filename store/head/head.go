@@ -78,7 +78,9 @@ func Seal(doc Doc, keys *crypto.Keys) ([]byte, error) {
 		return nil, fmt.Errorf("seal head record: %w", err)
 	}
 	z := zw.EncodeAll(plain, nil)
-	zw.Close()
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("seal head record: %w", err)
+	}
 	var ct bytes.Buffer
 	aw, err := crypto.Encrypt(&ct, keys.AgeRecipient())
 	if err != nil {

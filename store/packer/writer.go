@@ -100,7 +100,7 @@ type slot struct {
 func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 	k := len(cfg.Targets) - cfg.M
 	if cfg.M < 0 || cfg.M > seal.MaxParityShards {
-		return nil, fmt.Errorf("new writer: %d parity shards, want 0 to %d", cfg.M, seal.MaxParityShards)
+		return nil, fmt.Errorf("surviving the loss of %d friends is not supported: at most %d", cfg.M, seal.MaxParityShards)
 	}
 	if k < 1 {
 		return nil, fmt.Errorf("%w: %d, and surviving the loss of %d takes at least %d: pair with %d more (plug invite)",
@@ -118,7 +118,7 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 	}
 	zenc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
 	if err != nil {
-		return nil, fmt.Errorf("new writer: %w", err)
+		return nil, fmt.Errorf("start the compressor: %w", err)
 	}
 	w := &Writer{
 		cfg:     cfg,
@@ -411,7 +411,10 @@ func (w *Writer) Flush(ctx context.Context) error {
 	if sl := w.open; sl != nil {
 		w.open = nil
 		if sl.b.Count() > 0 {
-			w.ship(ctx, sl, sl.b, false)
+			if err := w.ship(ctx, sl, sl.b, false); err != nil {
+				w.mu.Unlock()
+				return err
+			}
 		} else {
 			sl.b = nil
 			w.slots <- sl

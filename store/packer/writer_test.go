@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/plug-net/plug/chunker"
-	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/crypto/cryptotest"
 	"github.com/plug-net/plug/store/catalog"
 	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/kv"
@@ -27,8 +27,16 @@ func openKV(t testing.TB) *kv.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { closeOK(t, db) })
 	return db
+}
+
+// closeOK closes c, failing the test if that fails.
+func closeOK(t testing.TB, c io.Closer) {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
 }
 
 func memTargets(n int) ([]target.ShardTarget, []*target.MemTarget) {
@@ -105,7 +113,7 @@ func readBlob(t *testing.T, cat *catalog.Catalog, targets map[string]target.Shar
 }
 
 func TestWriterStoresAndDeduplicates(t *testing.T) {
-	keys := testKeys(t)
+	keys := cryptotest.FixedKeys(t)
 	keyer := chunker.NewIDKeyer(keys.ChunkIDKey())
 	cat := catalog.NewCatalog(openKV(t))
 	ts, ms := memTargets(4)
@@ -113,7 +121,7 @@ func TestWriterStoresAndDeduplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	defer closeOK(t, w)
 	if w.K() != 3 {
 		t.Fatalf("K() = %d, want 3 with 4 targets and m=1", w.K())
 	}
@@ -164,7 +172,7 @@ func TestWriterStoresAndDeduplicates(t *testing.T) {
 }
 
 func TestWriterTooFewTargets(t *testing.T) {
-	keys := testKeys(t)
+	keys := cryptotest.FixedKeys(t)
 	ts, _ := memTargets(1)
 	_, err := NewWriter(t.Context(), Config{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: catalog.NewCatalog(openKV(t))})
 	if !errors.Is(err, target.ErrTooFewFriends) {
@@ -190,7 +198,7 @@ func (f *failingTarget) PutShard(ctx context.Context, id [32]byte, data []byte) 
 // acknowledged its shard. After a failed run, the catalog names no shard that
 // is not stored, and a second run stores what the first did not.
 func TestWriterCrashSafeOrder(t *testing.T) {
-	keys := testKeys(t)
+	keys := cryptotest.FixedKeys(t)
 	keyer := chunker.NewIDKeyer(keys.ChunkIDKey())
 	cat := catalog.NewCatalog(openKV(t))
 	ts, ms := memTargets(2) // k=1, m=1: losing one friend leaves too few
@@ -215,7 +223,7 @@ func TestWriterCrashSafeOrder(t *testing.T) {
 		}
 	}
 	ferr := w.Flush(t.Context())
-	w.Close()
+	closeOK(t, w)
 	if addErr == nil && ferr == nil {
 		t.Fatal("backup with a failing friend reported success")
 	}
@@ -251,7 +259,7 @@ func TestWriterCrashSafeOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w2.Close()
+	defer closeOK(t, w2)
 	all := chunkInto(t, w2, keyer, bytes.NewReader(payload))
 	if err := w2.Flush(t.Context()); err != nil {
 		t.Fatal(err)
@@ -267,7 +275,7 @@ func TestWriterCrashSafeOrder(t *testing.T) {
 // of a backup is dropped; the backup finishes on the others with one data
 // shard fewer per pack, and everything reads back.
 func TestWriterGoesOnWithoutLostFriend(t *testing.T) {
-	keys := testKeys(t)
+	keys := cryptotest.FixedKeys(t)
 	keyer := chunker.NewIDKeyer(keys.ChunkIDKey())
 	cat := catalog.NewCatalog(openKV(t))
 	ts, ms := memTargets(4)
@@ -280,7 +288,7 @@ func TestWriterGoesOnWithoutLostFriend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	defer closeOK(t, w)
 	payload := randBytes(3, 48<<20)
 	ids := chunkInto(t, w, keyer, bytes.NewReader(payload))
 	if err := w.Flush(t.Context()); err != nil {
@@ -312,19 +320,6 @@ func TestWriterGoesOnWithoutLostFriend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func testKeys(t testing.TB) *crypto.Keys {
-	t.Helper()
-	p, err := crypto.ParsePhrase("abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon art")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := crypto.DeriveKeys(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }
 
 func randBytes(seed uint64, n int) []byte {

@@ -403,12 +403,14 @@ func (p *plan) failed(lost []error) error {
 		seal.ErrNotEnoughShards, len(missing), strings.Join(show, ", "), more, errors.Join(lost...))
 }
 
-// cleanup removes the temporary files of files not finished.
+// cleanup removes the temporary files of files not finished. It runs once
+// the restore has failed, which is what the caller reports: removing is
+// best-effort, and a leftover is only a hidden ".plug-restore-" file.
 func (p *plan) cleanup() {
 	for _, it := range p.files {
 		it.mu.Lock()
 		if it.created && !it.done {
-			os.Remove(it.tmp)
+			_ = os.Remove(it.tmp)
 		}
 		it.mu.Unlock()
 	}
@@ -420,7 +422,9 @@ func (p *plan) finish(st *Stats) error {
 	var errs []error
 	for _, it := range p.links {
 		if p.opt.Overwrite {
-			os.Remove(it.dest)
+			if err := os.Remove(it.dest); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("restore symlink %s: cannot replace what is there: %w", it.dest, err)
+			}
 		}
 		if err := os.Symlink(it.node.Target, it.dest); err != nil {
 			return fmt.Errorf("restore symlink %s: %w", it.dest, err)

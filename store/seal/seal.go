@@ -209,7 +209,7 @@ func (w *appendWriter) Write(p []byte) (int, error) {
 // data and m parity shards.
 func (s *Sealer) Seal(plain []byte, k, m int) (*Sealed, error) {
 	if k < 1 || k > MaxDataShards || m < 0 || m > MaxParityShards {
-		return nil, fmt.Errorf("seal pack: %d+%d shards is outside 1..%d data and 0..%d parity", k, m, MaxDataShards, MaxParityShards)
+		return nil, fmt.Errorf("a pack cannot be cut into %d+%d shards: it takes 1..%d data and 0..%d parity", k, m, MaxDataShards, MaxParityShards)
 	}
 	enc, err := encoder(k, m)
 	if err != nil {
@@ -231,21 +231,21 @@ func (s *Sealer) Seal(plain []byte, k, m int) (*Sealed, error) {
 	w := &appendWriter{b: s.arena[:0]}
 	ew, err := crypto.Encrypt(w, s.recipient)
 	if err != nil {
-		return nil, fmt.Errorf("seal pack: %w", err)
+		return nil, fmt.Errorf("encrypt a pack: %w", err)
 	}
 	if inPlace && len(w.b) != s.hdrLen {
-		return nil, fmt.Errorf("seal pack: internal error: age header of %d bytes, measured %d", len(w.b), s.hdrLen)
+		return nil, fmt.Errorf("encrypt a pack: the age header took %d bytes where %d were expected; this is a bug in plug, please report it", len(w.b), s.hdrLen)
 	}
 	if _, err := ew.Write(plain); err != nil {
-		return nil, fmt.Errorf("seal pack: %w", err)
+		return nil, fmt.Errorf("encrypt a pack: %w", err)
 	}
 	if err := ew.Close(); err != nil {
-		return nil, fmt.Errorf("seal pack: %w", err)
+		return nil, fmt.Errorf("encrypt a pack: %w", err)
 	}
 	size := len(w.b)
 	per := (size + k - 1) / k
 	if cap(w.b) < (k+m)*per || &w.b[0] != &s.arena[:1][0] {
-		return nil, fmt.Errorf("seal pack: internal error: ciphertext of %d bytes left the sealer's buffer", size)
+		return nil, fmt.Errorf("encrypt a pack: %d bytes of ciphertext did not fit the buffer made for them; this is a bug in plug, please report it", size)
 	}
 	buf := w.b[:(k+m)*per]
 	clear(buf[size : k*per]) // the last data shard's padding; parity is overwritten
@@ -255,7 +255,7 @@ func (s *Sealer) Seal(plain []byte, k, m int) (*Sealed, error) {
 	}
 	if m > 0 {
 		if err := enc.Encode(shards); err != nil {
-			return nil, fmt.Errorf("seal pack: erasure code: %w", err)
+			return nil, fmt.Errorf("erasure-code a pack: %w", err)
 		}
 	}
 	sh := Shape{Size: size, K: k, M: m, ShardIDs: make([]data.ID, k+m)}

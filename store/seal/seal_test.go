@@ -11,23 +11,11 @@ import (
 	"filippo.io/age"
 
 	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/crypto/cryptotest"
 	"github.com/plug-net/plug/p2p/proof"
 	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/pack"
 )
-
-func testKeys(t testing.TB) *crypto.Keys {
-	t.Helper()
-	p, err := crypto.ParsePhrase("abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon art")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := crypto.DeriveKeys(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 func cloneShards(s [][]byte) [][]byte {
 	out := make([][]byte, len(s))
@@ -40,7 +28,7 @@ func cloneShards(s [][]byte) [][]byte {
 // TestSealOpenAnyK checks the promise of erasure coding: every choice of k
 // shards out of k+m rebuilds the pack byte for byte.
 func TestSealOpenAnyK(t *testing.T) {
-	keys := testKeys(t)
+	keys := cryptotest.FixedKeys(t)
 	for _, km := range [][2]int{{1, 0}, {1, 1}, {2, 1}, {3, 1}, {4, 2}, {3, 3}} {
 		k, m := km[0], km[1]
 		for _, size := range []int{1, 1000, 1 << 20} {
@@ -91,7 +79,7 @@ func TestSealOpenAnyK(t *testing.T) {
 // reported and never reaches the decoder, so the pack still opens from the
 // others, and fails cleanly when too few are left.
 func TestOpenExcludesCorruptShards(t *testing.T) {
-	keys := testKeys(t)
+	keys := cryptotest.FixedKeys(t)
 	plain := randBytes(7, 300_000)
 	s, err := NewSealer(keys.AgeRecipient()).Seal(plain, 3, 2)
 	if err != nil {
@@ -139,7 +127,7 @@ func TestOpenExcludesCorruptShards(t *testing.T) {
 }
 
 func TestOpenWrongOwner(t *testing.T) {
-	keys := testKeys(t)
+	keys := cryptotest.FixedKeys(t)
 	s, err := NewSealer(keys.AgeRecipient()).Seal([]byte("private"), 1, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +140,7 @@ func TestOpenWrongOwner(t *testing.T) {
 }
 
 func TestPackIDNamesShards(t *testing.T) {
-	keys := testKeys(t)
+	keys := cryptotest.FixedKeys(t)
 	s, err := NewSealer(keys.AgeRecipient()).Seal(randBytes(1, 5000), 2, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +157,7 @@ func TestPackIDNamesShards(t *testing.T) {
 }
 
 func BenchmarkSeal(b *testing.B) {
-	keys := testKeys(b)
+	keys := cryptotest.FixedKeys(b)
 	plain := randBytes(1, pack.TargetPackSize)
 	s := NewSealer(keys.AgeRecipient())
 	b.SetBytes(int64(len(plain)))
@@ -182,7 +170,7 @@ func BenchmarkSeal(b *testing.B) {
 }
 
 func BenchmarkOpen(b *testing.B) {
-	keys := testKeys(b)
+	keys := cryptotest.FixedKeys(b)
 	plain := randBytes(1, pack.TargetPackSize)
 	s, _ := NewSealer(keys.AgeRecipient()).Seal(plain, 3, 1)
 	orig := cloneShards(s.Shards)

@@ -1,4 +1,4 @@
-// Package storetest is the one test suite every store.ShardTarget
+// Package storetest is the one test suite every target.ShardTarget
 // implementation passes: the in-memory fake and friends' plugs over the
 // network alike.
 package storetest
@@ -14,7 +14,7 @@ import (
 	"github.com/zeebo/blake3"
 )
 
-// Target is store.ShardTarget, restated so that implementations below store
+// Target is target.ShardTarget, restated so that implementations below store
 // can run this suite without importing it.
 type Target interface {
 	Name() string

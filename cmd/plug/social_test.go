@@ -22,7 +22,7 @@ func TestImportKindsFromRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	plug := func(args ...string) error {
-		std := stdio{in: strings.NewReader(""), out: io.Discard, err: io.Discard, getenv: func(k string) string {
+		std := stdio{in: strings.NewReader(""), out: newOutput(io.Discard), err: newOutput(io.Discard), getenv: func(k string) string {
 			if k == "PLUG_DATA" {
 				return filepath.Join(dir, "plug") // no daemon: the client fails after the checks
 			}

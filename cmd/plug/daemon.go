@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+
+	"github.com/plug-net/plug/crypto"
+	"github.com/plug-net/plug/httpui"
+	"github.com/plug-net/plug/p2p"
+	"github.com/plug-net/plug/p2p/holdstore"
+	"github.com/plug-net/plug/social"
+	"github.com/plug-net/plug/store"
+	"github.com/plug-net/plug/store/durable"
+	"github.com/plug-net/plug/store/kv"
+)
+
+// app is the running daemon: one struct wires every part together.
+type app struct {
+	cfg     upConfig
+	keys    *crypto.Keys
+	db      *kv.DB
+	host    host.Host
+	node    *p2p.Node
+	held    *holdstore.Store
+	repo    *store.Repo
+	jobs    *store.BackupJobs
+	social  *social.Service
+	log     *slog.Logger
+	events  *notifier
+	started time.Time
+}
+
+func runDaemon(ctx context.Context, std stdio, cfg upConfig) error {
+	debug.SetMemoryLimit(memoryLimit)
+	if err := os.MkdirAll(string(cfg.dir), 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	release, err := cfg.dir.lock()
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	keys, err := crypto.LoadKeys(cfg.dir.keys())
+	if errors.Is(err, crypto.ErrNoKeys) {
+		var phrase crypto.Phrase
+		keys, phrase, err = initialize(cfg.dir, crypto.Phrase{})
+		if err == nil {
+			printPhrase(std, keys, phrase, string(cfg.dir))
+		}
+	}
+	if err != nil {
+		return err
+	}
+
+	db, err := kv.Open(cfg.dir.db(), kv.Options{})
+	if err != nil {
+		return fmt.Errorf("open the store: %w", err)
+	}
+	level := slog.LevelInfo
+	if cfg.verbose {
+		level = slog.LevelDebug
+	}
+	text := slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: level})
+	defer closeLogged(slog.New(text), "the store", db.Close) // not into the event log it closes
+
+	a := &app{cfg: cfg, keys: keys, db: db, events: newNotifier(), started: time.Now()}
+	a.log = slog.New(newEventHandler(text, db, a.events))
+	return a.run(ctx)
+}
+
+func (a *app) run(ctx context.Context) error {
+	log := a.log.With("component", "daemon")
+	held, repair, err := holdstore.Open(a.cfg.dir.shards(), a.db)
+	if err != nil {
+		return fmt.Errorf("open the shards held for friends: %w", err)
+	}
+	a.held = held
+	if !repair.Empty() {
+		log.Warn("repaired the shards held for friends after a crash", "repair", repair.String())
+	}
+	if err := p2p.SetPublicRanges(a.cfg.publicRanges); err != nil {
+		return err
+	}
+	if len(a.cfg.publicRanges) > 0 {
+		log.Info("treating these address ranges as public", "ranges", fmt.Sprint(a.cfg.publicRanges))
+	}
+	node, err := p2p.NewNode(p2p.Config{
+		HostConfig: p2p.HostConfig{
+			Key:           a.keys.LibP2PKey(),
+			ListenAddrs:   a.cfg.listen,
+			NoPortMapping: a.cfg.noPortMap,
+		},
+		DB:          a.db,
+		Held:        held,
+		Name:        a.cfg.name,
+		Rendezvous:  a.keys.RendezvousKey(),
+		Bootstrap:   a.cfg.bootstrap,
+		NoBootstrap: a.cfg.noBootstrap,
+		Logger:      a.log,
+	})
+	if err != nil {
+		log.Error("could not start the network", "err", err)
+		return fmt.Errorf("start the network: %w", err)
+	}
+	a.node = node
+	h := node.Host()
+	a.host = h
+	defer closeLogged(a.log, "the network", node.Close)
+	go runLogged(ctx, a.log, "the network", node.Run)
+
+	for _, dir := range []string{a.cfg.dir.uploads(), a.cfg.dir.downloads()} {
+		// archives of imports and files of downloads cut short
+		if err := os.RemoveAll(dir); err != nil {
+			log.Warn("could not clear a folder of unfinished transfers", "dir", dir, "err", err)
+		}
+	}
+	soc, err := social.New(ctx, social.Config{
+		DB: a.db, Keys: a.keys, Node: node, Dir: a.cfg.dir.social(), SearchDir: a.cfg.dir.search(),
+		Name: a.cfg.name, Logger: a.log,
+	})
+	if err != nil {
+		return fmt.Errorf("open the timeline: %w", err)
+	}
+	defer closeLogged(a.log, "the timeline", soc.Close)
+	a.social = soc
+	go runLogged(ctx, a.log, "the timeline", soc.Run)
+
+	repo, err := store.NewRepo(store.Config{
+		DB: a.db, Keys: a.keys, Net: newStoreNetwork(node, a.keys.RendezvousKey()),
+		Logger: a.log, Host: a.cfg.name, State: soc, RecoveringMark: a.cfg.dir.recovering(),
+	})
+	if err != nil {
+		return err
+	}
+	a.repo = repo
+	// Backups started from a page stop before the store closes.
+	a.jobs = store.NewBackupJobs(repo.BackupNow)
+	defer a.jobs.Close()
+
+	token, err := a.cfg.dir.ensureAPIToken()
+	if err != nil {
+		return err
+	}
+	ui, err := httpui.New(httpui.Config{
+		Token: token, Logger: a.log.With("component", "httpui"), PasswordFile: a.cfg.dir.passwordFile(),
+		RemoteUI: a.cfg.allowRemote, UploadDir: a.cfg.dir.uploads(),
+	}, httpui.Backends{Status: a, Friends: friendsAPI{a.node}, Backups: backupsAPI{a}, Jobs: a.jobs, Social: soc, Browse: backupsAPI{a}})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.cfg.api)
+	if err != nil {
+		log.Error("could not open the web UI and API", "addr", a.cfg.api, "err", err)
+		return fmt.Errorf("listen on --api %s: %w (is another program using that port? try --api 127.0.0.1:0)", a.cfg.api, err)
+	}
+	// Requests end with the daemon: live pages and long polls are cut when
+	// it stops, before the store closes under them.
+	baseCtx, stopRequests := context.WithCancel(context.Background())
+	defer stopRequests()
+	srv := &http.Server{Handler: ui.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+		BaseContext: func(net.Listener) context.Context { return baseCtx }}
+	srv.RegisterOnShutdown(stopRequests)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	addr := ln.Addr().String()
+	if err := durable.WriteFile(a.cfg.dir.apiAddr(), []byte(addr+"\n"), 0o644); err != nil {
+		_ = srv.Close() // the error that matters is returned below
+		return fmt.Errorf("write api.addr: %w", err)
+	}
+	defer func() {
+		if err := os.Remove(a.cfg.dir.apiAddr()); err != nil {
+			log.Warn("could not remove api.addr: commands may look for a plug that stopped", "err", err)
+		}
+	}()
+	if !net.ParseIP(hostOf(addr)).IsLoopback() {
+		log.Warn("the web UI is open to the network", "addr", addr)
+	}
+
+	// The background work ends, and is waited for, before the store
+	// closes.
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	var background sync.WaitGroup
+	defer background.Wait()
+	defer stopBackground()
+	background.Go(func() { a.trimEvents(bgCtx) })
+	background.Go(func() { a.repo.RunRecovery(bgCtx) })
+	background.Go(func() { store.NewScheduler(a.repo, a.cfg.every, a.cfg.settle, string(a.cfg.dir)).Run(bgCtx) })
+	if a.repo.Dirty() {
+		background.Go(func() {
+			if err := a.repo.Publish(bgCtx); err != nil && bgCtx.Err() == nil {
+				log.Warn("the head record could not be given to the friends yet", "err", err)
+			}
+		})
+	}
+	background.Go(func() {
+		runLogged(bgCtx, a.log, "the store's clean-up", func(ctx context.Context) error { return a.db.RunGC(ctx, kv.DefaultGCInterval) })
+	})
+
+	log.Info("plug is up", "peer", h.ID().String(), "name", a.cfg.name, "api", "http://"+addr+"/", "pid", os.Getpid())
+	for _, s := range p2p.FullAddrs(h) {
+		log.Info("listening", "addr", s)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		log.Error("the web UI and API stopped", "err", err)
+		return fmt.Errorf("serve API: %w", err)
+	}
+	log.Info("plug is shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("requests still open at shutdown were cut", "err", err)
+	}
+	log.Info("plug stopped")
+	return nil
+}
+
+func hostOf(addr string) string {
+	h, _, _ := net.SplitHostPort(addr)
+	return h
+}
+
+// trimEvents bounds the event log once an hour.
+func (a *app) trimEvents(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if err := a.db.TrimEvents(eventsKept); err != nil {
+			a.log.Warn("could not trim the event log", "component", "daemon", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// closeLogged closes a part of the daemon at its end, logging what fails.
+func closeLogged(log *slog.Logger, what string, close func() error) {
+	if err := close(); err != nil {
+		log.Warn("could not close "+what+" cleanly", "component", "daemon", "err", err)
+	}
+}
+
+// runLogged runs a part of the daemon until ctx ends, logging why it
+// stopped if it stopped on its own.
+func runLogged(ctx context.Context, log *slog.Logger, what string, run func(context.Context) error) {
+	if err := run(ctx); err != nil && ctx.Err() == nil {
+		log.Error(what+" stopped", "component", "daemon", "err", err)
+	}
+}
