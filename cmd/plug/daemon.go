@@ -81,41 +81,12 @@ func runDaemon(ctx context.Context, std stdio, cfg upConfig) error {
 
 func (a *app) run(ctx context.Context) error {
 	log := a.log.With("component", "daemon")
-	held, repair, err := holdstore.Open(a.cfg.dir.shards(), a.db)
+	node, err := a.startNode()
 	if err != nil {
-		return fmt.Errorf("open the shards held for friends: %w", err)
-	}
-	a.held = held
-	if !repair.Empty() {
-		log.Warn("repaired the shards held for friends after a crash", "repair", repair.String())
-	}
-	if err := p2p.SetPublicRanges(a.cfg.publicRanges); err != nil {
 		return err
 	}
-	if len(a.cfg.publicRanges) > 0 {
-		log.Info("treating these address ranges as public", "ranges", fmt.Sprint(a.cfg.publicRanges))
-	}
-	node, err := p2p.NewNode(p2p.Config{
-		HostConfig: p2p.HostConfig{
-			Key:           a.keys.LibP2PKey(),
-			ListenAddrs:   a.cfg.listen,
-			NoPortMapping: a.cfg.noPortMap,
-		},
-		DB:          a.db,
-		Held:        held,
-		Name:        a.cfg.name,
-		Rendezvous:  a.keys.RendezvousKey(),
-		Bootstrap:   a.cfg.bootstrap,
-		NoBootstrap: a.cfg.noBootstrap,
-		Logger:      a.log,
-	})
-	if err != nil {
-		log.Error("could not start the network", "err", err)
-		return fmt.Errorf("start the network: %w", err)
-	}
 	a.node = node
-	h := node.Host()
-	a.host = h
+	a.host = node.Host()
 	defer closeLogged(a.log, "the network", node.Close)
 	go runLogged(ctx, a.log, "the network", node.Run)
 
@@ -159,73 +130,146 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", a.cfg.api)
+	api, err := a.serveAPI(ui)
 	if err != nil {
-		log.Error("could not open the web UI and API", "addr", a.cfg.api, "err", err)
-		return fmt.Errorf("listen on --api %s: %w (is another program using that port? try --api 127.0.0.1:0)", a.cfg.api, err)
+		return err
 	}
-	// Requests end with the daemon: live pages and long polls are cut when
-	// it stops, before the store closes under them.
-	baseCtx, stopRequests := context.WithCancel(context.Background())
-	defer stopRequests()
-	srv := &http.Server{Handler: ui.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
-		BaseContext: func(net.Listener) context.Context { return baseCtx }}
-	srv.RegisterOnShutdown(stopRequests)
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	addr := ln.Addr().String()
-	if err := durable.WriteFile(a.cfg.dir.apiAddr(), []byte(addr+"\n"), 0o644); err != nil {
-		_ = srv.Close() // the error that matters is returned below
-		return fmt.Errorf("write api.addr: %w", err)
-	}
-	defer func() {
-		if err := os.Remove(a.cfg.dir.apiAddr()); err != nil {
-			log.Warn("could not remove api.addr: commands may look for a plug that stopped", "err", err)
-		}
-	}()
-	if !net.ParseIP(hostOf(addr)).IsLoopback() {
-		log.Warn("the web UI is open to the network", "addr", addr)
-	}
-
+	defer api.close(log)
 	// The background work ends, and is waited for, before the store
 	// closes.
-	bgCtx, stopBackground := context.WithCancel(ctx)
-	var background sync.WaitGroup
-	defer background.Wait()
-	defer stopBackground()
-	background.Go(func() { a.trimEvents(bgCtx) })
-	background.Go(func() { a.repo.RunRecovery(bgCtx) })
-	background.Go(func() { store.NewScheduler(a.repo, a.cfg.every, a.cfg.settle, string(a.cfg.dir)).Run(bgCtx) })
-	if a.repo.Dirty() {
-		background.Go(func() {
-			if err := a.repo.Publish(bgCtx); err != nil && bgCtx.Err() == nil {
-				log.Warn("the head record could not be given to the friends yet", "err", err)
-			}
-		})
-	}
-	background.Go(func() {
-		runLogged(bgCtx, a.log, "the store's clean-up", func(ctx context.Context) error { return a.db.RunGC(ctx, kv.DefaultGCInterval) })
-	})
+	defer a.runBackground(ctx)()
 
-	log.Info("plug is up", "peer", h.ID().String(), "name", a.cfg.name, "api", "http://"+addr+"/", "pid", os.Getpid())
-	for _, s := range p2p.FullAddrs(h) {
+	log.Info("plug is up", "peer", a.host.ID().String(), "name", a.cfg.name, "api", "http://"+api.addr+"/", "pid", os.Getpid())
+	for _, s := range p2p.FullAddrs(a.host) {
 		log.Info("listening", "addr", s)
 	}
 
 	select {
 	case <-ctx.Done():
-	case err := <-serveErr:
+	case err := <-api.errc:
 		log.Error("the web UI and API stopped", "err", err)
 		return fmt.Errorf("serve API: %w", err)
 	}
 	log.Info("plug is shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("requests still open at shutdown were cut", "err", err)
-	}
+	api.shutdown(log)
 	log.Info("plug stopped")
 	return nil
+}
+
+// startNode opens the shards held for friends and starts the libp2p node.
+func (a *app) startNode() (*p2p.Node, error) {
+	log := a.log.With("component", "daemon")
+	held, repair, err := holdstore.Open(a.cfg.dir.shards(), a.db)
+	if err != nil {
+		return nil, fmt.Errorf("open the shards held for friends: %w", err)
+	}
+	a.held = held
+	if !repair.Empty() {
+		log.Warn("repaired the shards held for friends after a crash", "repair", repair.String())
+	}
+	if err := p2p.SetPublicRanges(a.cfg.publicRanges); err != nil {
+		return nil, err
+	}
+	if len(a.cfg.publicRanges) > 0 {
+		log.Info("treating these address ranges as public", "ranges", fmt.Sprint(a.cfg.publicRanges))
+	}
+	node, err := p2p.NewNode(p2p.Config{
+		HostConfig: p2p.HostConfig{
+			Key:           a.keys.LibP2PKey(),
+			ListenAddrs:   a.cfg.listen,
+			NoPortMapping: a.cfg.noPortMap,
+		},
+		DB:          a.db,
+		Held:        held,
+		Name:        a.cfg.name,
+		Rendezvous:  a.keys.RendezvousKey(),
+		Bootstrap:   a.cfg.bootstrap,
+		NoBootstrap: a.cfg.noBootstrap,
+		Logger:      a.log,
+	})
+	if err != nil {
+		log.Error("could not start the network", "err", err)
+		return nil, fmt.Errorf("start the network: %w", err)
+	}
+	return node, nil
+}
+
+// apiServer serves the web UI and the API.
+type apiServer struct {
+	srv          *http.Server
+	addr         string
+	errc         chan error
+	stopRequests context.CancelFunc
+	apiAddrFile  string
+}
+
+// serveAPI listens on --api, serves ui and writes DIR/api.addr.
+func (a *app) serveAPI(ui *httpui.Server) (*apiServer, error) {
+	log := a.log.With("component", "daemon")
+	ln, err := net.Listen("tcp", a.cfg.api)
+	if err != nil {
+		log.Error("could not open the web UI and API", "addr", a.cfg.api, "err", err)
+		return nil, fmt.Errorf("listen on --api %s: %w (is another program using that port? try --api 127.0.0.1:0)", a.cfg.api, err)
+	}
+	// Requests end with the daemon: live pages and long polls are cut when
+	// it stops, before the store closes under them.
+	baseCtx, stopRequests := context.WithCancel(context.Background())
+	api := &apiServer{addr: ln.Addr().String(), errc: make(chan error, 1), stopRequests: stopRequests, apiAddrFile: a.cfg.dir.apiAddr()}
+	api.srv = &http.Server{Handler: ui.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+		BaseContext: func(net.Listener) context.Context { return baseCtx }}
+	api.srv.RegisterOnShutdown(stopRequests)
+	go func() { api.errc <- api.srv.Serve(ln) }()
+	if err := durable.WriteFile(api.apiAddrFile, []byte(api.addr+"\n"), 0o644); err != nil {
+		_ = api.srv.Close() // the error that matters is returned below
+		stopRequests()
+		return nil, fmt.Errorf("write api.addr: %w", err)
+	}
+	if !net.ParseIP(hostOf(api.addr)).IsLoopback() {
+		log.Warn("the web UI is open to the network", "addr", api.addr)
+	}
+	return api, nil
+}
+
+// shutdown stops serving, giving open requests a few seconds.
+func (api *apiServer) shutdown(log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := api.srv.Shutdown(ctx); err != nil {
+		log.Warn("requests still open at shutdown were cut", "err", err)
+	}
+}
+
+// close ends the requests still running and removes DIR/api.addr.
+func (api *apiServer) close(log *slog.Logger) {
+	api.stopRequests()
+	if err := os.Remove(api.apiAddrFile); err != nil {
+		log.Warn("could not remove api.addr: commands may look for a plug that stopped", "err", err)
+	}
+}
+
+// runBackground starts the daemon's background work; the function it
+// returns stops it and waits for it.
+func (a *app) runBackground(ctx context.Context) (stop func()) {
+	log := a.log.With("component", "daemon")
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { a.trimEvents(ctx) })
+	wg.Go(func() { a.repo.RunRecovery(ctx) })
+	wg.Go(func() { store.NewScheduler(a.repo, a.cfg.every, a.cfg.settle, string(a.cfg.dir)).Run(ctx) })
+	if a.repo.Dirty() {
+		wg.Go(func() {
+			if err := a.repo.Publish(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("the head record could not be given to the friends yet", "err", err)
+			}
+		})
+	}
+	wg.Go(func() {
+		runLogged(ctx, a.log, "the store's clean-up", func(ctx context.Context) error { return a.db.RunGC(ctx, kv.DefaultGCInterval) })
+	})
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }
 
 func hostOf(addr string) string {
