@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,6 +68,10 @@ type BackupsBackend interface {
 	Sources(ctx context.Context) ([]string, error)
 	AddSource(ctx context.Context, path string) ([]string, error)
 	RemoveSource(ctx context.Context, path string) ([]string, error)
+	// Redundancy tells how many friends the owner can lose and what it
+	// costs; SetRedundancy sets the target (0: the default).
+	Redundancy(ctx context.Context) (store.Redundancy, error)
+	SetRedundancy(ctx context.Context, target int) (store.Redundancy, error)
 }
 
 func (s *Server) backupRoutes() {
@@ -79,6 +84,42 @@ func (s *Server) backupRoutes() {
 	s.mux.Handle("GET /api/v1/sources", s.api(s.apiSources))
 	s.mux.Handle("POST /api/v1/sources", s.api(s.apiSourceChange(true)))
 	s.mux.Handle("DELETE /api/v1/sources", s.api(s.apiSourceChange(false)))
+	s.mux.Handle("GET /api/v1/redundancy", s.api(s.apiRedundancy))
+	s.mux.Handle("PUT /api/v1/redundancy", s.api(s.apiSetRedundancy))
+}
+
+// apiRedundancy answers GET /api/v1/redundancy: {"target", "auto", "k",
+// "m", "friends", "overhead"}.
+func (s *Server) apiRedundancy(w http.ResponseWriter, r *http.Request) error {
+	red, err := s.backups.Redundancy(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, red)
+	return nil
+}
+
+// apiSetRedundancy answers PUT /api/v1/redundancy {"target": N} (0 or
+// "auto": the default) with the new redundancy.
+func (s *Server) apiSetRedundancy(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Target json.RawMessage `json:"target"`
+	}
+	if err := readJSON(w, r, 4096, &body); err != nil {
+		return err
+	}
+	n := 0
+	if t := strings.TrimSpace(string(body.Target)); t != `"auto"` {
+		if err := json.Unmarshal(body.Target, &n); err != nil || n < 0 {
+			return &apiError{code: http.StatusBadRequest, msg: `target must be how many friends you can lose (1, 2, …) or "auto"`}
+		}
+	}
+	red, err := s.backups.SetRedundancy(r.Context(), n)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, red)
+	return nil
 }
 
 // Stream is a long operation's answer: newline-delimited JSON objects, each

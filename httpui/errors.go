@@ -20,7 +20,7 @@ var statuses = []struct {
 	errs []error
 }{
 	{http.StatusConflict, []error{
-		store.ErrBusy, restorer.ErrExists, target.ErrTooFewFriends,
+		store.ErrBusy, restorer.ErrExists, target.ErrTooFewFriends, store.ErrTargetTooHigh,
 		invite.ErrUsed, invite.ErrExpired, invite.ErrUnknown,
 	}},
 	{http.StatusBadRequest, []error{

@@ -22,6 +22,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/plug-net/plug/social"
+	"github.com/plug-net/plug/store"
 	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/kv"
 )
@@ -71,10 +72,20 @@ type Health struct {
 	Target    int `json:"target"`     // what the plug aims for
 	Packs     int `json:"packs"`      // packs stored with friends
 	LostPacks int `json:"lost_packs"` // packs that cannot be rebuilt
+	// SharedHouses names friends who live in one house ("Bob and Cat").
+	SharedHouses []string `json:"shared_houses,omitempty"`
 }
 
-// Words says the health in plain words.
+// Words says the health in plain words, and the houses friends share.
 func (h Health) Words() string {
+	w := h.words()
+	for _, names := range h.SharedHouses {
+		w += " " + names + " are in the same house: losing it loses all of them, and it counts as one."
+	}
+	return w
+}
+
+func (h Health) words() string {
 	switch {
 	case h.Packs == 0:
 		return "Nothing is backed up yet, so there is nothing to lose. Add a folder on the Backups page."
@@ -166,6 +177,7 @@ var templateFuncs = template.FuncMap{
 		return "/static/" + name + "?v=" + assetHash[name]
 	},
 	"bytes": func(n int64) string { return humanize.IBytes(uint64(max(n, 0))) },
+	"minus": func(a, b int) int { return a - b },
 	// rtt renders a round-trip time in milliseconds.
 	"rtt": func(ms float64) string {
 		if ms < 10 {
@@ -316,10 +328,11 @@ func (s *Server) friendsPage(w http.ResponseWriter, r *http.Request) error {
 }
 
 type backupsData struct {
-	Job       string // a backup started from the page that still runs
-	Status    Status
-	Sources   []string
-	Snapshots []SnapshotInfo // newest first
+	Job        string // a backup started from the page that still runs
+	Status     Status
+	Redundancy store.Redundancy
+	Sources    []string
+	Snapshots  []SnapshotInfo // newest first
 }
 
 func (s *Server) backupsPage(w http.ResponseWriter, r *http.Request) error {
@@ -327,6 +340,9 @@ func (s *Server) backupsPage(w http.ResponseWriter, r *http.Request) error {
 	var d backupsData
 	var err error
 	if d.Status, err = s.status.Status(ctx); err != nil {
+		return err
+	}
+	if d.Redundancy, err = s.backups.Redundancy(ctx); err != nil {
 		return err
 	}
 	if d.Sources, err = s.backups.Sources(ctx); err != nil {

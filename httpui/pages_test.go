@@ -37,6 +37,7 @@ type fakeBackend struct {
 	entries []social.Entry
 
 	mu      sync.Mutex
+	red     store.Redundancy
 	status  Status
 	friends []Friend
 	snaps   []SnapshotInfo
@@ -146,6 +147,24 @@ func (f *fakeBackend) AddSource(context.Context, string) ([]string, error) {
 }
 func (f *fakeBackend) RemoveSource(context.Context, string) ([]string, error) {
 	return f.sources, nil
+}
+func (f *fakeBackend) Redundancy(context.Context) (store.Redundancy, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.red.Friends == 0 {
+		f.red = store.Redundancy{Target: 1, Auto: true, K: 2, M: 1, Friends: 3, Overhead: 1.5}
+	}
+	return f.red, nil
+}
+func (f *fakeBackend) SetRedundancy(_ context.Context, n int) (store.Redundancy, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n >= 3 {
+		return f.red, fmt.Errorf("%w: pair with %d more friends", store.ErrTargetTooHigh, n-2)
+	}
+	f.red = store.Redundancy{Target: max(n, 1), Auto: n == 0, K: 3 - max(n, 1), M: max(n, 1), Friends: 3}
+	f.red.Overhead = 3 / float64(f.red.K)
+	return f.red, nil
 }
 func (f *fakeBackend) Timeline(ctx context.Context, q social.TimelineQuery) ([]social.Entry, error) {
 	if f.social != nil {

@@ -50,7 +50,7 @@ func (r *Repo) backup(ctx context.Context, paths []string, opt BackupOptions) (d
 		return data.Snapshot{}, err
 	}
 	defer r.closeWriter(w)
-	r.log.Info("backup started", "paths", strings.Join(abs, " "), "friends", len(holders), "data_shards", w.K(), "parity_shards", r.cfg.M)
+	r.log.Info("backup started", "paths", strings.Join(abs, " "), "friends", len(holders), "data_shards", w.K(), "parity_shards", w.M())
 	a := r.newArchiver(w, opt, start)
 	snap := data.Snapshot{ID: data.NewSnapshotID(), Time: start.UTC(), Host: r.cfg.Host, Paths: abs}
 	var stateRaw int64 // what the state added: not the owner's new data
@@ -94,17 +94,18 @@ func backupPaths(paths []string, state string) (abs, stateAbs []string, err erro
 // newBackupWriter reaches the friends once and makes the one Writer that a
 // backup (or a repair) and the head record it publishes share.
 func (r *Repo) newBackupWriter(ctx context.Context, what string) ([]target.Holder, *packer.Writer, error) {
-	holders := r.net.Reachable(ctx)
-	if need := r.cfg.M + 1; len(holders) < need {
-		return nil, nil, fmt.Errorf("%w: %d friend(s) reachable, and keeping everything when %d may be lost takes at least %d: pair with %d more (plug invite), or bring the others online",
-			target.ErrTooFewFriends, len(holders), r.cfg.M, need, need-len(holders))
+	m := r.parity()
+	holders := r.placeHolders(r.net.Reachable(ctx), m)
+	if need := m + 1; len(holders) < need {
+		return nil, nil, fmt.Errorf("%w: %d friend(s) reachable in different houses, and keeping everything when %d may be lost takes at least %d: pair with %d more (plug invite), bring the others online, or lower the target (plug redundancy set)",
+			target.ErrTooFewFriends, len(holders), m, need, need-len(holders))
 	}
 	targets := make([]target.ShardTarget, len(holders))
 	for i, h := range holders {
 		targets[i] = h
 	}
 	w, err := packer.NewWriter(ctx, packer.Config{
-		Targets: targets, M: r.cfg.M, Recipient: r.keys.AgeRecipient(), Catalog: r.cat, Parallel: r.cfg.Parallel,
+		Targets: targets, M: m, Recipient: r.keys.AgeRecipient(), Catalog: r.cat, Parallel: r.cfg.Parallel,
 		TargetLost: func(name string, err error, left int) {
 			r.log.Warn("a friend went away during the "+what+"; going on with the others", "friend", name, "friends_left", left, "err", err)
 		},

@@ -176,7 +176,7 @@ func (r *Repo) makeHead() ([]byte, head.Doc, error) {
 		Version: r.headVersion() + 1,
 		Time:    time.Now().UTC(),
 		Owner:   r.keys.PeerID().String(),
-		M:       r.cfg.M,
+		M:       r.parity(),
 		Friends: r.net.Friends(),
 	}
 	var err error

@@ -45,7 +45,7 @@ func (r *Repo) Repair(ctx context.Context, grace time.Duration) (repair.Report, 
 		return rep, nil
 	}
 	cfg := repair.Config{
-		Catalog: r.cat, Shards: r.fetcher, Identity: r.keys.AgeIdentity(), M: r.cfg.M,
+		Catalog: r.cat, Shards: r.fetcher, Identity: r.keys.AgeIdentity(), M: r.parity(),
 		Holder: r.net.Holder, Repacked: r.relinkRefs, Logger: r.log,
 	}
 	for _, p := range packs {

@@ -40,12 +40,6 @@ type Network interface {
 	FindHolders(ctx context.Context) []target.Holder
 }
 
-// Defaults of a Repo.
-const (
-	// DefaultParity is m, the number of friends that may be lost.
-	DefaultParity = 1
-)
-
 // Config configures a Repo.
 type Config struct {
 	DB     *kv.DB
@@ -53,7 +47,8 @@ type Config struct {
 	Net    Network
 	Logger *slog.Logger
 	// M is the number of friends that may be lost (parity shards per
-	// pack). 0 means DefaultParity.
+	// pack), fixed; 0 (what the daemon uses) means the owner's target, or
+	// DefaultTarget for the friends there are (Redundancy).
 	M int
 	// Host is the host name recorded in snapshots.
 	Host string
@@ -92,6 +87,7 @@ type Repo struct {
 	onSources []func()
 
 	downloads chan struct{} // slots of OpenFile
+	recodeCh  chan struct{} // the target changed
 
 	jobMu sync.Mutex // one backup, forget, repair or recovery at a time
 	job   string     // what holds jobMu, for "busy" errors
@@ -102,9 +98,6 @@ type Repo struct {
 func NewRepo(cfg Config) (*Repo, error) {
 	if cfg.DB == nil || cfg.Keys == nil || cfg.Net == nil {
 		return nil, errors.New("new repo: store, keys and network are required")
-	}
-	if cfg.M == 0 {
-		cfg.M = DefaultParity
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -121,6 +114,7 @@ func NewRepo(cfg Config) (*Repo, error) {
 
 		openFile:  archiver.OpenForBackup,
 		downloads: make(chan struct{}, maxDownloads),
+		recodeCh:  make(chan struct{}, 1),
 	}
 	r.fetcher = fetch.New(func(name string) target.ShardTarget {
 		if h := r.net.Holder(name); h != nil {

@@ -83,10 +83,18 @@ func (s *Scheduler) Run(ctx context.Context) {
 	defer next.Stop()
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
+	// Re-coding looks once the friends had time to connect, then after
+	// every change of the target and every schedule.
+	recode := time.NewTimer(s.settle)
+	defer recode.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-s.r.RecodeWanted():
+			recode.Reset(0)
+		case <-recode.C:
+			recode.Reset(s.recode(ctx))
 		case <-s.rewatch:
 			s.watch()
 		case e := <-events:
@@ -195,6 +203,25 @@ func (s *Scheduler) backup(ctx context.Context) time.Duration {
 		s.log.Warn("applying the retention failed", "err", err)
 	} else if rep.Removed > 0 {
 		s.log.Info("retention applied", "removed", rep.Removed, "kept", rep.Kept, "packs_deleted", rep.PacksDeleted)
+	}
+	return s.every
+}
+
+// recode re-codes the packs not in the target's shape, if any, and returns
+// when to look again.
+func (s *Scheduler) recode(ctx context.Context) time.Duration {
+	if !s.r.NeedsRecode() {
+		return s.every
+	}
+	rep, err := s.r.Recode(ctx)
+	switch {
+	case errors.Is(err, ErrBusy):
+		return time.Minute
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("re-coding stopped; it goes on later", "err", err, "packs_left", rep.Left)
+		return 5 * time.Minute
+	case rep.Waiting:
+		return 5 * time.Minute
 	}
 	return s.every
 }

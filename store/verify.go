@@ -27,7 +27,7 @@ func healthKey(peer string) []byte { return []byte("health/" + peer) }
 // check.Verify), and keeps what it found of each friend reached: a friend
 // whose shards failed loses its role at the next repair.
 func (r *Repo) Verify(ctx context.Context, opt check.Options) (check.Report, error) {
-	rep, err := check.Verify(ctx, check.Config{Packs: r.cat, Friends: r.net, NewestHead: r.newestFriendHead, M: r.cfg.M}, opt)
+	rep, err := check.Verify(ctx, check.Config{Packs: r.cat, Friends: r.net, NewestHead: r.newestFriendHead, M: r.parity(), House: houseOf(r.net.Friends())}, opt)
 	if err != nil {
 		return rep, err
 	}
@@ -87,25 +87,30 @@ func (r *Repo) newestFriendHead(ctx context.Context) (head.Doc, error) {
 // Health is what the catalog says of the backups now.
 type Health struct {
 	// CanLose is how many friends may vanish at once with every pack still
-	// rebuildable (check.CanLose); Target is what the plug aims for.
+	// rebuildable (check.CanLose; friends in one house count as one);
+	// Target is what the plug aims for.
 	CanLose, Target int
 	Packs           int
 	LostPacks       int
+	// SharedHouses names the friends that live in one house ("Bob and
+	// Cat"): losing it loses them all.
+	SharedHouses []string
 }
 
 // Health counts, from the catalog, how many friends the plug can lose: a
 // holder that is no longer a friend counts as gone already.
 func (r *Repo) Health() (Health, error) {
-	h := Health{Target: r.cfg.M}
+	h := Health{Target: r.parity(), SharedHouses: r.SharedHouses()}
+	fs := r.net.Friends()
 	friends := map[string]bool{}
-	for _, f := range r.net.Friends() {
+	for _, f := range fs {
 		friends[f.PeerID] = true
 	}
 	var packs []catalog.PackRecord
 	if err := r.cat.Packs(func(p catalog.PackRecord) error { packs = append(packs, p); return nil }); err != nil {
 		return h, err
 	}
-	canLose, lost := check.CanLose(packs, len(friends), func(_ data.ID, _ int, holder string) bool { return friends[holder] })
+	canLose, lost := check.CanLose(packs, len(friends), houseOf(fs), func(_ data.ID, _ int, holder string) bool { return friends[holder] })
 	h.CanLose, h.Packs, h.LostPacks = canLose, len(packs), len(lost)
 	return h, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -464,3 +465,58 @@ func shortID(id string) string {
 }
 
 func joinPaths(ps []string) string { return strings.Join(ps, " ") }
+
+func cmdRedundancy(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("redundancy", std)
+	jsonOut := f.Bool("json", false, `print {"target", "auto", "k", "m", "friends", "overhead"} as JSON`)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	var red store.Redundancy
+	switch {
+	case len(pos) == 0:
+		err = c.do(ctx, "GET", "/api/v1/redundancy", nil, nil, &red)
+	case pos[0] == "set" && len(pos) == 2:
+		var target any = "auto"
+		if pos[1] != "auto" {
+			n, perr := strconv.Atoi(pos[1])
+			if perr != nil || n < 1 {
+				return usagef(f.cmd.usage, "redundancy set: give how many friends you can lose (1, 2, …) or auto, not %q", pos[1])
+			}
+			target = n
+		}
+		err = c.do(ctx, "PUT", "/api/v1/redundancy", nil, map[string]any{"target": target}, &red)
+	default:
+		return usagef(f.cmd.usage, "redundancy: show it, or set N|auto")
+	}
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		return printJSON(std.out, red)
+	}
+	std.out.printf("You can lose %d %s and keep everything (friends in one house count as one).\n", red.Target, plural(red.Target, "friend", "friends"))
+	if red.K > 0 {
+		std.out.printf("Each pack: %d data + %d spare shards over %d friends; your data takes %.2f× its size on friends' disks.\n", red.K, red.M, red.Friends, red.Overhead)
+	} else {
+		std.out.printf("Your %d %s cannot meet it yet: pair with %d more (plug invite).\n", red.Friends, plural(red.Friends, "friend", "friends"), red.M+1-red.Friends)
+	}
+	if red.Auto {
+		std.out.println("The target follows your friends (at most 1.5× the size); choose one with: plug redundancy set N")
+	} else {
+		std.out.println("You chose this target; let the plug choose with: plug redundancy set auto")
+	}
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

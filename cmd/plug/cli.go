@@ -52,6 +52,7 @@ func init() {
 		{"friends", "friends [--data DIR] [--json] [quota NAME|PEER SIZE | remove NAME|PEER]", "list friends, change what you give one, or remove one", cmdFriends},
 		{"backup", "backup [--data DIR] [--json] PATH...", "back up files and folders to your friends; prints the snapshot ID", cmdBackup},
 		{"sources", "sources [--data DIR] [--json] add|rm|ls [PATH]", "the folders the plug backs up on its own, hourly and after changes", cmdSources},
+		{"redundancy", "redundancy [--data DIR] [--json] [set N|auto]", "how many friends you can lose and keep everything, and what it costs; set it", cmdRedundancy},
 		{"snapshots", "snapshots [--data DIR] [--json]", "list the snapshots", cmdSnapshots},
 		{"restore", "restore [--data DIR] [--json] SNAPSHOT|latest --to DIR [--path SUBPATH] [--overwrite]", "restore a snapshot under DIR", cmdRestore},
 		{"verify", "verify [--data DIR] [--read-data] [--json]", "check that friends still hold your data; exit 1 when data is lost or below target", cmdVerify},

@@ -89,3 +89,11 @@ func (b backupsAPI) OpenSnapshotFile(ctx context.Context, ref, p string) (*httpu
 	}
 	return &httpui.SnapshotFile{ReadCloser: d, Name: d.Name, Size: d.Size, ModTime: d.ModTime}, nil
 }
+
+func (b backupsAPI) Redundancy(ctx context.Context) (store.Redundancy, error) {
+	return b.a.repo.Redundancy()
+}
+
+func (b backupsAPI) SetRedundancy(ctx context.Context, target int) (store.Redundancy, error) {
+	return b.a.repo.SetRedundancy(target)
+}

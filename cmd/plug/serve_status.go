@@ -63,7 +63,7 @@ func (a *app) Status(ctx context.Context) (httpui.Status, error) {
 // Health implements httpui.StatusBackend.
 func (a *app) Health(ctx context.Context) (httpui.Health, error) {
 	h, err := a.repo.Health()
-	return httpui.Health{CanLose: h.CanLose, Target: h.Target, Packs: h.Packs, LostPacks: h.LostPacks}, err
+	return httpui.Health{CanLose: h.CanLose, Target: h.Target, Packs: h.Packs, LostPacks: h.LostPacks, SharedHouses: h.SharedHouses}, err
 }
 
 // Events implements httpui.StatusBackend.

@@ -58,6 +58,7 @@ func (nn *nodeNetwork) Friends() []head.Friend {
 		out[i] = head.Friend{
 			PeerID: f.PeerID.String(), Name: f.Name, Addrs: f.Addrs, QuotaGiven: f.QuotaGiven, QuotaTaken: f.QuotaTaken,
 			UsedTaken: f.UsedTaken, Rendezvous: f.Rendezvous, Added: f.Added, LastSeen: f.LastSeen,
+			House: nn.n.House(f.PeerID),
 		}
 	}
 	return out

@@ -279,6 +279,33 @@
     const running = $("#run") && $("#run").dataset.job;
     if (running) followBackup(running);
 
+    // The redundancy target: the overhead shown as the number moves.
+    const red = $("#redundancy");
+    if (red && $("#redundancy-target")) {
+      const n = Number(red.dataset.friends);
+      const input = $("#redundancy-target");
+      const auto = $("#redundancy-auto");
+      const show = () => {
+        input.disabled = auto.checked;
+        const m = Number(input.value);
+        const words = $("#redundancy-words");
+        if (m >= 1 && n - m >= 1) {
+          words.replaceChildren("Each pack is cut into " + (n - m) + " data and " + m + " spare shards over " + n +
+            " friends: your data takes ", el("output", { id: "redundancy-overhead" }, (n / (n - m)).toFixed(2)), "× its size on their disks.");
+        } else {
+          words.replaceChildren("Losing " + m + " friends and keeping everything takes at least " + (m + 1) +
+            " friends in different houses: pair with " + (m + 1 - n) + " more, or choose fewer.");
+        }
+      };
+      input.addEventListener("input", show);
+      auto.addEventListener("change", show);
+      show();
+      onSubmit("#redundancy-form", async (f) => {
+        await api("PUT", "/api/v1/redundancy", { target: auto.checked ? "auto" : Number(f.target.value) });
+        location.reload();
+      });
+    }
+
     onClick("#verify", async () => {
       const bar = $("#verify-bar");
       bar.hidden = false;

@@ -87,6 +87,9 @@ type Config struct {
 	NewestHead func(ctx context.Context) (head.Doc, error)
 	// M is the redundancy the plug aims for.
 	M int
+	// House maps a holder to its house (friends in one house are lost
+	// together); nil: each holder is its own.
+	House func(holder string) string
 }
 
 // ErrCorrupt is wrapped when a holder answered, wrongly: the shard it holds
@@ -151,7 +154,7 @@ func Verify(ctx context.Context, cfg Config, opt Options) (Report, error) {
 		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.PeerID, b.PeerID))
 	})
 	rep.Friends = checks
-	canLose, lost := CanLose(packs, len(checks), func(p data.ID, i int, _ string) bool { return !bad.has(p, i) })
+	canLose, lost := CanLose(packs, len(checks), cfg.House, func(p data.ID, i int, _ string) bool { return !bad.has(p, i) })
 	rep.CanLose = canLose
 	for _, p := range lost {
 		rep.LostPacks = append(rep.LostPacks, p.String())
@@ -316,8 +319,13 @@ func (b *badSet) has(p data.ID, i int) bool {
 // every pack still rebuildable, in the worst case (the friends that hold
 // the most shards go first). usable says whether shard i of pack p at
 // holder is there. With no pack nothing can be lost: it returns friends.
-// It also returns the packs already beyond repair.
-func CanLose(packs []catalog.PackRecord, friends int, usable func(p data.ID, i int, holder string) bool) (int, []data.ID) {
+// It also returns the packs already beyond repair. Friends in one house
+// (house, nil for none) are lost together: they count as one, and their
+// shards together.
+func CanLose(packs []catalog.PackRecord, friends int, house func(holder string) string, usable func(p data.ID, i int, holder string) bool) (int, []data.ID) {
+	if house == nil {
+		house = func(h string) string { return h }
+	}
 	if len(packs) == 0 {
 		return friends, nil
 	}
@@ -328,7 +336,7 @@ func CanLose(packs []catalog.PackRecord, friends int, usable func(p data.ID, i i
 		good := 0
 		for i, h := range p.Holders {
 			if usable(p.ID, i, h) {
-				perHolder[h]++
+				perHolder[house(h)]++
 				good++
 			}
 		}

@@ -54,6 +54,9 @@ type Friend struct {
 	Rendezvous string    `json:"rendezvous"` // hex
 	Added      time.Time `json:"added"`
 	LastSeen   time.Time `json:"last_seen,omitzero"`
+	// House is where the friend's plug lives as the owner's plug sees it
+	// (p2p.Node.House): friends with the same one are lost together.
+	House string `json:"house,omitempty"`
 }
 
 // BlobRef names a blob and where it is.

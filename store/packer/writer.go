@@ -136,6 +136,9 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 }
 
 // K returns the number of data shards per pack.
+// M returns the parity shards of the packs this writer seals.
+func (w *Writer) M() int { return w.cfg.M }
+
 func (w *Writer) K() int {
 	w.tmu.Lock()
 	defer w.tmu.Unlock()

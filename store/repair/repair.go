@@ -81,7 +81,11 @@ type Config struct {
 	// Repacked is told when a pack was cut again into a new one: what
 	// referred to the old pack must follow (the offsets are the same).
 	Repacked func(old, new data.ID)
-	Logger   *slog.Logger
+	// Cutting, if set, is told the new pack's shards and holders before
+	// any is put, so that a crash midway leaves a record of what to
+	// release (re-coding uses it).
+	Cutting func(np catalog.PackRecord) error
+	Logger  *slog.Logger
 }
 
 // Pack gives the shards badIdx of pack p (held by friends in replace) to
@@ -116,7 +120,7 @@ func Pack(ctx context.Context, cfg Config, p catalog.PackRecord, badIdx []int, r
 			keep = append(keep, h)
 		}
 	}
-	if err := recut(ctx, cfg, p, shards, keep); err != nil {
+	if _, err := Recut(ctx, cfg, p, shards, keep); err != nil {
 		return err
 	}
 	for i, h := range p.Holders { // best effort: the old shards are garbage now
@@ -145,43 +149,50 @@ func move(ctx context.Context, cfg Config, p catalog.PackRecord, badIdx []int, s
 	return cfg.Catalog.PutPack(np)
 }
 
-// recut cuts the pack's ciphertext again over keep (k' = len(keep) - m),
-// records the new pack with the chunks its trailer lists, and drops the old
-// one.
-func recut(ctx context.Context, cfg Config, p catalog.PackRecord, shards [][]byte, keep []target.Holder) error {
+// Recut cuts the pack's ciphertext (all its shards) again over keep
+// (k' = len(keep) - m, the first k'+m of keep), records the new pack with
+// the chunks its trailer lists once every shard is acknowledged, drops the
+// old one and returns the new. The old shards are the caller's to release.
+func Recut(ctx context.Context, cfg Config, p catalog.PackRecord, shards [][]byte, keep []target.Holder) (catalog.PackRecord, error) {
 	k := min(len(keep)-cfg.M, seal.MaxDataShards)
 	if k < 1 {
-		return fmt.Errorf("%w: %d good friends reachable, need %d", target.ErrTooFewFriends, len(keep), cfg.M+1)
+		return catalog.PackRecord{}, fmt.Errorf("%w: %d good friends reachable, need %d", target.ErrTooFewFriends, len(keep), cfg.M+1)
 	}
 	sealed, err := seal.Recut(&seal.Sealed{ID: p.ID, Shape: p.Shape, Shards: shards}, k, cfg.M)
 	if err != nil {
-		return err
+		return catalog.PackRecord{}, err
+	}
+	np := catalog.PackRecord{ID: sealed.ID, Shape: sealed.Shape, Meta: p.Meta, Created: time.Now().UTC()}
+	for i := range sealed.Shards {
+		np.Holders = append(np.Holders, keep[i].Name())
+	}
+	if cfg.Cutting != nil {
+		if err := cfg.Cutting(np); err != nil {
+			return catalog.PackRecord{}, err
+		}
 	}
 	for i, b := range sealed.Shards {
 		if err := keep[i].PutShard(ctx, sealed.Shape.ShardIDs[i], b); err != nil {
-			return fmt.Errorf("put shard %d of the repacked pack on %s: %w", i, keep[i].Name(), err)
+			return catalog.PackRecord{}, fmt.Errorf("put shard %d of the repacked pack on %s: %w", i, keep[i].Name(), err)
 		}
 	}
 	plain, _, err := seal.NewOpener(cfg.Identity).Open(sealed.Shape, slices.Clone(sealed.Shards))
 	if err != nil {
-		return err
+		return catalog.PackRecord{}, err
 	}
 	entries, err := pack.Parse(plain)
 	if err != nil {
-		return err
+		return catalog.PackRecord{}, err
 	}
-	np := catalog.PackRecord{ID: sealed.ID, Shape: sealed.Shape, Blobs: len(entries), Meta: p.Meta, Created: time.Now().UTC()}
-	for i := range sealed.Shards {
-		np.Holders = append(np.Holders, keep[i].Name())
-	}
+	np.Blobs = len(entries)
 	if err := cfg.Catalog.AddPack(np, entries); err != nil {
-		return err
+		return catalog.PackRecord{}, err
 	}
 	if err := cfg.Catalog.DropPack(p.ID, nil); err != nil { // its chunks now point at np
-		return err
+		return catalog.PackRecord{}, err
 	}
 	if cfg.Repacked != nil {
 		cfg.Repacked(p.ID, np.ID)
 	}
-	return nil
+	return np, nil
 }
