@@ -49,8 +49,9 @@ type Status struct {
 	LastBackup     time.Time `json:"last_backup,omitzero"`
 	LastBackupAgeS int64     `json:"last_backup_age_s"`
 	Snapshots      int       `json:"snapshots"`
-	CanLose        *int      `json:"can_lose,omitempty"` // friends that may vanish without loss (store.Repo.Health)
-	Job            string    `json:"job,omitempty"`      // what runs now
+	CanLose        *int      `json:"can_lose,omitempty"`      // friends that may vanish without loss (store.Repo.Health)
+	SharedHouses   []string  `json:"shared_houses,omitempty"` // friends who live in one house: "Bob and Cat"
+	Job            string    `json:"job,omitempty"`           // what runs now
 	Sources        []string  `json:"sources"`
 }
 

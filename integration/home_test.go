@@ -90,6 +90,7 @@ func tail(s string, n int) string {
 }
 
 type labStatus struct {
+	SharedHouses []string `json:"shared_houses"`
 	PeerID       string   `json:"peer_id"`
 	ListenAddrs  []string `json:"listen_addrs"`
 	Reachability string   `json:"reachability"`
@@ -530,4 +531,54 @@ func TestMovingPlug(t *testing.T) {
 	out := filepath.Join(base, "out")
 	ann.must("restore", "latest", "--to", out)
 	sameFiles(t, src, filepath.Join(out, src))
+}
+
+// TestSharedHouse: bob and cat live behind one router, dan in another
+// home. With target 1, no pack puts a shard on both bob and cat (losing
+// their house would lose two), and ann's plug names the shared house.
+func TestSharedHouse(t *testing.T) {
+	lab := netlab.New(t)
+	base := t.TempDir()
+	_, boot := publicNet(t, lab, base, 4)
+	one, two, three := lab.AddHome("one", netlab.HomeOptions{}), lab.AddHome("two", netlab.HomeOptions{}), lab.AddHome("three", netlab.HomeOptions{})
+	ann := newLabPlug(t, one.AddHost("ann"), "ann", filepath.Join(base, "ann"), boot...)
+	bob := newLabPlug(t, two.AddHost("bob"), "bob", filepath.Join(base, "bob"), boot...)
+	cat := newLabPlug(t, two.AddHost("cat"), "cat", filepath.Join(base, "cat"), boot...)
+	dan := newLabPlug(t, three.AddHost("dan"), "dan", filepath.Join(base, "dan"), boot...)
+	startAll(t, ann, bob, cat, dan)
+	dumpLogs(t, ann, bob, cat, dan)
+	for _, p := range []*labPlug{ann, bob, cat, dan} {
+		p.reaches(2*time.Minute, "relayed")
+	}
+	for _, p := range []*labPlug{bob, cat, dan} {
+		pairLab(t, ann, p)
+		if f := settle(t, ann, p.name, time.Minute); f.Connection != "hole-punched" && f.Connection != "direct" {
+			t.Fatalf("ann reaches %s %s, want a direct link", p.name, f.link())
+		}
+	}
+	waitUntil(t, time.Minute, "ann to see bob and cat in one house", func() bool {
+		st := ann.status()
+		return len(st.SharedHouses) == 1 && st.SharedHouses[0] == "bob and cat"
+	}, ann)
+	var red redundancyJSON
+	fromJSON(t, ann.must("redundancy", "--json").stdout, &red)
+	if red.Target != 1 || red.Friends != 2 || red.K != 1 || red.M != 1 {
+		t.Fatalf("redundancy with bob and cat in one house: %+v, want target 1 over 2 placeable friends (1+1)", red)
+	}
+	src := filepath.Join(base, "src")
+	makeFiles(t, src, 9, 40, 20<<20)
+	backupLab(t, ann, src)
+	var v verifyJSON
+	fromJSON(t, ann.must("verify", "--json").stdout, &v)
+	shards := map[string]int{}
+	for _, f := range v.Friends {
+		shards[f.Name] = f.Shards
+	}
+	if shards["dan"] == 0 || shards["bob"]+shards["cat"] != shards["dan"] {
+		t.Fatalf("shards per friend %v: want every pack on dan and on one of bob and cat, never both", shards)
+	}
+	if !v.OK || v.CanLose != 1 {
+		t.Fatalf("verify: %+v, want ok and can lose 1 (a house)", v)
+	}
+	t.Logf("shards: %v; ann says: %v", shards, ann.status().SharedHouses)
 }

@@ -43,6 +43,8 @@ type Redundancy struct {
 	// Overhead is n/k: the data takes this many times its size on
 	// friends' disks (0 when they cannot meet the target).
 	Overhead float64 `json:"overhead"`
+	// Pending counts the stored packs not yet re-coded to this shape.
+	Pending int `json:"pending"`
 }
 
 // DefaultTarget is the target for n friends when the owner chose none: the
@@ -75,6 +77,11 @@ func (r *Repo) Redundancy() (Redundancy, error) {
 	red := Redundancy{Target: m, Auto: chosen == 0, K: k, M: m, Friends: n}
 	if k > 0 {
 		red.Overhead = float64(k+m) / float64(k)
+		packs, err := r.packsToRecode(red)
+		if err != nil {
+			return red, err
+		}
+		red.Pending = len(packs)
 	}
 	return red, nil
 }

@@ -3,6 +3,9 @@ package store
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -198,3 +201,43 @@ func TestRecodeReleasesInterrupted(t *testing.T) {
 var kvLocal = kv.Local
 
 func jsonMarshalPack(p catalog.PackRecord) ([]byte, error) { return json.Marshal(p) }
+
+// BenchmarkBackupTarget backs up 64 MiB of random file bytes to six
+// friends (in memory) with targets 1, 2 and 3, and reports what the friends
+// store per byte backed up.
+func BenchmarkBackupTarget(b *testing.B) {
+	const size = 64 << 20
+	src := b.TempDir()
+	f, err := os.Create(filepath.Join(src, "data"))
+	mustOK(b, err)
+	_, err = io.Copy(f, newRandReader(3, size))
+	mustOK(b, err)
+	mustOK(b, f.Close())
+	keys := cryptotest.FixedKeys(b)
+	for _, m := range []int{1, 2, 3} {
+		b.Run(fmt.Sprintf("target=%d", m), func(b *testing.B) {
+			b.SetBytes(size)
+			var stored int64
+			for b.Loop() {
+				b.StopTimer()
+				net := newMemNet(6)
+				r, err := NewRepo(Config{DB: openKV(b), Keys: keys, Net: net, Host: "bench"})
+				mustOK(b, err)
+				_, err = r.SetRedundancy(m)
+				mustOK(b, err)
+				b.StartTimer()
+				if _, err := r.Backup(b.Context(), []string{src}, BackupOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				stored = 0
+				for _, h := range net.holders {
+					_, n := h.Len()
+					stored += n
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(stored)/size, "stored-bytes/B")
+		})
+	}
+}

@@ -506,6 +506,9 @@ func cmdRedundancy(ctx context.Context, std stdio, args []string) error {
 	} else {
 		std.out.printf("Your %d %s cannot meet it yet: pair with %d more (plug invite).\n", red.Friends, plural(red.Friends, "friend", "friends"), red.M+1-red.Friends)
 	}
+	if red.Pending > 0 {
+		std.out.printf("Re-coding the stored data to this shape: %d %s left (in the background).\n", red.Pending, plural(red.Pending, "pack", "packs"))
+	}
 	if red.Auto {
 		std.out.println("The target follows your friends (at most 1.5× the size); choose one with: plug redundancy set N")
 	} else {

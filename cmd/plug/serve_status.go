@@ -57,6 +57,7 @@ func (a *app) Status(ctx context.Context) (httpui.Status, error) {
 		Job:            a.repo.Job(),
 		Sources:        src,
 		CanLose:        &health.CanLose,
+		SharedHouses:   health.SharedHouses,
 	}, nil
 }
 

@@ -188,11 +188,13 @@ func Recut(ctx context.Context, cfg Config, p catalog.PackRecord, shards [][]byt
 	if err := cfg.Catalog.AddPack(np, entries); err != nil {
 		return catalog.PackRecord{}, err
 	}
-	if err := cfg.Catalog.DropPack(p.ID, nil); err != nil { // its chunks now point at np
-		return catalog.PackRecord{}, err
-	}
+	// What refers to the old pack follows before it goes: a crash in
+	// between leaves both packs, never a reference to a dropped one.
 	if cfg.Repacked != nil {
 		cfg.Repacked(p.ID, np.ID)
+	}
+	if err := cfg.Catalog.DropPack(p.ID, nil); err != nil { // its chunks now point at np
+		return catalog.PackRecord{}, err
 	}
 	return np, nil
 }
