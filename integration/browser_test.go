@@ -412,6 +412,30 @@ func TestBrowserUI(t *testing.T) {
 		snapID = strings.TrimPrefix(eval[string](ta, "location.pathname"), "/backups/")
 	})
 
+	t.Run("the redundancy control", func(t *testing.T) {
+		ta.t = t
+		ta.open("/backups")
+		if got := ta.text("#redundancy-overhead"); got != "2.00" {
+			t.Fatalf("overhead with two friends: %q, want 2.00", got)
+		}
+		eval[chromedp.Void](ta, `{ const a = document.querySelector("#redundancy-auto"); a.checked = false; a.dispatchEvent(new Event("change"));
+			const n = document.querySelector("#redundancy-target"); n.value = 2; n.dispatchEvent(new Event("input")); } 0`)
+		if words := ta.text("#redundancy-words"); !strings.Contains(words, "pair with 1 more") {
+			t.Fatalf("target 2 with two friends: %q, want it to say to pair with 1 more", words)
+		}
+		eval[chromedp.Void](ta, `{ const n = document.querySelector("#redundancy-target"); n.value = 1; n.dispatchEvent(new Event("input")); } 0`)
+		if got := ta.text("#redundancy-overhead"); got != "2.00" {
+			t.Fatalf("overhead shown for target 1: %q, want 2.00", got)
+		}
+		ta.do("set the target", submit("redundancy-form"))
+		ta.waitFor("the target chosen by the owner", `document.querySelector("#redundancy-auto") && !document.querySelector("#redundancy-auto").checked`, 10*time.Second)
+		var red redundancyJSON
+		fromJSON(t, mustPlug(t, "redundancy", "--data", a, "--json").stdout, &red)
+		if red.Target != 1 || red.Auto {
+			t.Fatalf("after the page set it: %+v, want target 1 chosen by the owner", red)
+		}
+	})
+
 	t.Run("browse, restore and download", func(t *testing.T) {
 		ta.t = t
 		ta.open("/backups/" + snapID + "?path=" + src)
