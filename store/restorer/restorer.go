@@ -95,7 +95,11 @@ type item struct {
 	mu      sync.Mutex   // serializes creation, writes and finalization
 	created bool
 	done    bool
+	ino     fileID // of the temporary file made, checked at every open
 }
+
+// fileID tells one file from any other on the machine.
+type fileID struct{ dev, ino uint64 }
 
 // use is one place a chunk goes: a file and an offset in it.
 type use struct {
@@ -488,7 +492,7 @@ func (p *plan) writeUse(u use, b []byte) error {
 	it.mu.Lock()
 	err := it.create()
 	if err == nil {
-		err = writeAt(it.tmp, b, u.offset)
+		err = it.writeAt(b, u.offset)
 	}
 	it.mu.Unlock()
 	if err != nil {
@@ -508,16 +512,25 @@ func (p *plan) writeUse(u use, b []byte) error {
 }
 
 // create makes the item's temporary file at its full size (it.mu held).
+// The file is new and its own: a leftover of an earlier restore, or
+// anything planted at its name (a symlink to a file outside the target),
+// is removed first — never followed — and the file is made exclusively.
 func (it *item) create() error {
 	if it.created {
 		return nil
 	}
-	f, err := os.OpenFile(it.tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err := os.Remove(it.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("restore %s: clear the temporary name: %w", it.dest, err)
+	}
+	f, err := os.OpenFile(it.tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", it.dest, err)
 	}
 	it.created = true
-	err = f.Truncate(it.node.Size)
+	it.ino, err = idOf(f)
+	if err == nil {
+		err = f.Truncate(it.node.Size)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -527,15 +540,51 @@ func (it *item) create() error {
 	return nil
 }
 
-// finish gives a complete file its mode and times and its real name
-// (it.mu held).
+// open opens the item's temporary file again for writing, refusing
+// anything but the very file create made (it.mu held).
+func (it *item) open() (*os.File, error) {
+	f, err := os.OpenFile(it.tmp, os.O_WRONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	id, err := idOf(f)
+	if err == nil && id != it.ino {
+		err = fmt.Errorf("%s was replaced during the restore: refusing to write through it", it.tmp)
+	}
+	if err != nil {
+		_ = f.Close() // not written to
+		return nil, err
+	}
+	return f, nil
+}
+
+func idOf(f *os.File) (fileID, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fileID{}, err
+	}
+	return fileID{dev: uint64(st.Dev), ino: st.Ino}, nil
+}
+
+// finish gives a complete file its mode and times, through its open file,
+// and its real name (it.mu held).
 func (it *item) finish() error {
-	mode := it.node.FileMode()
-	if err := os.Chmod(it.tmp, mode.Perm()|mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+	f, err := it.open()
+	if err != nil {
 		return fmt.Errorf("restore %s: %w", it.dest, err)
 	}
-	t := time.Unix(0, it.node.ModTime)
-	if err := os.Chtimes(it.tmp, t, t); err != nil {
+	mode := it.node.FileMode()
+	err = f.Chmod(mode.Perm() | mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+	if err == nil {
+		// By name but never through a link, while the file is open and
+		// known to be ours: times to the nanosecond, which futimes lacks.
+		ts := unix.NsecToTimespec(it.node.ModTime)
+		err = unix.UtimesNanoAt(unix.AT_FDCWD, it.tmp, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("restore %s: %w", it.dest, err)
 	}
 	if err := os.Rename(it.tmp, it.dest); err != nil {
@@ -545,8 +594,9 @@ func (it *item) finish() error {
 	return nil
 }
 
-func writeAt(path string, b []byte, off int64) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+// writeAt writes b at off of the item's temporary file (it.mu held).
+func (it *item) writeAt(b []byte, off int64) error {
+	f, err := it.open()
 	if err != nil {
 		return err
 	}
