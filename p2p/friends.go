@@ -281,6 +281,8 @@ func (n *Node) RemoveFriend(ctx context.Context, p peer.ID) (int64, error) {
 // Reachable returns the friends this plug can reach now with a connection
 // that carries shards (connecting to each, in parallel, within timeout; see
 // Usable), sorted by peer ID.
+//
+// A friend whose disk said it is full is left out for a while.
 func (n *Node) Reachable(ctx context.Context, timeout time.Duration) []Friend {
 	fs := n.friends.list()
 	ok := make([]bool, len(fs))
@@ -291,7 +293,7 @@ func (n *Node) Reachable(ctx context.Context, timeout time.Duration) []Friend {
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			ok[i] = n.Usable(cctx, f.PeerID) == nil
+			ok[i] = !n.isFull(f.PeerID) && n.Usable(cctx, f.PeerID) == nil
 		}()
 	}
 	wg.Wait()

@@ -69,6 +69,8 @@ type Config struct {
 
 // Node is the plug on the network: its host, DHT, friends and protocols.
 type Node struct {
+	fullMu  sync.Mutex
+	full    map[peer.ID]time.Time // friends whose disk said full, and when
 	cfg     Config
 	h       host.Host
 	db      *kv.DB

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"syscall"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -30,6 +31,14 @@ var ErrQuota = errors.New("quota exceeded")
 // ErrRefused is wrapped when a friend refuses this plug (it no longer lists
 // it as a friend).
 var ErrRefused = errors.New("refused")
+
+// ErrFriendFull is wrapped when a friend's disk is full: it is not asked
+// to take shards again for fullBackoff, or until it takes one.
+var ErrFriendFull = errors.New("the friend's disk is full")
+
+// fullBackoff is how long a friend that said its disk is full is left out
+// of new placements.
+const fullBackoff = 30 * time.Minute
 
 // handleShard serves /plug/shard to paired friends only, judged by the
 // connection's authenticated peer ID. A stranger gets one refusal and the
@@ -72,6 +81,9 @@ func (n *Node) handleShard(s network.Stream) {
 			code = codeTooLarge
 		case errors.Is(err, proof.ErrRange):
 			code = codeBadRequest
+		case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+			code = codeFull
+			n.log.Warn("the disk is full: a friend's shard was refused", "friend", f.Name, "err", err)
 		}
 		if code == codeInternal {
 			n.log.Error("shard operation failed", "friend", f.Name, "op", req.Op, "err", err)
@@ -226,6 +238,8 @@ func (t *FriendTarget) answer(s network.Stream, op string, id [32]byte) (respons
 		kind = ErrRefused
 	case codeMismatch:
 		kind = proof.ErrCorrupt
+	case codeFull:
+		kind = ErrFriendFull
 	default:
 		kind = errors.New(r.Code)
 	}
@@ -233,25 +247,52 @@ func (t *FriendTarget) answer(s network.Stream, op string, id [32]byte) (respons
 }
 
 // PutShard stores a shard at the friend and returns once the friend has it
-// on disk, synced.
+// on disk, synced. It ends as soon as the friend answers — a friend that
+// fails midway (a full disk) says why and stops reading — or ctx ends,
+// never waiting for flow control to time out.
 func (t *FriendTarget) PutShard(ctx context.Context, id [32]byte, data []byte) error {
 	s, err := t.open(ctx, shardRequest{Op: opPut, ID: hex.EncodeToString(id[:]), Size: int64(len(data))})
 	if err != nil {
 		return err
 	}
 	defer closeStream(t.n.log, s)
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
 	r, err := t.answer(s, "put", id) // quota checked before the body
 	if err != nil {
-		return err
+		return t.putFailed(ctx, err)
 	}
 	if r.Has {
 		return nil // the friend already holds it, durably
 	}
-	if _, err := s.Write(data); err != nil {
-		s.Reset()
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := s.Write(data)
+		wrote <- err
+	}()
+	_, err = t.answer(s, "put", id)
+	if err != nil {
+		s.Reset() // the friend stopped reading: unblock the write
+		_ = <-wrote // the write ends with the reset; the answer says why
+		return t.putFailed(ctx, err)
+	}
+	if err := <-wrote; err != nil {
 		return fmt.Errorf("put shard %x to %s: %w", id[:4], t.p, err)
 	}
-	_, err = t.answer(s, "put", id)
+	t.n.setFull(t.p, false)
+	return nil
+}
+
+// putFailed tells why a put failed: the context's end, or the friend's
+// reason; a friend whose disk is full is left out for a while.
+func (t *FriendTarget) putFailed(ctx context.Context, err error) error {
+	if errors.Is(err, ErrFriendFull) {
+		t.n.setFull(t.p, true)
+		t.n.log.Warn("a friend's disk is full: it is left out of new backups for a while", "friend", t.n.peerName(t.p), "err", err)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
 	return err
 }
 
@@ -345,4 +386,27 @@ func (t *FriendTarget) Usage(ctx context.Context) (quota, used int64, shards int
 		return 0, 0, 0, err
 	}
 	return r.Quota, r.Used, r.Shards, nil
+}
+
+// setFull records that a friend's disk is full (or no longer).
+func (n *Node) setFull(p peer.ID, full bool) {
+	n.fullMu.Lock()
+	defer n.fullMu.Unlock()
+	if !full {
+		delete(n.full, p)
+		return
+	}
+	if n.full == nil {
+		n.full = map[peer.ID]time.Time{}
+	}
+	n.full[p] = time.Now()
+}
+
+// isFull reports whether a friend said its disk is full in the last
+// fullBackoff.
+func (n *Node) isFull(p peer.ID) bool {
+	n.fullMu.Lock()
+	defer n.fullMu.Unlock()
+	t, ok := n.full[p]
+	return ok && time.Since(t) < fullBackoff
 }

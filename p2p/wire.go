@@ -89,6 +89,7 @@ const (
 	codeExpired    = "expired"
 	codeUnknown    = "unknown_invite"
 	codeTooLarge   = "too_large"
+	codeFull       = "full"
 )
 
 // response answers every request. Only the fields of its operation are set.
