@@ -272,7 +272,7 @@ func (t *FriendTarget) PutShard(ctx context.Context, id [32]byte, data []byte) e
 	}()
 	_, err = t.answer(s, "put", id)
 	if err != nil {
-		s.Reset() // the friend stopped reading: unblock the write
+		s.Reset()   // the friend stopped reading: unblock the write
 		_ = <-wrote // the write ends with the reset; the answer says why
 		return t.putFailed(ctx, err)
 	}
