@@ -26,7 +26,7 @@ func (n *Node) handleHead(s network.Stream) {
 	defer closeStream(n.log, s)
 	owner := s.Conn().RemotePeer()
 	if !n.friends.isFriend(owner) {
-		n.log.Warn("refused a stranger on the head protocol", "peer", owner.String())
+		n.Refused(owner, "the head protocol")
 		n.reply(s, response{Code: codeNotFriend, Msg: "this plug does not list you as a friend"})
 		return
 	}

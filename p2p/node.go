@@ -69,19 +69,20 @@ type Config struct {
 
 // Node is the plug on the network: its host, DHT, friends and protocols.
 type Node struct {
-	fullMu  sync.Mutex
-	full    map[peer.ID]time.Time // friends whose disk said full, and when
-	cfg     Config
-	h       host.Host
-	db      *kv.DB
-	held    *holdstore.Store
-	log     *slog.Logger
-	friends *friendBook
-	dht     *dht.IpfsDHT
-	relay   *relayService
-	links   *links
-	lan     *lanDiscovery
-	gate    *transportGate
+	refusals *refusals
+	fullMu   sync.Mutex
+	full     map[peer.ID]time.Time // friends whose disk said full, and when
+	cfg      Config
+	h        host.Host
+	db       *kv.DB
+	held     *holdstore.Store
+	log      *slog.Logger
+	friends  *friendBook
+	dht      *dht.IpfsDHT
+	relay    *relayService
+	links    *links
+	lan      *lanDiscovery
+	gate     *transportGate
 
 	dmu        sync.Mutex // guards the DHT state below
 	bootPeers  int        // bootstrap peers connected at the last attempt
@@ -145,6 +146,7 @@ func NewNode(cfg Config) (*Node, error) {
 		cancel:     cancel,
 	}
 	n.links = newLinks(n)
+	n.refusals = newRefusals(n.log)
 	n.gate = &transportGate{}
 	n.h, err = newHost(cfg.HostConfig, hostHooks{relayCandidates: n.relayCandidates, holePunch: n.links, advertised: n.advertised, gate: n.gate})
 	if err != nil {
@@ -292,6 +294,7 @@ func (n *Node) Run(ctx context.Context) error {
 	run(n.provideLoop)
 	run(n.relay.run)
 	run(n.links.run)
+	run(n.refusals.run)
 	if n.lan != nil {
 		run(n.lan.run)
 	}

@@ -248,15 +248,15 @@ func (n *Node) handlePair(s network.Stream) {
 	})
 	switch {
 	case errors.Is(err, kv.ErrNotFound):
-		n.log.Warn("pairing refused: unknown invite", "peer", remote.String())
+		n.Refused(remote, "pairing with an unknown invite")
 		fail(codeUnknown, "unknown invite")
 		return
 	case errors.Is(err, invite.ErrUsed):
-		n.log.Warn("pairing refused: invite already used", "peer", remote.String())
+		n.Refused(remote, "pairing with an invite already used")
 		fail(codeUsed, "invite already used")
 		return
 	case errors.Is(err, invite.ErrExpired):
-		n.log.Warn("pairing refused: invite expired", "peer", remote.String())
+		n.Refused(remote, "pairing with an expired invite")
 		fail(codeExpired, "invite expired")
 		return
 	case err != nil:

@@ -48,7 +48,7 @@ func (n *Node) handleShard(s network.Stream) {
 	owner := s.Conn().RemotePeer()
 	f, ok := n.friends.get(owner)
 	if !ok {
-		n.log.Warn("refused a stranger on the shard protocol", "peer", owner.String())
+		n.Refused(owner, "the shard protocol")
 		n.reply(s, response{Code: codeNotFriend, Msg: "this plug does not list you as a friend"})
 		return // Close (deferred) sends the refusal; nothing was read
 	}

@@ -144,7 +144,7 @@ func (s *Service) handleFeed(st network.Stream) {
 	remote := st.Conn().RemotePeer()
 	name, ok := s.friendName(remote)
 	if !ok {
-		s.log.Warn("refused a stranger on the feed protocol", "peer", remote.String())
+		s.node.Refused(remote, "the feed protocol")
 		s.reply(st, feedResponse{Code: "not_friend", Msg: "this plug does not list you as a friend"})
 		return
 	}

@@ -277,18 +277,17 @@ func TestFeedStranger(t *testing.T) {
 	}
 	connect(t, eve, ann) // Eve's plug pulls from Ann on connecting.
 	eventually(t, "Ann refuses Eve's pull", func() bool {
-		return len(ann.logs.lines("refused a stranger on the feed protocol", eve.id().String())) > 0
+		return len(ann.logs.lines("refused a stranger: the feed protocol", eve.id().String())) > 0
 	})
 	evePost, err := eve.svc.Post(ctx, "let me in", nil) // pushed to Ann, online
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Ann logs a stranger once a minute at most (the rest are counted):
+	// Eve's plug tells the refusal of its push.
 	eventually(t, "Ann refuses Eve's push", func() bool {
-		return len(ann.logs.lines("refused a stranger on the feed protocol", eve.id().String())) > 1
+		return len(eve.logs.lines("a friend refused a post", "not_friend")) > 0
 	})
-	if got := eve.logs.lines("a friend refused a post", "not_friend"); len(got) == 0 {
-		t.Errorf("Eve's plug does not log the refusal of its push:\n%s", eve.logs.String())
-	}
 
 	// The same, by hand on the wire: every operation gets not_friend.
 	for _, q := range []feedRequest{
