@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -135,6 +136,9 @@ func (im *importer) feedItems(body []byte, base *url.URL) error {
 	if base != nil {
 		where = base.String()
 	}
+	if err := checkXMLShape(body); err != nil {
+		return fmt.Errorf("import feed %s: %w", where, err)
+	}
 	p := gofeed.NewParser()
 	p.KeepOriginalFeed = true
 	f, err := p.Parse(bytes.NewReader(body))
@@ -156,6 +160,9 @@ func (im *importer) feedItems(body []byte, base *url.URL) error {
 		feedAuthor = line(im.text.html(f.Title))
 	}
 	im.total = len(f.Items)
+	if len(f.Items) == 0 {
+		im.problem("%s is a feed with no items: there is nothing to import", where)
+	}
 	for i, fi := range f.Items {
 		if im.full() {
 			return nil
@@ -457,4 +464,46 @@ func peekByte(br *bufio.Reader) (byte, error) {
 		}
 	}
 	return 0, io.EOF
+}
+
+// Bounds on the shape of an XML feed: real feeds nest a few elements deep
+// and hold thousands at most. A document past them would cost the parser
+// (which builds a tree) far more than its bytes.
+const (
+	maxFeedDepth    = 64
+	maxFeedElements = 1_000_000
+)
+
+// checkXMLShape scans an XML document's tags, without building anything,
+// and refuses one nested too deep or with too many elements. What the
+// tolerant scan cannot read is left to the feed parser to judge.
+func checkXMLShape(body []byte) error {
+	trimmed := bytes.TrimLeft(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")), " \t\r\n")
+	if !bytes.HasPrefix(trimmed, []byte("<")) {
+		return nil
+	}
+	dec := xml.NewDecoder(bytes.NewReader(trimmed))
+	dec.Strict = false
+	dec.AutoClose = xml.HTMLAutoClose
+	dec.Entity = xml.HTMLEntity
+	depth, elements := 0, 0
+	for {
+		tok, err := dec.RawToken()
+		if err != nil {
+			return nil // the end, or XML the parser may still read
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			depth++
+			elements++
+			if depth > maxFeedDepth {
+				return fmt.Errorf("%w: its elements nest more than %d deep, where a feed nests a handful", ErrNotExport, maxFeedDepth)
+			}
+			if elements > maxFeedElements {
+				return fmt.Errorf("%w: it has more than %d elements, more than any feed", ErrTooLarge, maxFeedElements)
+			}
+		case xml.EndElement:
+			depth = max(0, depth-1)
+		}
+	}
 }

@@ -362,3 +362,37 @@ func TestImportFeedRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestImportFeedNestingBounded: a feed of millions of nested elements (under
+// the size cap) is refused early, saying why, instead of being parsed.
+func TestImportFeedNestingBounded(t *testing.T) {
+	const n = 2_700_000
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>`)
+	b.Write(bytes.Repeat([]byte("<a>"), n))
+	b.Write(bytes.Repeat([]byte("</a>"), n))
+	b.WriteString(`</title></item></channel></rss>`)
+	if b.Len() > MaxDocumentSize {
+		t.Fatalf("the document is %d bytes, over the cap: the test would not reach the parser", b.Len())
+	}
+	path := filepath.Join(t.TempDir(), "deep.xml")
+	mustWrite(t, path, b.Bytes())
+	rep, err := ImportFeed(t.Context(), path, newMemSink().sink, Options{})
+	if !errors.Is(err, ErrNotExport) || !strings.Contains(err.Error(), "nest more than") || rep.Imported != 0 {
+		t.Fatalf("deep feed: %+v, %v; want refused for its nesting", rep, err)
+	}
+	// A feed with no items says so.
+	empty := filepath.Join(t.TempDir(), "empty.xml")
+	mustWrite(t, empty, []byte(`<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>`))
+	rep, err = ImportFeed(t.Context(), empty, newMemSink().sink, Options{})
+	if err != nil || len(rep.Errors) == 0 || !strings.Contains(rep.Errors[0], "no items") {
+		t.Fatalf("empty feed: %+v, %v; want a report that says it has no items", rep, err)
+	}
+}
+
+func mustWrite(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
