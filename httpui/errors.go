@@ -30,7 +30,7 @@ var statuses = []struct {
 	}},
 	{http.StatusForbidden, []error{social.ErrNotYours}},
 	{http.StatusNotFound, []error{
-		store.ErrNoSnapshot, store.ErrNotInSnapshot, store.ErrNotSource, social.ErrNoPost,
+		store.ErrNoSnapshot, store.ErrNotInSnapshot, store.ErrNotSource, social.ErrNoPost, restorer.ErrNoPath,
 		fs.ErrNotExist, // a friend not paired (p2p.ErrNotFriend matches it), a medium not stored
 	}},
 	{http.StatusInsufficientStorage, []error{store.ErrNoRoom}},

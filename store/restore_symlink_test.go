@@ -2,8 +2,10 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/plug-net/plug/crypto/cryptotest"
@@ -44,5 +46,28 @@ func TestRestoreDoesNotFollowPlantedSymlink(t *testing.T) {
 	}
 	if fi, err := os.Lstat(filepath.Join(dir, "secret.txt")); err != nil || !fi.Mode().IsRegular() {
 		t.Fatalf("restored file is not a regular file: %v %v", fi.Mode(), err)
+	}
+}
+
+// A folder of the snapshot that is a link at the destination is refused
+// even with --overwrite, and the message does not suggest --overwrite; a
+// path not in the snapshot is ErrNoPath.
+func TestRestoreRefusals(t *testing.T) {
+	r := newTestRepo(t, cryptotest.FixedKeys(t), newMemNet(3))
+	src := t.TempDir()
+	mustOK(t, os.MkdirAll(filepath.Join(src, "sub"), 0o755))
+	mustOK(t, os.WriteFile(filepath.Join(src, "sub", "f"), []byte("x"), 0o644))
+	snap, err := r.Backup(t.Context(), []string{src}, BackupOptions{})
+	mustOK(t, err)
+	target := t.TempDir()
+	mustOK(t, os.MkdirAll(filepath.Join(target, src), 0o755))
+	mustOK(t, os.Symlink(t.TempDir(), filepath.Join(target, src, "sub")))
+	_, err = r.Restore(t.Context(), snap, target, restorer.Options{Overwrite: true})
+	if !errors.Is(err, restorer.ErrExists) || strings.Contains(err.Error(), "--overwrite") || !strings.Contains(err.Error(), "move them away") {
+		t.Fatalf("restore over a linked folder with --overwrite: %v", err)
+	}
+	_, err = r.Restore(t.Context(), snap, t.TempDir(), restorer.Options{Path: filepath.Join(src, "nope")})
+	if !errors.Is(err, restorer.ErrNoPath) {
+		t.Fatalf("restore of a path not in the snapshot: %v, want ErrNoPath", err)
 	}
 }

@@ -39,7 +39,15 @@ type Fetcher struct {
 
 	mu      sync.Mutex
 	latency map[string]time.Duration // moving average per holder
-	bad     []BadShard
+}
+
+type badKey struct{}
+
+// WithBadShards returns a context under which Fetch tells report of each
+// bad shard it meets (missing, corrupt, or its holder unreachable): an
+// operation learns of its own, and only of its own.
+func WithBadShards(ctx context.Context, report func(BadShard)) context.Context {
+	return context.WithValue(ctx, badKey{}, report)
 }
 
 // New returns a Fetcher that reaches holders through target and
@@ -48,17 +56,10 @@ func New(target func(holder string) target.ShardTarget, identity age.Identity) *
 	return &Fetcher{target: target, identity: identity, latency: make(map[string]time.Duration)}
 }
 
-// BadShards returns every bad shard seen so far.
-func (f *Fetcher) BadShards() []BadShard {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.bad)
-}
-
-func (f *Fetcher) report(b BadShard) {
-	f.mu.Lock()
-	f.bad = append(f.bad, b)
-	f.mu.Unlock()
+func report(ctx context.Context, b BadShard) {
+	if r, ok := ctx.Value(badKey{}).(func(BadShard)); ok {
+		r(b)
+	}
 }
 
 func (f *Fetcher) observe(holder string, d time.Duration, ok bool) {
@@ -176,7 +177,7 @@ func (f *Fetcher) Fetch(ctx context.Context, rec catalog.PackRecord) ([]byte, []
 		}
 		f.observe(rec.Holders[r.i], r.d, bad.Problem == "")
 		if bad.Problem != "" {
-			f.report(bad)
+			report(ctx, bad)
 			problems = append(problems, fmt.Errorf("shard %d on %s: %s", r.i, shortName(bad.Holder), bad.Problem))
 			if next < len(order) {
 				start()

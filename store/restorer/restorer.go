@@ -57,6 +57,9 @@ type Stats struct {
 // ErrExists is wrapped when a restore would replace files.
 var ErrExists = errors.New("files exist at the destination")
 
+// ErrNoPath is wrapped when the path asked for is not in the snapshot.
+var ErrNoPath = errors.New("not in the snapshot")
+
 // Trees reads a snapshot's trees.
 type Trees interface {
 	LoadTree(ctx context.Context, ids []data.ID) (*data.Tree, error)
@@ -71,7 +74,6 @@ type Index interface {
 // Packs fetches packs from the friends: a fetch.Fetcher.
 type Packs interface {
 	Fetch(ctx context.Context, rec catalog.PackRecord) ([]byte, []pack.Entry, error)
-	BadShards() []fetch.BadShard
 }
 
 // Config is what a restore reads from.
@@ -188,11 +190,11 @@ func (p *plan) selection(ctx context.Context, snap data.Snapshot) (data.Node, st
 	for i, name := range parts {
 		n := t.Find(name)
 		if n == nil {
-			return sel, "", fmt.Errorf("%s is not in snapshot %s (it has %s)", path, snap.ID.Short(), strings.Join(snap.Paths, ", "))
+			return sel, "", fmt.Errorf("%s: %w %s (it has %s)", path, ErrNoPath, snap.ID.Short(), strings.Join(snap.Paths, ", "))
 		}
 		if i < len(parts)-1 {
 			if n.Type != data.TypeDir {
-				return sel, "", fmt.Errorf("%s is not in snapshot %s", path, snap.ID.Short())
+				return sel, "", fmt.Errorf("%s: %w %s", path, ErrNoPath, snap.ID.Short())
 			}
 			if t, err = p.cfg.Trees.LoadTree(ctx, n.Subtree); err != nil {
 				return sel, "", err
@@ -261,10 +263,18 @@ func (p *plan) checkClashes() error {
 			clash = append(clash, it.dest)
 		}
 	}
+	var dirClash []string
 	for _, it := range p.dirs {
 		if fi, err := os.Lstat(it.dest); err == nil && !fi.IsDir() {
-			clash = append(clash, it.dest)
+			dirClash = append(dirClash, it.dest)
 		}
+	}
+	if len(dirClash) > 0 {
+		// Never replaced, --overwrite or not: a link there would take the
+		// restore elsewhere.
+		show := dirClash[:min(len(dirClash), 5)]
+		return fmt.Errorf("%w: %d folders of the snapshot are files or links at the destination, for example %s; move them away, or restore into an empty directory",
+			ErrExists, len(dirClash), strings.Join(show, ", "))
 	}
 	if len(clash) == 0 {
 		return nil
@@ -313,11 +323,20 @@ func (p *plan) write(ctx context.Context) (Stats, error) {
 	}
 	emptyErr := make(chan error, 1)
 	go func() { emptyErr <- p.writeEmpty() }()
-	lost := p.fetchAndWrite(ctx)
+	var badMu sync.Mutex
+	var bads []fetch.BadShard
+	fctx := fetch.WithBadShards(ctx, func(b fetch.BadShard) {
+		badMu.Lock()
+		defer badMu.Unlock()
+		bads = append(bads, b)
+	})
+	lost := p.fetchAndWrite(fctx)
 	if err := <-emptyErr; err != nil {
 		lost = append(lost, err)
 	}
-	st.BadShards = p.cfg.Packs.BadShards()
+	badMu.Lock()
+	st.BadShards = slices.Clone(bads)
+	badMu.Unlock()
 	if err := ctx.Err(); err != nil {
 		p.cleanup()
 		return st, err
