@@ -69,20 +69,22 @@ type Config struct {
 
 // Node is the plug on the network: its host, DHT, friends and protocols.
 type Node struct {
-	refusals *refusals
-	fullMu   sync.Mutex
-	full     map[peer.ID]time.Time // friends whose disk said full, and when
-	cfg      Config
-	h        host.Host
-	db       *kv.DB
-	held     *holdstore.Store
-	log      *slog.Logger
-	friends  *friendBook
-	dht      *dht.IpfsDHT
-	relay    *relayService
-	links    *links
-	lan      *lanDiscovery
-	gate     *transportGate
+	usageMu    sync.Mutex
+	usageAsked map[peer.ID]time.Time // when each friend was last asked its usage
+	refusals   *refusals
+	fullMu     sync.Mutex
+	full       map[peer.ID]time.Time // friends whose disk said full, and when
+	cfg        Config
+	h          host.Host
+	db         *kv.DB
+	held       *holdstore.Store
+	log        *slog.Logger
+	friends    *friendBook
+	dht        *dht.IpfsDHT
+	relay      *relayService
+	links      *links
+	lan        *lanDiscovery
+	gate       *transportGate
 
 	dmu        sync.Mutex // guards the DHT state below
 	bootPeers  int        // bootstrap peers connected at the last attempt
@@ -322,6 +324,7 @@ func (n *Node) connected(_ network.Network, c network.Conn) {
 		}
 	}
 	n.goRun(func(context.Context) { n.friends.touch(p, addrStrings(n.h.Peerstore().Addrs(p))) })
+	n.goRun(func(ctx context.Context) { n.refreshUsage(ctx, p, false) })
 	n.links.kick()
 	n.runConnectHooks(p)
 }

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -50,4 +51,32 @@ func mustOKp(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestOwnerSeesQuota: a friend cuts what it gives; the owner's friend
+// list follows (quota and use, from the friend's answers), and a refusal
+// for quota says so.
+func TestOwnerSeesQuota(t *testing.T) {
+	a := newTestPlug(t, "ann", nil)
+	d := newTestPlug(t, "dan", nil)
+	a.node.Host().Peerstore().AddAddrs(d.node.ID(), d.node.Host().Addrs(), time.Hour)
+	pair(t, d, a)
+	ctx := t.Context()
+	if _, err := d.node.SetQuota(a.node.ID(), 50_000); err != nil {
+		t.Fatal(err)
+	}
+	tg := a.node.Target(d.node.ID())
+	id, data := randShard(t, 10_000)
+	mustOKp(t, tg.PutShard(ctx, id, data))
+	id2, data2 := randShard(t, 60_000)
+	if err := tg.PutShard(ctx, id2, data2); !errors.Is(err, ErrQuota) {
+		t.Fatalf("a shard past the quota: %v, want ErrQuota", err)
+	}
+	waitFor(t, 10*time.Second, "ann to learn dan's quota and use", func() bool {
+		fs, err := a.node.Friends()
+		if err != nil || len(fs) != 1 {
+			return false
+		}
+		return fs[0].QuotaTaken == 50_000 && fs[0].UsedTaken == 10_000
+	})
 }

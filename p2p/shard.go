@@ -280,6 +280,11 @@ func (t *FriendTarget) PutShard(ctx context.Context, id [32]byte, data []byte) e
 		return fmt.Errorf("put shard %x to %s: %w", id[:4], t.p, err)
 	}
 	t.n.setFull(t.p, false)
+	// What this plug uses there grows by the shard (the friend's count,
+	// asked on every connection, corrects it).
+	if _, err := t.n.friends.update(t.p, false, func(f *Friend) { f.UsedTaken += int64(len(data)) }); err != nil && !errors.Is(err, ErrNotFriend) {
+		t.n.log.Debug("could not record what a friend holds", "friend", t.n.peerName(t.p), "err", err)
+	}
 	return nil
 }
 
@@ -289,6 +294,10 @@ func (t *FriendTarget) putFailed(ctx context.Context, err error) error {
 	if errors.Is(err, ErrFriendFull) {
 		t.n.setFull(t.p, true)
 		t.n.log.Warn("a friend's disk is full: it is left out of new backups for a while", "friend", t.n.peerName(t.p), "err", err)
+	}
+	if errors.Is(err, ErrQuota) {
+		t.n.log.Warn("a friend refuses more of your data: the space it gives you is used up; ask it for more (plug friends quota on its plug)", "friend", t.n.peerName(t.p), "err", err)
+		t.n.goRun(func(ctx context.Context) { t.n.refreshUsage(ctx, t.p, true) })
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w (%v)", ctx.Err(), err)
@@ -409,4 +418,28 @@ func (n *Node) isFull(p peer.ID) bool {
 	defer n.fullMu.Unlock()
 	t, ok := n.full[p]
 	return ok && time.Since(t) < fullBackoff
+}
+
+// usageEvery spaces the usage questions to one friend.
+const usageEvery = 10 * time.Minute
+
+// refreshUsage asks friend p what it gives this plug and what this plug
+// uses there, at most once per usageEvery unless now, so that both sides'
+// numbers stay true.
+func (n *Node) refreshUsage(ctx context.Context, p peer.ID, now bool) {
+	n.usageMu.Lock()
+	if !now && time.Since(n.usageAsked[p]) < usageEvery {
+		n.usageMu.Unlock()
+		return
+	}
+	if n.usageAsked == nil {
+		n.usageAsked = map[peer.ID]time.Time{}
+	}
+	n.usageAsked[p] = time.Now()
+	n.usageMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, _, _, err := n.Target(p).Usage(ctx); err != nil {
+		n.log.Debug("could not ask a friend what it holds for this plug", "friend", n.peerName(p), "err", err)
+	}
 }
