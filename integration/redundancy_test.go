@@ -109,9 +109,14 @@ func TestRecodeTarget(t *testing.T) {
 		t.Fatalf("the re-coding finished before the kill: the test needs more packs\n%s", log)
 	}
 	c.start("a")
-	eventually(t, 3*time.Minute, "the re-coding did not finish after the restart", func() bool { return redundancy(t, c.dir("a")).Pending == 0 })
+	// Done: every pack in the new shape, the head record published and
+	// the old shards released.
+	eventually(t, 3*time.Minute, "the re-coding did not finish after the restart", func() bool { return strings.Contains(c.d["a"].logText(), "re-coding done") })
 	if log := c.d["a"].logText(); !strings.Contains(log, "re-coding started") {
 		t.Fatalf("the restarted plug had nothing left to re-code:\n%s", log)
+	}
+	if red := redundancy(t, c.dir("a")); red.Pending != 0 {
+		t.Fatalf("re-coding done, but %d packs are in the old shape", red.Pending)
 	}
 	if v, code := c.verify(true); code != 0 || !v.OK || v.CanLose != 2 {
 		t.Fatalf("verify --read-data after re-coding: exit %d, %+v", code, v)

@@ -72,6 +72,10 @@ func (r *Repo) Recode(ctx context.Context) (RecodeReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	// Shards of packs re-coded before a crash, not yet released.
+	if _, err := r.releasePending(ctx); err != nil {
+		return rep, err
+	}
 	red, err := r.Redundancy()
 	if err != nil || red.K < 1 {
 		return rep, err
@@ -103,10 +107,11 @@ func (r *Repo) Recode(ctx context.Context) (RecodeReport, error) {
 	if err := r.markDirty(); err != nil {
 		return rep, err
 	}
-	if err := r.Publish(ctx); err != nil {
+	n, err = r.releasePending(ctx)
+	if err != nil {
 		return rep, fmt.Errorf("re-coded, but publishing the head record failed: %w", err)
 	}
-	r.log.Info("re-coding done", "packs", rep.Packs, "k", red.K, "m", red.M)
+	r.log.Info("re-coding done", "packs", rep.Packs, "k", red.K, "m", red.M, "shards_released", n)
 	return rep, nil
 }
 
@@ -144,12 +149,14 @@ func (r *Repo) recodePack(ctx context.Context, p catalog.PackRecord, keep []targ
 	if err := r.db.PutSync(kv.Local, keyRecoding, nil); err != nil {
 		return err
 	}
-	for j, h := range cur.Holders { // acknowledged and recorded: the old shards go
-		if tg := r.net.Holder(h); tg != nil {
-			if err := tg.DeleteShard(ctx, cur.Shape.ShardIDs[j]); err != nil {
-				r.log.Debug("could not release a shard of a re-coded pack; prune releases it later", "friend", h, "err", err)
-			}
-		}
+	// Acknowledged and recorded: the old shards go once the head record
+	// no longer names their pack.
+	var rs []release
+	for j, h := range cur.Holders {
+		rs = append(rs, release{Holder: h, Shard: cur.Shape.ShardIDs[j]})
+	}
+	if err := r.releaseLater(rs); err != nil {
+		return err
 	}
 	r.log.Info("pack re-coded", "pack", cur.ID.Short(), "new", np.ID.Short(), "done", i, "of", total, "k", np.Shape.K, "m", np.Shape.M)
 	return nil

@@ -143,13 +143,21 @@ func TestRecode(t *testing.T) {
 	if err != nil || !v.OK || v.CanLose != 2 {
 		t.Fatalf("verify after re-coding: %+v %v", v, err)
 	}
-	net.holders[0].SetDown(true)
-	net.holders[3].SetDown(true)
-	o := t.TempDir()
-	if _, err := r.Restore(ctx, snap, o, restorer.Options{}); err != nil {
+	// A plug recovered now finds, from the friends' head record, packs
+	// that are all still there.
+	r2 := newTestRepo(t, cryptotest.FixedKeys(t), net)
+	if _, err := r2.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
-	sameTree(t, src, filepath.Join(o, src))
+	net.holders[0].SetDown(true)
+	net.holders[3].SetDown(true)
+	for _, rr := range []*Repo{r, r2} {
+		o := t.TempDir()
+		if _, err := rr.Restore(ctx, snap, o, restorer.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		sameTree(t, src, filepath.Join(o, src))
+	}
 }
 
 // A re-coding cut short by a crash leaves a record; the next one releases

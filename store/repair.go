@@ -47,6 +47,7 @@ func (r *Repo) Repair(ctx context.Context, grace time.Duration) (repair.Report, 
 	cfg := repair.Config{
 		Catalog: r.cat, Shards: r.fetcher, Identity: r.keys.AgeIdentity(), M: r.parity(),
 		Holder: r.net.Holder, Repacked: r.relinkRefs, Logger: r.log,
+		Release: func(h string, shard data.ID) error { return r.releaseLater([]release{{Holder: h, Shard: shard}}) },
 	}
 	for _, p := range packs {
 		var badIdx []int
@@ -83,6 +84,9 @@ func (r *Repo) finishRepair(ctx context.Context, replace map[string]string, rep 
 		return fmt.Errorf("repaired, but publishing the head record failed: %w", err)
 	}
 	rep.Published = true
+	if _, err := r.releaseAfterPublish(ctx); err != nil {
+		r.log.Warn("could not release the shards of repaired packs; prune releases them later", "err", err)
+	}
 	if len(rep.Failed) > 0 {
 		return fmt.Errorf("%d packs could not be repaired: %v", len(rep.Failed), rep.Failed)
 	}

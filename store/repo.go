@@ -88,6 +88,7 @@ type Repo struct {
 
 	downloads chan struct{} // slots of OpenFile
 	recodeCh  chan struct{} // the target changed
+	releaseMu sync.Mutex    // guards keyReleases
 
 	jobMu sync.Mutex // one backup, forget, repair or recovery at a time
 	job   string     // what holds jobMu, for "busy" errors

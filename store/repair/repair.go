@@ -81,6 +81,9 @@ type Config struct {
 	// Repacked is told when a pack was cut again into a new one: what
 	// referred to the old pack must follow (the offsets are the same).
 	Repacked func(old, new data.ID)
+	// Release, if set, records a shard of a replaced pack to release once
+	// the head record no longer names its pack.
+	Release func(holder string, shard data.ID) error
 	// Cutting, if set, is told the new pack's shards and holders before
 	// any is put, so that a crash midway leaves a record of what to
 	// release (re-coding uses it).
@@ -123,10 +126,10 @@ func Pack(ctx context.Context, cfg Config, p catalog.PackRecord, badIdx []int, r
 	if _, err := Recut(ctx, cfg, p, shards, keep); err != nil {
 		return err
 	}
-	for i, h := range p.Holders { // best effort: the old shards are garbage now
-		if tg := cfg.Holder(h); tg != nil && !skip[i] {
-			if err := tg.DeleteShard(ctx, p.Shape.ShardIDs[i]); err != nil {
-				cfg.Logger.Debug("could not delete a shard of a pack cut again; prune deletes it later", "friend", h, "err", err)
+	for i, h := range p.Holders { // the old shards go once no head record names their pack
+		if !skip[i] && cfg.Release != nil {
+			if err := cfg.Release(h, p.Shape.ShardIDs[i]); err != nil {
+				return err
 			}
 		}
 	}

@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/plug-net/plug/store/data"
+	"github.com/plug-net/plug/store/kv"
+)
+
+// keyReleases lists the shards of packs that a re-coding or a repair
+// replaced (space kv.Local). They are released only once a head record
+// that no longer names their pack reached the friends: until then a
+// recovery from the friends' head record still finds them.
+var keyReleases = []byte("backup/releases")
+
+// release is one shard to release from one friend.
+type release struct {
+	Holder string  `json:"holder"`
+	Shard  data.ID `json:"shard"`
+}
+
+// releaseLater records shards to release after the next head record.
+func (r *Repo) releaseLater(rs []release) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	r.releaseMu.Lock()
+	defer r.releaseMu.Unlock()
+	all, err := r.pendingReleases()
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(append(all, rs...))
+	if err != nil {
+		return err
+	}
+	return r.db.PutSync(kv.Local, keyReleases, b)
+}
+
+func (r *Repo) pendingReleases() ([]release, error) {
+	b, err := r.db.Get(kv.Local, keyReleases)
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rs []release
+	if err := json.Unmarshal(b, &rs); err != nil {
+		r.log.Warn("the list of shards to release is damaged; prune releases them instead", "err", err)
+		return nil, nil
+	}
+	return rs, nil
+}
+
+// releasePending publishes the head record if the catalog changed, then
+// releases the shards waiting for it (best effort: what a friend does not
+// drop now, prune drops later). It returns how many were released.
+func (r *Repo) releasePending(ctx context.Context) (int, error) {
+	if r.Dirty() {
+		if rs, err := r.pendingReleases(); err != nil || len(rs) == 0 {
+			return 0, err
+		}
+		if err := r.Publish(ctx); err != nil {
+			return 0, fmt.Errorf("the replaced shards wait for the head record: %w", err)
+		}
+	}
+	return r.releaseAfterPublish(ctx)
+}
+
+// releaseAfterPublish releases the shards waiting for a head record, which
+// was just published.
+func (r *Repo) releaseAfterPublish(ctx context.Context) (int, error) {
+	r.releaseMu.Lock()
+	defer r.releaseMu.Unlock()
+	rs, err := r.pendingReleases()
+	if err != nil || len(rs) == 0 {
+		return 0, err
+	}
+	released := 0
+	for _, x := range rs {
+		tg := r.net.Holder(x.Holder)
+		if tg == nil {
+			continue
+		}
+		if err := tg.DeleteShard(ctx, x.Shard); err != nil {
+			r.log.Debug("could not release a replaced shard; prune releases it later", "friend", x.Holder, "err", err)
+			continue
+		}
+		released++
+	}
+	if err := r.db.Delete(kv.Local, keyReleases); err != nil {
+		return released, err
+	}
+	return released, nil
+}
