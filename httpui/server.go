@@ -46,13 +46,16 @@ type Status struct {
 	DHT          string   `json:"dht,omitempty"`
 	// LastBackup is when the last backup succeeded (zero: never), and
 	// LastBackupAgeS its age in seconds (-1: never).
-	LastBackup     time.Time `json:"last_backup,omitzero"`
-	LastBackupAgeS int64     `json:"last_backup_age_s"`
-	Snapshots      int       `json:"snapshots"`
-	CanLose        *int      `json:"can_lose,omitempty"`      // friends that may vanish without loss (store.Repo.Health)
-	SharedHouses   []string  `json:"shared_houses,omitempty"` // friends who live in one house: "Bob and Cat"
-	Job            string    `json:"job,omitempty"`           // what runs now
-	Sources        []string  `json:"sources"`
+	LastBackup     time.Time     `json:"last_backup,omitzero"`
+	LastBackupAgeS int64         `json:"last_backup_age_s"`
+	Snapshots      int           `json:"snapshots"`
+	CanLose        *int          `json:"can_lose,omitempty"`      // friends that may vanish without loss (store.Repo.Health)
+	SharedHouses   []string      `json:"shared_houses,omitempty"` // friends who live in one house: "Bob and Cat"
+	LastCheck      time.Time     `json:"last_check,omitzero"`     // when the friends were last checked by schedule
+	LastCheckAgeS  int64         `json:"last_check_age_s"`        // seconds since, -1: never
+	FriendChecks   []FriendCheck `json:"friend_checks,omitempty"` // what the last check found at each friend
+	Job            string        `json:"job,omitempty"`           // what runs now
+	Sources        []string      `json:"sources"`
 }
 
 // ReachWords says in a sentence how the internet reaches the plug, for the
@@ -83,6 +86,15 @@ func (s Status) ReachWords() string {
 		return "Your plug is finding out whether the internet can reach it."
 	}
 	return s.ReachText
+}
+
+// FriendCheck is what the last check found at one friend.
+type FriendCheck struct {
+	PeerID  string    `json:"peer_id"`
+	Name    string    `json:"name"`
+	Checked time.Time `json:"checked"`
+	Proved  int       `json:"proved"`
+	Failed  int       `json:"failed"`
 }
 
 // Relay is a plug that holds a relay slot for this one.

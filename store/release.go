@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"time"
 
 	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/kv"
@@ -18,9 +20,14 @@ var keyReleases = []byte("backup/releases")
 
 // release is one shard to release from one friend.
 type release struct {
-	Holder string  `json:"holder"`
-	Shard  data.ID `json:"shard"`
+	Holder string    `json:"holder"`
+	Shard  data.ID   `json:"shard"`
+	Since  time.Time `json:"since,omitzero"`
 }
+
+// releaseKept is how long a shard waits for its friend to come back and
+// drop it.
+const releaseKept = 90 * 24 * time.Hour
 
 // releaseLater records shards to release after the next head record.
 func (r *Repo) releaseLater(rs []release) error {
@@ -32,6 +39,10 @@ func (r *Repo) releaseLater(rs []release) error {
 	all, err := r.pendingReleases()
 	if err != nil {
 		return err
+	}
+	now := time.Now().UTC()
+	for i := range rs {
+		rs[i].Since = now
 	}
 	b, err := json.Marshal(append(all, rs...))
 	if err != nil {
@@ -81,19 +92,26 @@ func (r *Repo) releaseAfterPublish(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	released := 0
+	var left []release // friends out of reach: asked again at the next round
 	for _, x := range rs {
 		tg := r.net.Holder(x.Holder)
 		if tg == nil {
-			continue
+			continue // no longer a friend: it dropped everything of this plug
 		}
-		if err := tg.DeleteShard(ctx, x.Shard); err != nil {
-			r.log.Debug("could not release a replaced shard; prune releases it later", "friend", x.Holder, "err", err)
+		if err := tg.DeleteShard(ctx, x.Shard); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if time.Since(x.Since) < releaseKept {
+				left = append(left, x)
+			}
 			continue
 		}
 		released++
 	}
-	if err := r.db.Delete(kv.Local, keyReleases); err != nil {
+	if len(left) == 0 {
+		return released, r.db.Delete(kv.Local, keyReleases)
+	}
+	b, err := json.Marshal(left)
+	if err != nil {
 		return released, err
 	}
-	return released, nil
+	return released, r.db.PutSync(kv.Local, keyReleases, b)
 }

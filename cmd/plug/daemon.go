@@ -256,6 +256,9 @@ func (a *app) runBackground(ctx context.Context) (stop func()) {
 	wg.Go(func() { a.trimEvents(ctx) })
 	wg.Go(func() { a.repo.RunRecovery(ctx) })
 	wg.Go(func() { store.NewScheduler(a.repo, a.cfg.every, a.cfg.settle, string(a.cfg.dir)).Run(ctx) })
+	wg.Go(func() {
+		a.repo.RunChecks(ctx, store.HealConfig{Every: a.cfg.checkEvery, ReadPeriod: a.cfg.readPeriod, Grace: a.cfg.grace})
+	})
 	if a.repo.Dirty() {
 		wg.Go(func() {
 			if err := a.repo.Publish(ctx); err != nil && ctx.Err() == nil {

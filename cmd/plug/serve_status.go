@@ -15,15 +15,66 @@ import (
 func (a *app) Status(ctx context.Context) (httpui.Status, error) {
 	friends, err := a.db.Count(kv.Friends, nil)
 	if err != nil {
-		return httpui.Status{}, err
+		checks, err := a.repo.FriendHealth()
+		if err != nil {
+			return httpui.Status{}, err
+		}
+		var fcs []httpui.FriendCheck
+		for _, f := range a.repo.Friends() {
+			if h, ok := checks[f.PeerID]; ok {
+				fcs = append(fcs, httpui.FriendCheck{PeerID: f.PeerID, Name: f.Name, Checked: h.Checked, Proved: h.Proved, Failed: h.Failed})
+			}
+		}
+		lastCheck, checkAge := a.repo.LastCheck(), int64(-1)
+		if !lastCheck.IsZero() {
+			checkAge = int64(time.Since(lastCheck).Seconds())
+		}
+		return httpui.Status{
+			LastCheck:     lastCheck,
+			LastCheckAgeS: checkAge,
+			FriendChecks:  fcs}, err
 	}
 	snaps, err := a.repo.Snapshots()
 	if err != nil {
-		return httpui.Status{}, err
+		checks, err := a.repo.FriendHealth()
+		if err != nil {
+			return httpui.Status{}, err
+		}
+		var fcs []httpui.FriendCheck
+		for _, f := range a.repo.Friends() {
+			if h, ok := checks[f.PeerID]; ok {
+				fcs = append(fcs, httpui.FriendCheck{PeerID: f.PeerID, Name: f.Name, Checked: h.Checked, Proved: h.Proved, Failed: h.Failed})
+			}
+		}
+		lastCheck, checkAge := a.repo.LastCheck(), int64(-1)
+		if !lastCheck.IsZero() {
+			checkAge = int64(time.Since(lastCheck).Seconds())
+		}
+		return httpui.Status{
+			LastCheck:     lastCheck,
+			LastCheckAgeS: checkAge,
+			FriendChecks:  fcs}, err
 	}
 	src, err := a.repo.Sources()
 	if err != nil {
-		return httpui.Status{}, err
+		checks, err := a.repo.FriendHealth()
+		if err != nil {
+			return httpui.Status{}, err
+		}
+		var fcs []httpui.FriendCheck
+		for _, f := range a.repo.Friends() {
+			if h, ok := checks[f.PeerID]; ok {
+				fcs = append(fcs, httpui.FriendCheck{PeerID: f.PeerID, Name: f.Name, Checked: h.Checked, Proved: h.Proved, Failed: h.Failed})
+			}
+		}
+		lastCheck, checkAge := a.repo.LastCheck(), int64(-1)
+		if !lastCheck.IsZero() {
+			checkAge = int64(time.Since(lastCheck).Seconds())
+		}
+		return httpui.Status{
+			LastCheck:     lastCheck,
+			LastCheckAgeS: checkAge,
+			FriendChecks:  fcs}, err
 	}
 	if src == nil {
 		src = []string{}
@@ -31,13 +82,47 @@ func (a *app) Status(ctx context.Context) (httpui.Status, error) {
 	reach := a.node.Reachability()
 	health, err := a.repo.Health()
 	if err != nil {
-		return httpui.Status{}, err
+		checks, err := a.repo.FriendHealth()
+		if err != nil {
+			return httpui.Status{}, err
+		}
+		var fcs []httpui.FriendCheck
+		for _, f := range a.repo.Friends() {
+			if h, ok := checks[f.PeerID]; ok {
+				fcs = append(fcs, httpui.FriendCheck{PeerID: f.PeerID, Name: f.Name, Checked: h.Checked, Proved: h.Proved, Failed: h.Failed})
+			}
+		}
+		lastCheck, checkAge := a.repo.LastCheck(), int64(-1)
+		if !lastCheck.IsZero() {
+			checkAge = int64(time.Since(lastCheck).Seconds())
+		}
+		return httpui.Status{
+			LastCheck:     lastCheck,
+			LastCheckAgeS: checkAge,
+			FriendChecks:  fcs}, err
 	}
 	last, age := a.repo.LastBackup(), int64(-1)
 	if !last.IsZero() {
 		age = int64(time.Since(last).Seconds())
 	}
+	checks, err := a.repo.FriendHealth()
+	if err != nil {
+		return httpui.Status{}, err
+	}
+	var fcs []httpui.FriendCheck
+	for _, f := range a.repo.Friends() {
+		if h, ok := checks[f.PeerID]; ok {
+			fcs = append(fcs, httpui.FriendCheck{PeerID: f.PeerID, Name: f.Name, Checked: h.Checked, Proved: h.Proved, Failed: h.Failed})
+		}
+	}
+	lastCheck, checkAge := a.repo.LastCheck(), int64(-1)
+	if !lastCheck.IsZero() {
+		checkAge = int64(time.Since(lastCheck).Seconds())
+	}
 	return httpui.Status{
+		LastCheck:      lastCheck,
+		LastCheckAgeS:  checkAge,
+		FriendChecks:   fcs,
 		PeerID:         a.host.ID().String(),
 		Name:           a.cfg.name,
 		ListenAddrs:    p2p.FullAddrs(a.host),

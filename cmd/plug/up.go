@@ -41,6 +41,8 @@ type upConfig struct {
 	grace        time.Duration
 	every        time.Duration
 	settle       time.Duration
+	checkEvery   time.Duration
+	readPeriod   time.Duration
 	verbose      bool
 }
 
@@ -58,6 +60,8 @@ func cmdUp(ctx context.Context, std stdio, args []string) error {
 	f.DurationVar(&cfg.grace, "grace", defaultGrace, "how long a friend may be offline before its shards are moved elsewhere")
 	f.DurationVar(&cfg.every, "backup-every", store.DefaultEvery, "how often the sources are backed up")
 	f.DurationVar(&cfg.settle, "backup-settle", store.DefaultSettle, "how long after a change in the sources to back them up")
+	f.DurationVar(&cfg.checkEvery, "check-every", store.DefaultCheckEvery, "how often the friends are asked to prove they hold your data; a friend that fails, or is gone longer than --grace, is replaced by itself")
+	f.DurationVar(&cfg.readPeriod, "check-period", store.DefaultReadPeriod, "how long it takes the checks to read every shard once in full")
 	f.BoolVar(&cfg.verbose, "v", false, "log debug messages to stderr")
 	pos, err := f.parse(args)
 	if err != nil {

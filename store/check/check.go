@@ -1,6 +1,7 @@
 package check
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -31,9 +32,16 @@ type Options struct {
 	// Sample is how many shards per friend a spot check proves (0:
 	// DefaultSample).
 	Sample int
+	// Slice, with Of > 0, also downloads in full the shards at positions
+	// At, At+Of, At+2·Of … of each friend's list (sorted by pack): Of
+	// rounds with At = 0 … Of-1 read every shard once.
+	Slice Slice
 	// Progress, if set, is told how many shards were checked.
 	Progress func(done, total int)
 }
+
+// Slice is one of Of parts of every friend's shards.
+type Slice struct{ At, Of int }
 
 // FriendCheck is what a verification found at one friend.
 type FriendCheck struct {
@@ -100,6 +108,7 @@ var ErrCorrupt = errors.New("shard is corrupt")
 type shardRef struct {
 	pack  catalog.PackRecord
 	index int
+	read  bool // download in full, even in a spot check
 }
 
 // Verify checks that the friends still hold the owner's data: by random
@@ -194,7 +203,7 @@ func holdersOf(packs []catalog.PackRecord, friends []head.Friend) (map[string][]
 	byHolder := map[string][]shardRef{}
 	for _, p := range packs {
 		for i, h := range p.Holders {
-			byHolder[h] = append(byHolder[h], shardRef{p, i})
+			byHolder[h] = append(byHolder[h], shardRef{pack: p, index: i})
 		}
 	}
 	names := map[string]string{}
@@ -219,6 +228,17 @@ func sample(byHolder map[string][]shardRef, opt Options) (map[string][]shardRef,
 			rand.Shuffle(len(sel), func(i, j int) { sel[i], sel[j] = sel[j], sel[i] })
 			sel = sel[:opt.Sample]
 		}
+		if !opt.ReadData && opt.Slice.Of > 0 {
+			sorted := slices.Clone(refs)
+			slices.SortFunc(sorted, func(a, b shardRef) int {
+				return cmp.Or(bytes.Compare(a.pack.ID[:], b.pack.ID[:]), cmp.Compare(a.index, b.index))
+			})
+			for i := opt.Slice.At % opt.Slice.Of; i < len(sorted); i += opt.Slice.Of {
+				r := sorted[i]
+				r.read = true
+				sel = append(sel[:len(sel):len(sel)], r)
+			}
+		}
 		plan[h] = sel
 		total += len(sel)
 	}
@@ -236,7 +256,7 @@ func checkFriend(ctx context.Context, holder target.Holder, h, name string, shar
 		if fc.Offline || ctx.Err() != nil {
 			break
 		}
-		err := checkShard(ctx, holder, s, readData)
+		err := checkShard(ctx, holder, s, readData || s.read)
 		fc.Checked++
 		switch {
 		case err == nil:

@@ -126,8 +126,10 @@ func Pack(ctx context.Context, cfg Config, p catalog.PackRecord, badIdx []int, r
 	if _, err := Recut(ctx, cfg, p, shards, keep); err != nil {
 		return err
 	}
-	for i, h := range p.Holders { // the old shards go once no head record names their pack
-		if !skip[i] && cfg.Release != nil {
+	// The old shards go once no head record names their pack: those of
+	// the friends replaced too, if they come back.
+	for i, h := range p.Holders {
+		if cfg.Release != nil {
 			if err := cfg.Release(h, p.Shape.ShardIDs[i]); err != nil {
 				return err
 			}
@@ -149,7 +151,18 @@ func move(ctx context.Context, cfg Config, p catalog.PackRecord, badIdx []int, s
 		np.Holders[i] = h.Name()
 		rep.Moved++
 	}
-	return cfg.Catalog.PutPack(np)
+	if err := cfg.Catalog.PutPack(np); err != nil {
+		return err
+	}
+	// The replaced friend drops its copy if it comes back.
+	for _, i := range badIdx {
+		if cfg.Release != nil {
+			if err := cfg.Release(p.Holders[i], p.Shape.ShardIDs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Recut cuts the pack's ciphertext (all its shards) again over keep
