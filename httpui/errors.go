@@ -8,6 +8,7 @@ import (
 	"github.com/plug-net/plug/p2p/invite"
 	"github.com/plug-net/plug/social"
 	"github.com/plug-net/plug/store"
+	"github.com/plug-net/plug/store/kv"
 	"github.com/plug-net/plug/store/restorer"
 	"github.com/plug-net/plug/store/target"
 )
@@ -33,7 +34,7 @@ var statuses = []struct {
 		store.ErrNoSnapshot, store.ErrNotInSnapshot, store.ErrNotSource, social.ErrNoPost, restorer.ErrNoPath,
 		fs.ErrNotExist, // a friend not paired (p2p.ErrNotFriend matches it), a medium not stored
 	}},
-	{http.StatusInsufficientStorage, []error{store.ErrNoRoom}},
+	{http.StatusInsufficientStorage, []error{store.ErrNoRoom, kv.ErrDiskFull}},
 	{http.StatusServiceUnavailable, []error{store.ErrClosing, social.ErrClosed}},
 }
 

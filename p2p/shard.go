@@ -18,6 +18,7 @@ import (
 
 	"github.com/plug-net/plug/p2p/holdstore"
 	"github.com/plug-net/plug/p2p/proof"
+	"github.com/plug-net/plug/store/kv"
 )
 
 // shardDeadline bounds one shard operation on the wire: a 32 MiB shard at a
@@ -81,7 +82,7 @@ func (n *Node) handleShard(s network.Stream) {
 			code = codeTooLarge
 		case errors.Is(err, proof.ErrRange):
 			code = codeBadRequest
-		case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.Is(err, kv.ErrDiskFull):
 			code = codeFull
 			n.log.Warn("the disk is full: a friend's shard was refused", "friend", f.Name, "err", err)
 		}
@@ -272,8 +273,10 @@ func (t *FriendTarget) PutShard(ctx context.Context, id [32]byte, data []byte) e
 	}()
 	_, err = t.answer(s, "put", id)
 	if err != nil {
-		s.Reset()   // the friend stopped reading: unblock the write
-		_ = <-wrote // the write ends with the reset; the answer says why
+		s.Reset() // the friend stopped reading: unblock the write
+		if werr := <-wrote; werr != nil {
+			t.n.log.Debug("the write of a refused shard ended", "friend", t.n.peerName(t.p), "err", werr) // the answer says why
+		}
 		return t.putFailed(ctx, err)
 	}
 	if err := <-wrote; err != nil {

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -254,4 +255,49 @@ func TestCloseStopsGoroutines(t *testing.T) {
 		buf := make([]byte, 1<<20)
 		t.Fatalf("%d goroutines before Open, %d after Close:\n%s", before, after, buf[:runtime.Stack(buf, true)])
 	}
+}
+
+// TestDiskFullRefusesWrites: below the reserve, writes fail with
+// ErrDiskFull saying what to do, reads go on, and writes resume by
+// themselves once there is room (with some margin).
+func TestDiskFullRefusesWrites(t *testing.T) {
+	var free atomic.Int64
+	free.Store(1 << 40)
+	db, err := Open(filepath.Join(t.TempDir(), "db"), Options{FreeSpace: func(string) (int64, error) { return free.Load(), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	mustPut(t, db, Friends, "ann", "v1")
+	reserve := db.room.reserve
+	wait := func() { // the free space is asked at most once a second: ask now
+		db.room.mu.Lock()
+		db.room.checked = time.Time{}
+		db.room.mu.Unlock()
+	}
+
+	free.Store(reserve - 1)
+	wait()
+	err = db.Put(Friends, []byte("bob"), []byte("v"))
+	if !errors.Is(err, ErrDiskFull) || !strings.Contains(err.Error(), "free some space") {
+		t.Fatalf("write on a full disk: %v, want ErrDiskFull saying what to do", err)
+	}
+	if err := db.Batch(func(b *Batch) error { return b.Put(Friends, []byte("cat"), []byte("v")) }); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("batch on a full disk: %v", err)
+	}
+	if v, err := db.Get(Friends, []byte("ann")); err != nil || string(v) != "v1" {
+		t.Fatalf("read on a full disk: %q %v", v, err)
+	}
+	free.Store(reserve + 1) // not yet the margin
+	wait()
+	if err := db.Put(Friends, []byte("bob"), []byte("v")); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("write just above the reserve after a full disk: %v, want still refused", err)
+	}
+	free.Store(2 * reserve)
+	wait()
+	mustPut(t, db, Friends, "bob", "v2")
 }

@@ -102,6 +102,10 @@ type Options struct {
 	// rather than in the LSM tree. 0 means DefaultValueThreshold (4 KiB).
 	// Ignored in memory, where every value stays in the tree.
 	ValueThreshold int64
+
+	// FreeSpace tells the free bytes of the disk under a directory (tests
+	// pretend a full disk); nil asks the file system.
+	FreeSpace func(dir string) (int64, error)
 }
 
 // Logger is the logger badger writes to; badger.Logger has the same methods.
@@ -126,6 +130,8 @@ type DB struct {
 	seqs  map[string]*badger.Sequence
 
 	evMu sync.Mutex // serializes AppendEvent so that seq order is commit order
+
+	room *room // nil in memory
 }
 
 // Open opens or creates the database in dir (the daemon uses DIR/db),
@@ -173,6 +179,15 @@ func Open(dir string, opt Options) (*DB, error) {
 		return nil, fmt.Errorf("kv: open %s: %w", where(dir), err)
 	}
 	db := &DB{bdb: bdb, dir: dir, maxValue: maxValue, seqs: make(map[string]*badger.Sequence)}
+	if !opt.InMemory {
+		// Room for a value log file being written, the memtables being
+		// flushed, and compaction's new tables.
+		free := opt.FreeSpace
+		if free == nil {
+			free = statfsFree
+		}
+		db.room = &room{dir: dir, reserve: bopt.ValueLogFileSize + 4*bopt.MemTableSize + 32<<20, free: free}
+	}
 	if err := db.checkFormat(); err != nil {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("kv: open %s: %w", where(dir), err)
@@ -416,6 +431,9 @@ func (db *DB) update(fn func(*Tx) error) error {
 }
 
 func (db *DB) updateOnce(fn func(*Tx) error) error {
+	if err := db.room.check(); err != nil {
+		return fmt.Errorf("kv: update: %w", err)
+	}
 	txn := db.bdb.NewTransaction(true)
 	defer txn.Discard()
 	tx := &Tx{db: db, txn: txn}
@@ -522,6 +540,9 @@ func (db *DB) nextSeq(key []byte) (uint64, error) {
 	defer db.seqMu.Unlock()
 	seq, ok := db.seqs[string(key)]
 	if !ok {
+		if err := db.room.check(); err != nil {
+			return 0, fmt.Errorf("kv: sequence %q: %w", key[1:], err)
+		}
 		var err error
 		seq, err = db.bdb.GetSequence(key, seqLease)
 		if err != nil {

@@ -263,6 +263,9 @@ func (db *DB) Batch(fn func(*Batch) error) error {
 		return fmt.Errorf("kv: batch: %w", err)
 	}
 	defer db.exit()
+	if err := db.room.check(); err != nil {
+		return fmt.Errorf("kv: batch: %w", err)
+	}
 	b := &Batch{db: db, txn: db.bdb.NewTransaction(true)}
 	defer func() {
 		b.done = true
@@ -317,6 +320,9 @@ func (b *Batch) write(add func() error) error {
 	err := add()
 	if !errors.Is(err, badger.ErrTxnTooBig) {
 		return mapErr(err)
+	}
+	if err := b.db.room.check(); err != nil {
+		return err
 	}
 	// Blind writes never conflict, so this commit cannot fail for that.
 	if err := b.txn.Commit(); err != nil {
