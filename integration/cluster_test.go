@@ -27,7 +27,14 @@ type cluster struct {
 
 func newCluster(t *testing.T, ownerArgs []string, names ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, base: t.TempDir(), names: names, d: map[string]*daemon{}, args: map[string][]string{}}
+	return newClusterIn(t, t.TempDir(), ownerArgs, names...)
+}
+
+// newClusterIn is newCluster with the plugs' folders under base (where a
+// test may have mounted something first).
+func newClusterIn(t *testing.T, base string, ownerArgs []string, names ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, base: base, names: names, d: map[string]*daemon{}, args: map[string][]string{}}
 	c.start("z", "--bootstrap", "none", "--name", "zed")
 	c.boot = bootstrapAddr(t, c.dir("z"))
 	for i, n := range names {

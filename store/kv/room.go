@@ -28,7 +28,8 @@ type room struct {
 	full    bool
 }
 
-// roomCheckEvery bounds how often the free space is asked.
+// roomCheckEvery bounds how often the free space is asked while there is
+// plenty.
 const roomCheckEvery = time.Second
 
 func statfsFree(dir string) (int64, error) {
@@ -48,7 +49,9 @@ func (r *room) check() error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if time.Since(r.checked) >= roomCheckEvery {
+	// With little room left every write asks: a disk can fill within a
+	// second.
+	if time.Since(r.checked) >= roomCheckEvery || r.left < 4*r.reserve {
 		left, err := r.free(r.dir)
 		if err != nil {
 			return nil // a disk that cannot say is not judged full

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -330,9 +331,9 @@ func (p *plan) write(ctx context.Context) (Stats, error) {
 		defer badMu.Unlock()
 		bads = append(bads, b)
 	})
-	lost := p.fetchAndWrite(fctx)
-	if err := <-emptyErr; err != nil {
-		lost = append(lost, err)
+	lost, writeErr := p.fetchAndWrite(fctx)
+	if err := <-emptyErr; err != nil && writeErr == nil {
+		writeErr = err
 	}
 	badMu.Lock()
 	st.BadShards = slices.Clone(bads)
@@ -340,6 +341,15 @@ func (p *plan) write(ctx context.Context) (Stats, error) {
 	if err := ctx.Err(); err != nil {
 		p.cleanup()
 		return st, err
+	}
+	if writeErr != nil {
+		// The destination, not the friends: said once, what to do with it.
+		p.cleanup()
+		what := "could not write the restored files"
+		if errors.Is(writeErr, syscall.ENOSPC) || errors.Is(writeErr, syscall.EDQUOT) {
+			what = "the disk of the destination is full"
+		}
+		return st, fmt.Errorf("restore to %s: %s: %w; free space there or restore elsewhere (nothing partial was left under a file's name)", p.dir, what, writeErr)
 	}
 	if len(lost) > 0 {
 		return st, p.failed(lost)
@@ -368,14 +378,22 @@ func (p *plan) writeEmpty() error {
 	return nil
 }
 
+// destError is an error writing at the destination, not of the data.
+type destError struct{ err error }
+
+func (e destError) Error() string { return e.err.Error() }
+func (e destError) Unwrap() error { return e.err }
+
 // fetchAndWrite fetches every pack the files need and writes its chunks
-// where they go; it returns what could not be restored.
-func (p *plan) fetchAndWrite(ctx context.Context) []error {
+// where they go; it returns what could not be fetched, and the first error
+// writing at the destination (which stops it: a full disk stays full).
+func (p *plan) fetchAndWrite(ctx context.Context) (lost []error, writeErr error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var (
-		mu   sync.Mutex
-		lost []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, packsAtOnce)
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, packsAtOnce)
 	)
 	fail := func(err error) {
 		mu.Lock()
@@ -396,16 +414,29 @@ func (p *plan) fetchAndWrite(ctx context.Context) []error {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			plain, entries, err := p.cfg.Packs.Fetch(ctx, rec)
-			if err == nil {
-				err = p.writeUses(plain, entries, p.uses[pid])
-			}
 			if err != nil {
-				fail(err)
+				if ctx.Err() == nil {
+					fail(err)
+				}
+				return
+			}
+			if err := p.writeUses(plain, entries, p.uses[pid]); err != nil {
+				var de destError
+				if !errors.As(err, &de) {
+					fail(err) // the pack's content, not the destination
+					return
+				}
+				mu.Lock()
+				if writeErr == nil {
+					writeErr = de.err
+				}
+				mu.Unlock()
+				cancel()
 			}
 		}()
 	}
 	wg.Wait()
-	return lost
+	return lost, writeErr
 }
 
 // failed removes what was written and says which files were lost.
@@ -515,7 +546,7 @@ func (p *plan) writeUse(u use, b []byte) error {
 	}
 	it.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("restore %s: %w", it.dest, err)
+		return destError{fmt.Errorf("restore %s: %w", it.dest, err)}
 	}
 	p.doneBytes.Add(int64(len(b)))
 	if it.left.Add(-1) == 0 {
@@ -523,7 +554,7 @@ func (p *plan) writeUse(u use, b []byte) error {
 		err := it.finish()
 		it.mu.Unlock()
 		if err != nil {
-			return err
+			return destError{err}
 		}
 		p.doneFiles.Add(1)
 	}
