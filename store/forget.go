@@ -59,6 +59,11 @@ func (r *Repo) Forget(ctx context.Context, ret prune.Retention, withPrune bool) 
 		if err := r.publish(ctx); err != nil {
 			return rep, fmt.Errorf("forgot, but publishing the head record failed: %w", err)
 		}
+		// Only now, with no head record naming the dropped packs left to
+		// publish, their shards go.
+		if _, err := r.releaseAfterPublish(ctx); err != nil {
+			return rep, fmt.Errorf("forgot, but releasing the dropped packs' shards failed (prune again later): %w", err)
+		}
 	}
 	return rep, nil
 }
@@ -83,6 +88,13 @@ func (r *Repo) prune(ctx context.Context, rep *ForgetReport) error {
 	var errs []error
 	pr, err := prune.Prune(ctx, prune.Config{
 		Trees: r, Catalog: r.cat, Holder: r.net.Holder, KeepPacks: keepPacks,
+		Release: func(shards []prune.Shard) error {
+			rs := make([]release, len(shards))
+			for i, x := range shards {
+				rs[i] = release{Pack: x.Pack, Holder: x.Holder, Shard: x.ID}
+			}
+			return r.releaseLater(rs)
+		},
 		Dropped: func(chunks []data.ID) {
 			for _, c := range chunks {
 				if err := r.db.Delete(kv.Trees, c[:]); err != nil {

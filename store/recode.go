@@ -153,7 +153,7 @@ func (r *Repo) recodePack(ctx context.Context, p catalog.PackRecord, keep []targ
 	// no longer names their pack.
 	var rs []release
 	for j, h := range cur.Holders {
-		rs = append(rs, release{Holder: h, Shard: cur.Shape.ShardIDs[j]})
+		rs = append(rs, release{Pack: cur.ID, Holder: h, Shard: cur.Shape.ShardIDs[j]})
 	}
 	if err := r.releaseLater(rs); err != nil {
 		return err

@@ -20,6 +20,7 @@ var keyReleases = []byte("backup/releases")
 
 // release is one shard to release from one friend.
 type release struct {
+	Pack   data.ID   `json:"pack"`
 	Holder string    `json:"holder"`
 	Shard  data.ID   `json:"shard"`
 	Since  time.Time `json:"since,omitzero"`
@@ -29,10 +30,25 @@ type release struct {
 // drop it.
 const releaseKept = 90 * 24 * time.Hour
 
+// releaseShards records shards of pack (holders[i] holds shards[i]) to
+// release after the next head record.
+func (r *Repo) releaseShards(pack data.ID, holders []string, shards []data.ID) error {
+	rs := make([]release, len(holders))
+	for i := range holders {
+		rs[i] = release{Pack: pack, Holder: holders[i], Shard: shards[i]}
+	}
+	return r.releaseLater(rs)
+}
+
 // releaseLater records shards to release after the next head record.
 func (r *Repo) releaseLater(rs []release) error {
 	if len(rs) == 0 {
 		return nil
+	}
+	// The catalog is about to change: a head record must go out before
+	// these are released, even if a crash comes first.
+	if err := r.markDirty(); err != nil {
+		return err
 	}
 	r.releaseMu.Lock()
 	defer r.releaseMu.Unlock()
@@ -94,6 +110,9 @@ func (r *Repo) releaseAfterPublish(ctx context.Context) (int, error) {
 	released := 0
 	var left []release // friends out of reach: asked again at the next round
 	for _, x := range rs {
+		if r.stillHeld(x) {
+			continue // its pack still names it (a prune cut short): not garbage
+		}
 		tg := r.net.Holder(x.Holder)
 		if tg == nil {
 			continue // no longer a friend: it dropped everything of this plug
@@ -114,4 +133,18 @@ func (r *Repo) releaseAfterPublish(ctx context.Context) (int, error) {
 		return released, err
 	}
 	return released, r.db.PutSync(kv.Local, keyReleases, b)
+}
+
+// stillHeld reports whether the catalog still names shard x at its holder.
+func (r *Repo) stillHeld(x release) bool {
+	p, ok, err := r.cat.Pack(x.Pack)
+	if err != nil || !ok {
+		return err != nil // unsure: keep it
+	}
+	for i, h := range p.Holders {
+		if h == x.Holder && i < len(p.Shape.ShardIDs) && p.Shape.ShardIDs[i] == x.Shard {
+			return true
+		}
+	}
+	return false
 }

@@ -47,7 +47,7 @@ func (r *Repo) Repair(ctx context.Context, grace time.Duration) (repair.Report, 
 	cfg := repair.Config{
 		Catalog: r.cat, Shards: r.fetcher, Identity: r.keys.AgeIdentity(), M: r.parity(),
 		Holder: r.net.Holder, Repacked: r.relinkRefs, Logger: r.log,
-		Release: func(h string, shard data.ID) error { return r.releaseLater([]release{{Holder: h, Shard: shard}}) },
+		Release: r.releaseShards,
 	}
 	for _, p := range packs {
 		var badIdx []int

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/plug-net/plug/crypto/cryptotest"
@@ -69,5 +70,51 @@ func TestRestoreRefusals(t *testing.T) {
 	_, err = r.Restore(t.Context(), snap, t.TempDir(), restorer.Options{Path: filepath.Join(src, "nope")})
 	if !errors.Is(err, restorer.ErrNoPath) {
 		t.Fatalf("restore of a path not in the snapshot: %v, want ErrNoPath", err)
+	}
+}
+
+// A restore run again after it was cut short keeps the files it finished
+// and restores the rest, without --overwrite; a file that differs is still
+// a clash.
+func TestRestoreRerunKeepsWhatWasDone(t *testing.T) {
+	r := newTestRepo(t, cryptotest.FixedKeys(t), newMemNet(3))
+	src := t.TempDir()
+	makeTree(t, src)
+	snap, err := r.Backup(t.Context(), []string{src}, BackupOptions{})
+	mustOK(t, err)
+	dst := t.TempDir()
+	first, err := r.Restore(t.Context(), snap, dst, restorer.Options{})
+	mustOK(t, err)
+	// As if cut short: one file never renamed into place, a temporary left.
+	gone := filepath.Join(dst, src, "a", "dup1")
+	mustOK(t, os.Remove(gone))
+	mustOK(t, os.WriteFile(filepath.Join(dst, src, "a", ".plug-restore-dup1"), []byte("half"), 0o600))
+	again, err := r.Restore(t.Context(), snap, dst, restorer.Options{})
+	if err != nil {
+		t.Fatalf("re-run: %v", err)
+	}
+	if again.Files != 1 || again.Skipped != first.Files+first.Symlinks-1 {
+		t.Fatalf("re-run restored %d files and skipped %d; want 1 and %d", again.Files, again.Skipped, first.Files+first.Symlinks-1)
+	}
+	sameTree(t, src, filepath.Join(dst, src))
+	// A file changed since is not taken for restored.
+	mustOK(t, os.WriteFile(filepath.Join(dst, src, "a", "dup2"), []byte("changed"), 0o644))
+	if _, err := r.Restore(t.Context(), snap, dst, restorer.Options{}); !errors.Is(err, restorer.ErrExists) {
+		t.Fatalf("re-run over a changed file: %v, want ErrExists", err)
+	}
+}
+
+// A named pipe in a backed-up folder is skipped with a warning that says
+// so, and is not counted as an error.
+func TestBackupWarnsOfSpecialFiles(t *testing.T) {
+	r := newTestRepo(t, cryptotest.FixedKeys(t), newMemNet(3))
+	src := t.TempDir()
+	mustOK(t, os.WriteFile(filepath.Join(src, "f"), []byte("x"), 0o644))
+	mustOK(t, syscall.Mkfifo(filepath.Join(src, "pipe"), 0o600))
+	var warned []string
+	snap, err := r.Backup(t.Context(), []string{src}, BackupOptions{Warn: func(p string, err error) { warned = append(warned, p+": "+err.Error()) }})
+	mustOK(t, err)
+	if len(warned) != 1 || !strings.Contains(warned[0], "named pipe") || snap.Errors != 0 {
+		t.Fatalf("warnings %q, errors %d; want one about the named pipe and no error", warned, snap.Errors)
 	}
 }

@@ -365,8 +365,13 @@ func (a *Archiver) walkDir(ctx context.Context, path string, fi fs.FileInfo, par
 			}
 			children = append(children, job.fut)
 		default:
-			// Devices, sockets and pipes hold no data to back up.
-			a.cfg.Logger.Debug("skipped a special file", "path", p, "mode", cfi.Mode().String())
+			// Devices, sockets and pipes hold no data to back up: said, not
+			// counted as an error.
+			what := specialKind(cfi.Mode())
+			if a.cfg.Warn != nil {
+				a.cfg.Warn(p, fmt.Errorf("skipped: %s holds no data to back up", what))
+			}
+			a.cfg.Logger.Info("skipped a special file", "path", p, "kind", what)
 		}
 	}
 	select {
@@ -618,4 +623,19 @@ func OpenForBackup(path string) (*os.File, error) {
 		f, err = os.Open(path) // O_NOATIME needs ownership
 	}
 	return f, err
+}
+
+// specialKind names a file that is neither a folder, a file nor a link.
+func specialKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }

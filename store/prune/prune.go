@@ -91,13 +91,26 @@ type Config struct {
 	// Dropped, if set, is told of the chunks of each dropped pack (to drop
 	// them from the tree cache).
 	Dropped func(chunks []data.ID)
+	// Release records, before any pack is dropped, the shards to delete at
+	// the friends once a head record without their packs is out (a crash
+	// before then leaves the friends' head record naming only shards that
+	// are there).
+	Release func([]Shard) error
 }
 
-// Prune deletes the packs none of whose blobs a snapshot uses (nor
-// KeepPacks names): from the catalog first, then at every friend (should
-// one be unreachable, its shard is merely garbage, never a reference to
-// nothing). A snapshot whose trees cannot be read stops it before anything
-// is deleted.
+// Shard is one shard of a pack at one friend.
+type Shard struct {
+	Pack   data.ID
+	Holder string
+	ID     data.ID
+}
+
+// Prune drops the packs none of whose blobs a snapshot uses (nor
+// KeepPacks names) from the catalog, and hands their shards to Release,
+// to be deleted at the friends once the head record no longer names them
+// (should one be unreachable then, its shard is merely garbage, never a
+// reference to nothing). A snapshot whose trees cannot be read stops it
+// before anything is dropped.
 func Prune(ctx context.Context, cfg Config, snaps []data.Snapshot) (Report, error) {
 	var rep Report
 	used, err := usedChunks(ctx, cfg.Trees, snaps)
@@ -131,6 +144,15 @@ func Prune(ctx context.Context, cfg Config, snaps []data.Snapshot) (Report, erro
 	if err != nil {
 		return rep, err
 	}
+	var shards []Shard
+	for _, p := range drop {
+		for i, h := range p.Holders {
+			shards = append(shards, Shard{Pack: p.ID, Holder: h, ID: p.Shape.ShardIDs[i]})
+		}
+	}
+	if err := cfg.Release(shards); err != nil {
+		return rep, err
+	}
 	for _, p := range drop {
 		if err := cfg.Catalog.DropPack(p.ID, chunksOf[p.ID]); err != nil {
 			return rep, err
@@ -138,7 +160,7 @@ func Prune(ctx context.Context, cfg Config, snaps []data.Snapshot) (Report, erro
 		if cfg.Dropped != nil {
 			cfg.Dropped(chunksOf[p.ID])
 		}
-		rep.BytesFreed += deleteShards(ctx, cfg.Holder, p)
+		rep.BytesFreed += int64(p.Shape.ShardSize()) * int64(len(p.Holders))
 		rep.PacksDeleted++
 	}
 	return rep, nil
@@ -183,18 +205,4 @@ func usedChunks(ctx context.Context, trees Trees, snaps []data.Snapshot) (map[da
 		}
 	}
 	return used, nil
-}
-
-// deleteShards deletes a pack's shards at its holders, best effort, and
-// returns the bytes freed.
-func deleteShards(ctx context.Context, holder func(string) target.Holder, p catalog.PackRecord) int64 {
-	var freed int64
-	for i, h := range p.Holders {
-		if tg := holder(h); tg != nil {
-			if err := tg.DeleteShard(ctx, p.Shape.ShardIDs[i]); err == nil {
-				freed += int64(p.Shape.ShardSize())
-			}
-		}
-	}
-	return freed
 }

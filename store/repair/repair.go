@@ -81,9 +81,9 @@ type Config struct {
 	// Repacked is told when a pack was cut again into a new one: what
 	// referred to the old pack must follow (the offsets are the same).
 	Repacked func(old, new data.ID)
-	// Release, if set, records a shard of a replaced pack to release once
-	// the head record no longer names its pack.
-	Release func(holder string, shard data.ID) error
+	// Release, if set, records shards of pack (holders[i] holds shards[i])
+	// to release once no head record names them there.
+	Release func(pack data.ID, holders []string, shards []data.ID) error
 	// Cutting, if set, is told the new pack's shards and holders before
 	// any is put, so that a crash midway leaves a record of what to
 	// release (re-coding uses it).
@@ -128,11 +128,9 @@ func Pack(ctx context.Context, cfg Config, p catalog.PackRecord, badIdx []int, r
 	}
 	// The old shards go once no head record names their pack: those of
 	// the friends replaced too, if they come back.
-	for i, h := range p.Holders {
-		if cfg.Release != nil {
-			if err := cfg.Release(h, p.Shape.ShardIDs[i]); err != nil {
-				return err
-			}
+	if cfg.Release != nil {
+		if err := cfg.Release(p.ID, p.Holders, p.Shape.ShardIDs); err != nil {
+			return err
 		}
 	}
 	rep.Repacked++
@@ -155,12 +153,13 @@ func move(ctx context.Context, cfg Config, p catalog.PackRecord, badIdx []int, s
 		return err
 	}
 	// The replaced friend drops its copy if it comes back.
-	for _, i := range badIdx {
-		if cfg.Release != nil {
-			if err := cfg.Release(p.Holders[i], p.Shape.ShardIDs[i]); err != nil {
-				return err
-			}
+	if cfg.Release != nil {
+		var hs []string
+		var ids []data.ID
+		for _, i := range badIdx {
+			hs, ids = append(hs, p.Holders[i]), append(ids, p.Shape.ShardIDs[i])
 		}
+		return cfg.Release(p.ID, hs, ids)
 	}
 	return nil
 }

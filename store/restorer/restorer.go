@@ -48,10 +48,13 @@ type Progress struct {
 
 // Stats is what a restore did.
 type Stats struct {
-	Files     int64            `json:"files"`
-	Dirs      int64            `json:"dirs"`
-	Symlinks  int64            `json:"symlinks"`
-	Bytes     int64            `json:"bytes"`
+	Files    int64 `json:"files"`
+	Dirs     int64 `json:"dirs"`
+	Symlinks int64 `json:"symlinks"`
+	Bytes    int64 `json:"bytes"`
+	// Skipped counts the files and links already there, whole, from an
+	// earlier run of the same restore (cut short).
+	Skipped   int64            `json:"skipped,omitempty"`
 	BadShards []fetch.BadShard `json:"bad_shards,omitempty"`
 }
 
@@ -121,6 +124,7 @@ type plan struct {
 	uses        map[data.ID][]use // by pack
 	packs       []data.ID         // in the order files need them
 	total       Progress
+	skipped     int64        // already there from an earlier run
 	doneFiles   atomic.Int64 // files done
 	doneBytes   atomic.Int64 // bytes written
 }
@@ -166,6 +170,12 @@ func makePlan(ctx context.Context, cfg Config, snap data.Snapshot, dir string, o
 	}
 	if len(p.dirs) > 0 && base == "/" {
 		p.dirs = p.dirs[1:] // the destination itself is not restored over
+	}
+	// A restore run again after it was cut short keeps what it finished:
+	// a file is renamed to its name only whole, with its time set last.
+	if !opt.Overwrite {
+		p.files = slices.DeleteFunc(p.files, func(it *item) bool { return p.restoredAlready(it) })
+		p.links = slices.DeleteFunc(p.links, func(it *item) bool { return p.restoredAlready(it) })
 	}
 	for _, it := range p.files {
 		if err := p.placeChunks(it); err != nil {
@@ -230,6 +240,29 @@ func (p *plan) walk(ctx context.Context, path string, n data.Node) error {
 		p.links = append(p.links, it)
 	}
 	return nil
+}
+
+// restoredAlready reports whether it is at its place as a restore leaves
+// it: a file of its size, mode and time to the nanosecond (set only once it
+// was whole), or a link to its target.
+func (p *plan) restoredAlready(it *item) bool {
+	fi, err := os.Lstat(it.dest)
+	if err != nil {
+		return false
+	}
+	ok := false
+	switch it.node.Type {
+	case data.TypeFile:
+		ok = fi.Mode().IsRegular() && fi.Size() == it.node.Size && fi.ModTime().UnixNano() == it.node.ModTime &&
+			fi.Mode().Perm() == it.node.FileMode().Perm()
+	case data.TypeSymlink:
+		target, err := os.Readlink(it.dest)
+		ok = err == nil && fi.Mode()&fs.ModeSymlink != 0 && target == it.node.Target
+	}
+	if ok {
+		p.skipped++
+	}
+	return ok
 }
 
 // placeChunks records where each chunk of a file goes.
@@ -502,6 +535,7 @@ func (p *plan) finish(st *Stats) error {
 	}
 	st.Files = int64(len(p.files))
 	st.Bytes = p.total.BytesTotal
+	st.Skipped = p.skipped
 	if len(errs) > 0 {
 		return fmt.Errorf("restored every file, but could not give some their modes or times: %w", errors.Join(errs...))
 	}
