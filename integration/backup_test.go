@@ -158,7 +158,7 @@ func TestBadShardsAndLostFriends(t *testing.T) {
 			if substituted == 0 {
 				t.Fatal("no shard of d's could be substituted: the test damages nothing")
 			}
-				}},
+		}},
 	}
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
