@@ -71,3 +71,34 @@ func TestHealsItself(t *testing.T) {
 	mustPlug(t, "restore", "--data", c.dir("a"), id, "--to", o)
 	sameFiles(t, src, filepath.Join(o, src))
 }
+
+// TestQuotaShrinkMovesExcess: a friend cuts the room it gives the owner
+// below what it holds; at the next check the owner moves the excess to its
+// other friends, the friend drops it, and everything still restores.
+func TestQuotaShrinkMovesExcess(t *testing.T) {
+	c := newCluster(t, []string{"--check-every", "2s"}, "a", "b", "c", "d")
+	owner := status(t, c.dir("a"))["peer_id"].(string)
+	src := filepath.Join(c.base, "src")
+	makeFiles(t, src, 37, 20, 30<<20)
+	id := c.backup(src)
+	held := func() int64 {
+		var n int64
+		for _, f := range shardFiles(t, c.dir("b"), owner) {
+			fi, err := os.Stat(f)
+			mustOK(t, err)
+			n += fi.Size()
+		}
+		return n
+	}
+	if held() < 4<<20 {
+		t.Fatalf("b holds %d bytes: too little for the test", held())
+	}
+	mustPlug(t, "friends", "--data", c.dir("b"), "quota", "a", "2MiB")
+	eventually(t, 2*time.Minute, "a did not move its data off b, which gives 2 MiB now", func() bool { return held() <= 2<<20 })
+	if !strings.Contains(c.d["a"].logText(), "gives less room than your data there takes") {
+		t.Fatalf("a's log does not say why it moves data:\n%s", c.d["a"].logText())
+	}
+	o := filepath.Join(c.base, "out")
+	mustPlug(t, "restore", "--data", c.dir("a"), id, "--to", o)
+	sameFiles(t, src, filepath.Join(o, src))
+}

@@ -249,3 +249,31 @@ func BenchmarkBackupTarget(b *testing.B) {
 		})
 	}
 }
+
+// A friend that gives less room than the owner's data there takes has the
+// excess moved to others at the next check; everything still restores.
+func TestCheckMovesExcess(t *testing.T) {
+	net := newMemNet(4)
+	r := newTestRepo(t, cryptotest.FixedKeys(t), net)
+	ctx := t.Context()
+	src := t.TempDir()
+	makeTree(t, src)
+	snap, err := r.Backup(ctx, []string{src}, BackupOptions{})
+	mustOK(t, err)
+	_, before := net.holders[0].Len()
+	net.holders[0].SetQuota(before / 3)
+	if _, err := r.CheckRound(ctx, HealConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, after := net.holders[0].Len(); after > before/3 {
+		t.Fatalf("friend-0 holds %d bytes after the check, more than the %d it gives (it held %d)", after, before/3, before)
+	}
+	o := t.TempDir()
+	if _, err := r.Restore(ctx, snap, o, restorer.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, src, filepath.Join(o, src))
+	if v, err := r.Verify(ctx, check.Options{ReadData: true}); err != nil || !v.OK {
+		t.Fatalf("verify after moving the excess: %+v %v", v, err)
+	}
+}

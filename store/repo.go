@@ -90,6 +90,8 @@ type Repo struct {
 	recodeCh  chan struct{} // the target changed
 	releaseMu sync.Mutex    // guards keyReleases
 
+	excessMoved sync.Map // friend → when its excess was last moved
+
 	jobMu sync.Mutex // one backup, forget, repair or recovery at a time
 	job   string     // what holds jobMu, for "busy" errors
 	jobMx sync.Mutex // guards job

@@ -6,10 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
+	"github.com/plug-net/plug/store/catalog"
 	"github.com/plug-net/plug/store/head"
+	"github.com/plug-net/plug/store/repair"
 
 	"github.com/plug-net/plug/store/check"
 	"github.com/plug-net/plug/store/kv"
@@ -107,6 +111,11 @@ func (r *Repo) CheckRound(ctx context.Context, cfg HealConfig) (check.Report, er
 	case len(rr.Replaced) > 0:
 		r.log.Info("repaired by itself", "replaced", strings.Join(rr.Replaced, " "), "moved", rr.Moved, "repacked", rr.Repacked)
 	}
+	if n, err := r.moveExcess(ctx); err != nil && !errors.Is(err, ErrBusy) {
+		r.log.Warn("could not move data off a friend that gives less room now; it tries again at the next check", "err", err)
+	} else if n > 0 {
+		r.log.Info("moved data off friends that give less room now", "shards", n)
+	}
 	if _, err := r.releasePending(ctx); err != nil && !errors.Is(err, ErrBusy) {
 		r.log.Debug("replaced shards wait", "err", err)
 	}
@@ -161,3 +170,70 @@ func (r *Repo) putTime(key []byte, t time.Time) error { return r.putCounter(key,
 
 // Friends returns the friends as the head record lists them.
 func (r *Repo) Friends() []head.Friend { return r.net.Friends() }
+
+// excessWait is how long a friend whose excess was moved is left alone:
+// its use shrinks only once the head record is out and it dropped the
+// shards.
+const excessWait = time.Hour
+
+// moveExcess moves shards off the friends that hold more of the owner's
+// data than they give now (they shrank their quota): pack by pack, by
+// repair's code, until the excess is covered. It returns the shards moved.
+func (r *Repo) moveExcess(ctx context.Context) (int, error) {
+	reach := r.net.Reachable(ctx)
+	type over struct {
+		name   string
+		excess int64
+	}
+	var overs []over
+	for _, h := range reach {
+		if t, ok := r.excessMoved.Load(h.Name()); ok && time.Since(t.(time.Time)) < excessWait {
+			continue
+		}
+		quota, used, _, err := h.Usage(ctx)
+		if err != nil || used <= quota {
+			continue
+		}
+		overs = append(overs, over{h.Name(), used - quota})
+	}
+	if len(overs) == 0 {
+		return 0, nil
+	}
+	unlock, err := r.lock("moving data off a friend that gives less room")
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	var packs []catalog.PackRecord
+	if err := r.cat.Packs(func(p catalog.PackRecord) error { packs = append(packs, p); return nil }); err != nil {
+		return 0, err
+	}
+	cfg := repair.Config{
+		Catalog: r.cat, Shards: r.fetcher, Identity: r.keys.AgeIdentity(), M: r.parity(),
+		Holder: r.net.Holder, Repacked: r.relinkRefs, Logger: r.log, Release: r.releaseShards,
+	}
+	var rep repair.Report
+	for _, o := range overs {
+		r.log.Warn("a friend gives less room than your data there takes: moving the excess to others", "friend", o.name, "excess", humanize.IBytes(uint64(o.excess)))
+		replace := map[string]string{o.name: "gives less room"}
+		for _, p := range packs {
+			i := slices.Index(p.Holders, o.name)
+			if i < 0 || o.excess <= 0 {
+				continue
+			}
+			if err := repair.Pack(ctx, cfg, p, []int{i}, replace, reach, &rep); err != nil {
+				return rep.Moved, fmt.Errorf("move pack %s off %s: %w", p.ID.Short(), o.name, err)
+			}
+			o.excess -= int64(p.Shape.ShardSize())
+		}
+		r.excessMoved.Store(o.name, time.Now())
+	}
+	if err := r.markDirty(); err != nil {
+		return rep.Moved, err
+	}
+	if err := r.publish(ctx); err != nil {
+		return rep.Moved, err
+	}
+	_, err = r.releaseAfterPublish(ctx)
+	return rep.Moved + rep.Repacked, err
+}

@@ -44,6 +44,9 @@ type Holder interface {
 	// GetHead returns the head envelope the holder keeps for the owner; an
 	// error wrapping fs.ErrNotExist means none.
 	GetHead(ctx context.Context) ([]byte, error)
+	// Usage asks how many bytes the holder gives the owner at most and how
+	// many the owner uses there.
+	Usage(ctx context.Context) (quota, used int64, shards int, err error)
 }
 
 // ErrTooFewFriends is wrapped when there are not enough reachable friends
@@ -53,11 +56,12 @@ var ErrTooFewFriends = errors.New("too few friends")
 // MemTarget is a ShardTarget in memory: the fake for tests and benchmarks.
 // It passes the same suite as the network target (store/storetest).
 type MemTarget struct {
-	name string
-	mu   sync.Mutex
-	data map[[32]byte][]byte
-	head []byte
-	down bool
+	name  string
+	mu    sync.Mutex
+	data  map[[32]byte][]byte
+	head  []byte
+	down  bool
+	quota int64 // 0: no limit
 }
 
 var _ Holder = (*MemTarget)(nil)
@@ -161,6 +165,29 @@ func (t *MemTarget) Len() (n int, bytes int64) {
 		bytes += int64(len(b))
 	}
 	return n, bytes
+}
+
+// SetQuota sets what the target gives its owner (0: no limit).
+func (t *MemTarget) SetQuota(n int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.quota = n
+}
+
+// Usage answers from memory: the quota set (or a large one) and the bytes
+// held.
+func (t *MemTarget) Usage(ctx context.Context) (quota, used int64, shards int, err error) {
+	shards, used = t.Len()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.down {
+		return 0, 0, 0, fmt.Errorf("usage at %s: %w", t.name, ErrTargetDown)
+	}
+	quota = t.quota
+	if quota == 0 {
+		quota = 1 << 50
+	}
+	return quota, used, shards, nil
 }
 
 // Prove answers a proof of storage from memory, checked as the network
