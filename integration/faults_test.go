@@ -59,7 +59,9 @@ func TestKillDuringBackup(t *testing.T) {
 		case <-progressed:
 		case <-time.After(30 * time.Second):
 		}
-		time.Sleep(time.Duration(rng.IntN(120)) * time.Millisecond)
+		// A random moment soon after the first progress: a 64 MiB backup
+		// may take only a few hundred milliseconds on a fast machine.
+		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
 		c.kill("a")
 		if cmd.Wait() != nil {
 			interrupted++
