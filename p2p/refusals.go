@@ -10,8 +10,9 @@ import (
 )
 
 // Refusals of strangers are logged without letting strangers flood the
-// log: in each minute the first refusals of the first few peers are logged
-// one by one, the rest only counted and summed up when the minute ends.
+// log: in each minute the first refusal of each kind from a peer is logged,
+// for the first few, the rest only counted and summed up when the minute
+// ends.
 const (
 	refusalWindow     = time.Minute
 	refusalsLoggedMax = 10
@@ -22,13 +23,13 @@ type refusals struct {
 
 	mu     sync.Mutex
 	start  time.Time
-	logged map[peer.ID]bool // peers logged in this window
+	logged map[string]bool  // peer and what, logged in this window
 	extra  int              // refusals counted, not logged
 	peers  map[peer.ID]bool // peers behind them (bounded)
 }
 
 func newRefusals(log *slog.Logger) *refusals {
-	return &refusals{log: log, logged: map[peer.ID]bool{}, peers: map[peer.ID]bool{}}
+	return &refusals{log: log, logged: map[string]bool{}, peers: map[peer.ID]bool{}}
 }
 
 // Refused notes that a stranger (or a peer with a bad invite) was refused
@@ -41,8 +42,8 @@ func (r *refusals) note(p peer.ID, what string, now time.Time) {
 	if now.Sub(r.start) >= refusalWindow {
 		r.flushLocked(now)
 	}
-	if !r.logged[p] && len(r.logged) < refusalsLoggedMax {
-		r.logged[p] = true
+	if key := string(p) + "\x00" + what; !r.logged[key] && len(r.logged) < refusalsLoggedMax {
+		r.logged[key] = true
 		r.log.Warn("refused a stranger: "+what, "peer", p.String())
 		return
 	}
