@@ -1,13 +1,10 @@
 package integration
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,30 +17,6 @@ func crashRounds() int {
 		return 3
 	}
 	return 10
-}
-
-// runInBackground starts "plug ARGS"; progressed is closed at its first
-// progress line on stderr (commands run with --json).
-func runInBackground(t *testing.T, args ...string) (*exec.Cmd, <-chan struct{}) {
-	t.Helper()
-	cmd := exec.Command(plugBin, args...)
-	cmd.Env = append(os.Environ(), "PLUG_DATA=", "XDG_DATA_HOME=")
-	stderr, err := cmd.StderrPipe()
-	mustOK(t, err)
-	mustOK(t, cmd.Start())
-	progressed := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		once := false
-		for sc.Scan() {
-			var p struct{ Bytes int64 }
-			if json.Unmarshal(sc.Bytes(), &p) == nil && p.Bytes > 0 && !once {
-				close(progressed)
-				once = true
-			}
-		}
-	}()
-	return cmd, progressed
 }
 
 // noPartialFiles fails when a file under dst, by its final name, is not
@@ -90,7 +63,7 @@ func TestKillDuringRestore(t *testing.T) {
 	kept, cut := 0, 0
 	for i := range crashRounds() {
 		dst := filepath.Join(c.base, fmt.Sprintf("restore%02d", i))
-		cmd, progressed := runInBackground(t, "restore", "--data", c.dir("a"), id, "--to", dst, "--json")
+		cmd, progressed, _ := runInBackground(t, "restore", "--data", c.dir("a"), id, "--to", dst, "--json")
 		select {
 		case <-progressed:
 		case <-time.After(30 * time.Second):
@@ -126,7 +99,7 @@ func TestKillDuringForget(t *testing.T) {
 		// Some of this round's files go: the next prune has packs to drop.
 		mustOK(t, os.Remove(filepath.Join(src, fmt.Sprintf("round%02d", i), "large-0.bin")))
 		id := c.backup(src)
-		cmd, _ := runInBackground(t, "forget", "--data", c.dir("a"), "--keep-last", "1", "--prune", "--json")
+		cmd, _, _ := runInBackground(t, "forget", "--data", c.dir("a"), "--keep-last", "1", "--prune", "--json")
 		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond) // a random moment inside forget and prune
 		c.kill("a")
 		if cmd.Wait() != nil {
@@ -159,7 +132,7 @@ func TestKillFriendReceiving(t *testing.T) {
 	rng := rand.New(rand.NewPCG(17, 17))
 	for i := range crashRounds() {
 		makeFiles(t, filepath.Join(src, fmt.Sprintf("round%02d", i)), uint64(300+i), 20, 48<<20)
-		cmd, progressed := runInBackground(t, "backup", "--data", c.dir("a"), "--json", src)
+		cmd, progressed, _ := runInBackground(t, "backup", "--data", c.dir("a"), "--json", src)
 		select {
 		case <-progressed:
 		case <-time.After(30 * time.Second):
@@ -200,7 +173,7 @@ func TestKillDuringRepair(t *testing.T) {
 	rng := rand.New(rand.NewPCG(19, 19))
 	cut := 0
 	for i := range crashRounds() {
-		cmd, _ := runInBackground(t, "repair", "--data", c.dir("a"), "--json")
+		cmd, _, _ := runInBackground(t, "repair", "--data", c.dir("a"), "--json")
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond) // a random moment inside the repair
 		c.kill("a")
 		if cmd.Wait() != nil {

@@ -13,18 +13,18 @@ import (
 	"time"
 )
 
-// backupInBackground starts "plug backup --json" and returns the command
-// and a channel that receives once the backup reports progress.
-func backupInBackground(t *testing.T, dir string, paths ...string) (*exec.Cmd, <-chan struct{}, *safeBuffer) {
+// runInBackground starts "plug ARGS" (run with --json) and returns the
+// command, a channel closed at its first progress line on stderr, and its
+// stdout and stderr lines (the latter marked "stderr: ").
+func runInBackground(t *testing.T, args ...string) (*exec.Cmd, <-chan struct{}, *safeBuffer) {
 	t.Helper()
-	cmd := exec.Command(plugBin, append([]string{"backup", "--data", dir, "--json"}, paths...)...)
+	cmd := exec.Command(plugBin, args...)
 	cmd.Env = append(os.Environ(), "PLUG_DATA=", "XDG_DATA_HOME=")
 	var out safeBuffer
 	cmd.Stdout = &out
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stderr, err := cmd.StderrPipe()
+	mustOK(t, err)
+	mustOK(t, cmd.Start())
 	progressed := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -39,6 +39,12 @@ func backupInBackground(t *testing.T, dir string, paths ...string) (*exec.Cmd, <
 		}
 	}()
 	return cmd, progressed, &out
+}
+
+// backupInBackground starts "plug backup --json PATHS" (runInBackground).
+func backupInBackground(t *testing.T, dir string, paths ...string) (*exec.Cmd, <-chan struct{}, *safeBuffer) {
+	t.Helper()
+	return runInBackground(t, append([]string{"backup", "--data", dir, "--json"}, paths...)...)
 }
 
 // TestKillDuringBackup: the backing-up plug is killed with SIGKILL at random

@@ -50,7 +50,7 @@ func (r *Repo) packsToRecode(red Redundancy) ([]catalog.PackRecord, error) {
 
 // NeedsRecode reports whether some packs are not in the target's shape.
 func (r *Repo) NeedsRecode() bool {
-	red, err := r.Redundancy()
+	red, err := r.shape()
 	if err != nil || red.K < 1 {
 		return false
 	}
@@ -76,7 +76,7 @@ func (r *Repo) Recode(ctx context.Context) (RecodeReport, error) {
 	if _, err := r.releasePending(ctx); err != nil {
 		return rep, err
 	}
-	red, err := r.Redundancy()
+	red, err := r.shape()
 	if err != nil || red.K < 1 {
 		return rep, err
 	}

@@ -63,6 +63,18 @@ func Shape(targetM, placeable int) (k, m int) {
 // Redundancy returns the target and what it means with the friends there
 // are now.
 func (r *Repo) Redundancy() (Redundancy, error) {
+	red, err := r.shape()
+	if err != nil || red.K < 1 {
+		return red, err
+	}
+	packs, err := r.packsToRecode(red)
+	red.Pending = len(packs)
+	return red, err
+}
+
+// shape is Redundancy without the pending count, which reads the whole
+// pack table.
+func (r *Repo) shape() (Redundancy, error) {
 	chosen, err := r.chosenTarget()
 	if err != nil {
 		return Redundancy{}, err
@@ -77,11 +89,6 @@ func (r *Repo) Redundancy() (Redundancy, error) {
 	red := Redundancy{Target: m, Auto: chosen == 0, K: k, M: m, Friends: n}
 	if k > 0 {
 		red.Overhead = float64(k+m) / float64(k)
-		packs, err := r.packsToRecode(red)
-		if err != nil {
-			return red, err
-		}
-		red.Pending = len(packs)
 	}
 	return red, nil
 }
@@ -98,7 +105,7 @@ func (r *Repo) autoTarget(n int) int {
 // parity is m for new packs: the owner's target, or the default for the
 // friends there are.
 func (r *Repo) parity() int {
-	red, err := r.Redundancy()
+	red, err := r.shape()
 	if err != nil || red.Target < 1 {
 		return max(1, r.cfg.M)
 	}

@@ -15,114 +15,30 @@ import (
 func (a *app) Status(ctx context.Context) (httpui.Status, error) {
 	friends, err := a.db.Count(kv.Friends, nil)
 	if err != nil {
-		checks, err := a.repo.FriendHealth()
-		if err != nil {
-			return httpui.Status{}, err
-		}
-		var fcs []httpui.FriendCheck
-		for _, f := range a.repo.Friends() {
-			if h, ok := checks[f.PeerID]; ok {
-				fcs = append(fcs, httpui.FriendCheck{PeerID: f.PeerID, Name: f.Name, Checked: h.Checked, Proved: h.Proved, Failed: h.Failed})
-			}
-		}
-		lastCheck, checkAge := a.repo.LastCheck(), int64(-1)
-		if !lastCheck.IsZero() {
-			checkAge = int64(time.Since(lastCheck).Seconds())
-		}
-		return httpui.Status{
-			LastCheck:     lastCheck,
-			LastCheckAgeS: checkAge,
-			FriendChecks:  fcs}, err
+		return httpui.Status{}, err
 	}
 	snaps, err := a.repo.Snapshots()
 	if err != nil {
-		checks, err := a.repo.FriendHealth()
-		if err != nil {
-			return httpui.Status{}, err
-		}
-		var fcs []httpui.FriendCheck
-		for _, f := range a.repo.Friends() {
-			if h, ok := checks[f.PeerID]; ok {
-				fcs = append(fcs, httpui.FriendCheck{PeerID: f.PeerID, Name: f.Name, Checked: h.Checked, Proved: h.Proved, Failed: h.Failed})
-			}
-		}
-		lastCheck, checkAge := a.repo.LastCheck(), int64(-1)
-		if !lastCheck.IsZero() {
-			checkAge = int64(time.Since(lastCheck).Seconds())
-		}
-		return httpui.Status{
-			LastCheck:     lastCheck,
-			LastCheckAgeS: checkAge,
-			FriendChecks:  fcs}, err
+		return httpui.Status{}, err
 	}
 	src, err := a.repo.Sources()
 	if err != nil {
-		checks, err := a.repo.FriendHealth()
-		if err != nil {
-			return httpui.Status{}, err
-		}
-		var fcs []httpui.FriendCheck
-		for _, f := range a.repo.Friends() {
-			if h, ok := checks[f.PeerID]; ok {
-				fcs = append(fcs, httpui.FriendCheck{PeerID: f.PeerID, Name: f.Name, Checked: h.Checked, Proved: h.Proved, Failed: h.Failed})
-			}
-		}
-		lastCheck, checkAge := a.repo.LastCheck(), int64(-1)
-		if !lastCheck.IsZero() {
-			checkAge = int64(time.Since(lastCheck).Seconds())
-		}
-		return httpui.Status{
-			LastCheck:     lastCheck,
-			LastCheckAgeS: checkAge,
-			FriendChecks:  fcs}, err
+		return httpui.Status{}, err
 	}
 	if src == nil {
 		src = []string{}
 	}
-	reach := a.node.Reachability()
 	health, err := a.repo.Health()
-	if err != nil {
-		checks, err := a.repo.FriendHealth()
-		if err != nil {
-			return httpui.Status{}, err
-		}
-		var fcs []httpui.FriendCheck
-		for _, f := range a.repo.Friends() {
-			if h, ok := checks[f.PeerID]; ok {
-				fcs = append(fcs, httpui.FriendCheck{PeerID: f.PeerID, Name: f.Name, Checked: h.Checked, Proved: h.Proved, Failed: h.Failed})
-			}
-		}
-		lastCheck, checkAge := a.repo.LastCheck(), int64(-1)
-		if !lastCheck.IsZero() {
-			checkAge = int64(time.Since(lastCheck).Seconds())
-		}
-		return httpui.Status{
-			LastCheck:     lastCheck,
-			LastCheckAgeS: checkAge,
-			FriendChecks:  fcs}, err
-	}
-	last, age := a.repo.LastBackup(), int64(-1)
-	if !last.IsZero() {
-		age = int64(time.Since(last).Seconds())
-	}
-	checks, err := a.repo.FriendHealth()
 	if err != nil {
 		return httpui.Status{}, err
 	}
-	var fcs []httpui.FriendCheck
-	for _, f := range a.repo.Friends() {
-		if h, ok := checks[f.PeerID]; ok {
-			fcs = append(fcs, httpui.FriendCheck{PeerID: f.PeerID, Name: f.Name, Checked: h.Checked, Proved: h.Proved, Failed: h.Failed})
-		}
+	checks, err := a.friendChecks()
+	if err != nil {
+		return httpui.Status{}, err
 	}
-	lastCheck, checkAge := a.repo.LastCheck(), int64(-1)
-	if !lastCheck.IsZero() {
-		checkAge = int64(time.Since(lastCheck).Seconds())
-	}
+	reach := a.node.Reachability()
+	last, lastCheck := a.repo.LastBackup(), a.repo.LastCheck()
 	return httpui.Status{
-		LastCheck:      lastCheck,
-		LastCheckAgeS:  checkAge,
-		FriendChecks:   fcs,
 		PeerID:         a.host.ID().String(),
 		Name:           a.cfg.name,
 		ListenAddrs:    p2p.FullAddrs(a.host),
@@ -137,13 +53,39 @@ func (a *app) Status(ctx context.Context) (httpui.Status, error) {
 		DataDir:        string(a.cfg.dir),
 		PID:            os.Getpid(),
 		LastBackup:     last,
-		LastBackupAgeS: age,
+		LastBackupAgeS: ageS(last),
 		Snapshots:      len(snaps),
 		Job:            a.repo.Job(),
 		Sources:        src,
 		CanLose:        &health.CanLose,
 		SharedHouses:   health.SharedHouses,
+		LastCheck:      lastCheck,
+		LastCheckAgeS:  ageS(lastCheck),
+		FriendChecks:   checks,
 	}, nil
+}
+
+// ageS is the seconds since t, -1 for never (zero).
+func ageS(t time.Time) int64 {
+	if t.IsZero() {
+		return -1
+	}
+	return int64(time.Since(t).Seconds())
+}
+
+// friendChecks is what the last scheduled check found at each friend.
+func (a *app) friendChecks() ([]httpui.FriendCheck, error) {
+	checks, err := a.repo.FriendHealth()
+	if err != nil {
+		return nil, err
+	}
+	var out []httpui.FriendCheck
+	for _, f := range a.repo.Friends() {
+		if h, ok := checks[f.PeerID]; ok {
+			out = append(out, httpui.FriendCheck{PeerID: f.PeerID, Name: f.Name, Checked: h.Checked, Proved: h.Proved, Failed: h.Failed})
+		}
+	}
+	return out, nil
 }
 
 // Health implements httpui.StatusBackend.
