@@ -2,17 +2,23 @@ package store
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/plug-net/plug/chunker"
 	"github.com/plug-net/plug/crypto/cryptotest"
+	"github.com/plug-net/plug/store/catalog"
 	"github.com/plug-net/plug/store/check"
 	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/prune"
 	"github.com/plug-net/plug/store/restorer"
+	"github.com/plug-net/plug/store/target"
 )
 
 func TestVerify(t *testing.T) {
@@ -129,6 +135,105 @@ func TestRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameTree(t, src, filepath.Join(o2, src))
+}
+
+// removingNet is a memNet whose friend gone is removed right after it took
+// its first shard, while a repair is giving it shards; later puts to it
+// are counted.
+type removingNet struct {
+	*memNet
+	gone      string
+	mu        sync.Mutex
+	removed   bool
+	putsAfter int
+}
+
+func (n *removingNet) wrap(h target.Holder) target.Holder {
+	if h == nil || h.Name() != n.gone {
+		return h
+	}
+	return &removedOnPut{Holder: h, n: n}
+}
+
+func (n *removingNet) Reachable(ctx context.Context) []target.Holder {
+	hs := n.memNet.Reachable(ctx)
+	for i := range hs {
+		hs[i] = n.wrap(hs[i])
+	}
+	return hs
+}
+
+func (n *removingNet) Holder(name string) target.Holder { return n.wrap(n.memNet.Holder(name)) }
+
+type removedOnPut struct {
+	target.Holder
+	n *removingNet
+}
+
+func (h *removedOnPut) PutShard(ctx context.Context, id [32]byte, b []byte) error {
+	h.n.mu.Lock()
+	defer h.n.mu.Unlock()
+	if h.n.removed {
+		h.n.putsAfter++
+		return errors.New("dial backoff: the removed friend is offline") // what a real removed friend costs
+	}
+	if err := h.Holder.PutShard(ctx, id, b); err != nil {
+		return err
+	}
+	h.n.removed = true
+	h.n.memNet.remove(h.Name())
+	return nil
+}
+
+// TestRepairStopsUsingARemovedFriend: a friend removed while a repair is
+// giving it shards gets no more, and the packs it took before its removal
+// are repaired again: no pack names it afterwards.
+func TestRepairStopsUsingARemovedFriend(t *testing.T) {
+	keys := cryptotest.FixedKeys(t)
+	mem := newMemNet(5)
+	mem.holders[4].SetDown(true) // not there at backup time: 4 friends, k=3
+	net := &removingNet{memNet: mem, gone: mem.holders[4].Name()}
+	r := newTestRepo(t, keys, net)
+	src := t.TempDir()
+	makeTree(t, src)
+	ctx := t.Context()
+	snap, err := r.Backup(ctx, []string{src}, BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	packs := 0
+	mustOK(t, r.cat.Packs(func(catalog.PackRecord) error { packs++; return nil }))
+	if packs < 3 {
+		t.Fatalf("%d packs: the test needs several", packs)
+	}
+	// friend-0 dies; friend-4 comes, takes one shard and is removed.
+	mem.holders[0].SetDown(true)
+	mem.holders[4].SetDown(false)
+	rep, err := r.Repair(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if net.putsAfter != 0 {
+		t.Fatalf("repair asked the removed friend %d more times", net.putsAfter)
+	}
+	if !slices.Contains(rep.Replaced, net.gone) || !slices.Contains(rep.Replaced, mem.holders[0].Name()) {
+		t.Fatalf("replaced %v, want friend-0 and the removed friend-4", rep.Replaced)
+	}
+	mustOK(t, r.cat.Packs(func(p catalog.PackRecord) error {
+		if slices.Contains(p.Holders, net.gone) || slices.Contains(p.Holders, mem.holders[0].Name()) {
+			t.Errorf("pack %s still names %v", p.ID.Short(), p.Holders)
+		}
+		return nil
+	}))
+	v, err := r.Verify(ctx, check.Options{ReadData: true})
+	if err != nil || !v.OK || v.CanLose != 1 {
+		t.Fatalf("after repair: %+v %v", v, err)
+	}
+	o := t.TempDir()
+	if _, err := r.Restore(ctx, snap, o, restorer.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, src, filepath.Join(o, src))
 }
 
 func TestForgetPrune(t *testing.T) {

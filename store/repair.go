@@ -11,6 +11,7 @@ import (
 	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/kv"
 	"github.com/plug-net/plug/store/repair"
+	"github.com/plug-net/plug/store/target"
 )
 
 // Repair replaces the friends that have been offline longer than grace, that
@@ -37,10 +38,8 @@ func (r *Repo) Repair(ctx context.Context, grace time.Duration) (repair.Report, 
 	}
 	replace := repair.Choose(packs, r.net.Friends(), online, r.failedProofs, grace)
 	for h, why := range replace {
-		rep.Replaced = append(rep.Replaced, h)
 		r.log.Warn("replacing a friend's role", "friend", h, "why", why)
 	}
-	slices.Sort(rep.Replaced)
 	if len(replace) == 0 {
 		return rep, nil
 	}
@@ -49,7 +48,46 @@ func (r *Repo) Repair(ctx context.Context, grace time.Duration) (repair.Report, 
 		Holder: r.net.Holder, Repacked: r.relinkRefs, Logger: r.log,
 		Release: r.releaseShards,
 	}
+	// A friend removed while the repair runs is replaced too: a pass
+	// repaired before its removal is followed by another for its packs.
+	failed := map[data.ID]bool{}
+	for pass := 0; ; pass++ {
+		if !r.repairPass(ctx, cfg, packs, replace, &reach, failed, &rep) || ctx.Err() != nil || pass == 2 {
+			break
+		}
+		packs = packs[:0]
+		if err := r.cat.Packs(func(p catalog.PackRecord) error { packs = append(packs, p); return nil }); err != nil {
+			return rep, err
+		}
+	}
+	for h := range replace {
+		rep.Replaced = append(rep.Replaced, h)
+	}
+	slices.Sort(rep.Replaced)
+	return rep, r.finishRepair(ctx, replace, &rep)
+}
+
+// repairPass gives the shards of packs held by friends in replace to
+// others. Before each pack it drops from reach, and adds to replace, the
+// friends removed since the repair began; it says whether it did (packs
+// repaired before then may name them). A pack that failed in an earlier
+// pass (failed) is not tried again.
+func (r *Repo) repairPass(ctx context.Context, cfg repair.Config, packs []catalog.PackRecord, replace map[string]string, reach *[]target.Holder, failed map[data.ID]bool, rep *repair.Report) (removed bool) {
 	for _, p := range packs {
+		if ctx.Err() != nil || failed[p.ID] {
+			continue
+		}
+		*reach = slices.DeleteFunc(*reach, func(h target.Holder) bool {
+			if r.net.Holder(h.Name()) != nil {
+				return false
+			}
+			if _, known := replace[h.Name()]; !known {
+				replace[h.Name()] = "no longer a friend"
+				r.log.Warn("replacing a friend's role", "friend", h.Name(), "why", "removed while the repair ran")
+				removed = true
+			}
+			return true
+		})
 		var badIdx []int
 		for i, h := range p.Holders {
 			if _, ok := replace[h]; ok {
@@ -59,12 +97,13 @@ func (r *Repo) Repair(ctx context.Context, grace time.Duration) (repair.Report, 
 		if len(badIdx) == 0 {
 			continue
 		}
-		if err := repair.Pack(ctx, cfg, p, badIdx, replace, reach, &rep); err != nil {
+		if err := repair.Pack(ctx, cfg, p, badIdx, replace, *reach, rep); err != nil {
+			failed[p.ID] = true
 			rep.Failed = append(rep.Failed, fmt.Sprintf("pack %s: %v", p.ID.Short(), err))
 			r.log.Error("could not repair a pack", "pack", p.ID.Short(), "err", err)
 		}
 	}
-	return rep, r.finishRepair(ctx, replace, &rep)
+	return removed
 }
 
 // finishRepair forgets the proofs of the replaced friends (once every pack

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -48,6 +49,9 @@ func newMemNet(n int) *memNet {
 func (m *memNet) Reachable(ctx context.Context) []target.Holder {
 	var out []target.Holder
 	for _, h := range m.holders {
+		if m.Holder(h.Name()) == nil {
+			continue // no longer a friend
+		}
 		if _, err := h.HasShard(ctx, [32]byte{}); err == nil {
 			out = append(out, h)
 		}
@@ -55,13 +59,28 @@ func (m *memNet) Reachable(ctx context.Context) []target.Holder {
 	return out
 }
 
+// Holder returns a friend by name, as the plug's network does: nil once it
+// is no longer a friend.
 func (m *memNet) Holder(name string) target.Holder {
+	m.mu.Lock()
+	friend := slices.ContainsFunc(m.friends, func(f head.Friend) bool { return f.PeerID == name })
+	m.mu.Unlock()
+	if !friend {
+		return nil
+	}
 	for _, h := range m.holders {
 		if h.Name() == name {
 			return h
 		}
 	}
 	return nil
+}
+
+// remove ends the friendship with holder name.
+func (m *memNet) remove(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.friends = slices.DeleteFunc(m.friends, func(f head.Friend) bool { return f.PeerID == name })
 }
 
 func (m *memNet) Friends() []head.Friend {
