@@ -210,6 +210,7 @@ func (s *Server) routes() {
 	s.friendRoutes()
 	s.backupRoutes()
 	s.socialRoutes()
+	s.debugRoutes()
 	s.mux.Handle("/api/", s.api(func(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{code: http.StatusNotFound, msg: "no such API endpoint: " + r.Method + " " + r.URL.Path}
 	}))

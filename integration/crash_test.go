@@ -197,3 +197,105 @@ func TestKillDuringRepair(t *testing.T) {
 		t.Fatal("no kill came before a repair ended: the test checks nothing")
 	}
 }
+
+// recoveryWords returns the 24 words a plug printed when it was created.
+func recoveryWords(t *testing.T, log string) string {
+	t.Helper()
+	_, after, ok := strings.Cut(log, "They are stored nowhere and not shown again.\n")
+	if !ok {
+		t.Fatal("the plug did not print its 24 words")
+	}
+	words, _, _ := strings.Cut(after, "\n")
+	if n := len(strings.Fields(words)); n != 24 {
+		t.Fatalf("%d recovery words, want 24: %q", n, words)
+	}
+	return strings.TrimSpace(words)
+}
+
+// TestKillDuringHeadPublish: the owner is killed at random moments while
+// it publishes a head record (the index segment, the record kept locally,
+// the record given to each friend). After each restart verify --read-data
+// passes and the next backup restores byte-identical; at the end every
+// snapshot restores byte-identical, and a new plug recovered from the 24
+// words finds the newest snapshot in the records the friends hold.
+func TestKillDuringHeadPublish(t *testing.T) {
+	c := newCluster(t, []string{"-v"}, "a", "b", "c", "d")
+	words := recoveryWords(t, c.d["a"].logText())
+	src := filepath.Join(c.base, "src")
+	makeFiles(t, filepath.Join(src, "base"), 400, 600)
+	// How long a publish of as many new files takes here: the kills land
+	// inside that window.
+	start, end := c.d["a"].when("publishing the head record"), c.d["a"].when("head record published")
+	began := make(chan time.Time, 1)
+	go func() { <-start; began <- time.Now() }()
+	c.backup(src)
+	<-end
+	window := time.Since(<-began)
+	t.Logf("a publish takes about %v", window.Round(time.Millisecond))
+	rng := rand.New(rand.NewPCG(23, 23))
+	inside := 0
+	for i := range crashRounds() {
+		// New files: the record gets an index segment and a new snapshot.
+		makeFiles(t, filepath.Join(src, fmt.Sprintf("round%02d", i)), uint64(500+i), 600)
+		start, end := c.d["a"].when("publishing the head record"), c.d["a"].when("head record published")
+		cmd, _, out := runInBackground(t, "backup", "--data", c.dir("a"), "--json", src)
+		select {
+		case <-start:
+		case <-time.After(2 * time.Minute):
+			t.Fatalf("round %d: no publish within 2 minutes of the backup's start:\n%s", i, out)
+		}
+		time.Sleep(time.Duration(rng.Int64N(int64(window) + 1))) // a random moment inside the publish
+		c.kill("a") // it returns once the daemon's output is all read
+		select {
+		case <-end:
+		default:
+			inside++
+		}
+		_ = cmd.Wait() // it fails when the kill came first, which is the point
+		c.start("a")
+		if v, code := c.verify(true); code != 0 || !v.OK || len(v.LostPacks) > 0 || v.HeadPacksUnknown > 0 {
+			t.Fatalf("round %d: after a kill during the publish, verify --read-data exit %d: %+v", i, code, v)
+		}
+		c.backup(src)
+		round := filepath.Join(src, fmt.Sprintf("round%02d", i))
+		o := filepath.Join(c.base, fmt.Sprintf("out%02d", i))
+		mustPlug(t, "restore", "--data", c.dir("a"), "latest", "--path", round, "--to", o)
+		sameFiles(t, round, filepath.Join(o, round))
+	}
+	t.Logf("%d kills, %d of them before the publish ended", crashRounds(), inside)
+	if inside < crashRounds()/2 {
+		t.Fatalf("only %d of %d kills came before the publish ended: the test checks too little", inside, crashRounds())
+	}
+	// Every snapshot restores: each file as it was (files are only added).
+	var snaps []struct {
+		ID string `json:"id"`
+	}
+	fromJSON(t, mustPlug(t, "snapshots", "--data", c.dir("a"), "--json").stdout, &snaps)
+	for _, s := range snaps {
+		o := filepath.Join(c.base, "snap-"+s.ID)
+		mustPlug(t, "restore", "--data", c.dir("a"), s.ID, "--to", o)
+		if n := noPartialFiles(t, o); n < 600 {
+			t.Fatalf("snapshot %s restored %d files, want at least 600", s.ID, n)
+		}
+	}
+	// The plug is lost: the friends' records bring the newest snapshot back.
+	c.kill("a")
+	a2 := filepath.Join(c.base, "a2")
+	if r := plug(t, words+"\n", "init", "--recover", "--data", a2, "--json"); r.code != 0 {
+		t.Fatalf("init --recover: %s", r.stderr)
+	}
+	startPlug(t, a2, "--bootstrap", c.boot, "--name", "a")
+	var got []struct {
+		ID string `json:"id"`
+	}
+	eventually(t, 3*time.Minute, "the recovered plug found no snapshot", func() bool {
+		fromJSON(t, mustPlug(t, "snapshots", "--data", a2, "--json").stdout, &got)
+		return len(got) > 0
+	})
+	if len(got) != len(snaps) || got[0].ID != snaps[0].ID {
+		t.Fatalf("the recovered plug has %d snapshots, newest %s; want %d, newest %s", len(got), got[0].ID, len(snaps), snaps[0].ID)
+	}
+	o := filepath.Join(c.base, "out-recovered")
+	mustPlug(t, "restore", "--data", a2, "latest", "--to", o)
+	sameFiles(t, src, filepath.Join(o, src))
+}

@@ -142,12 +142,37 @@ type daemon struct {
 	log  bytes.Buffer
 	done chan struct{}
 	err  error
+	// watch are the texts the test waits for, each with the channel
+	// closed when the daemon writes it next.
+	watch map[string]chan struct{}
 }
 
 func (d *daemon) Write(p []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	for s, ch := range d.watch {
+		if bytes.Contains(p, []byte(s)) { // slog writes a record whole
+			close(ch)
+			delete(d.watch, s)
+		}
+	}
 	return d.log.Write(p)
+}
+
+// when returns a channel closed when the daemon next writes a line
+// containing s.
+func (d *daemon) when(s string) <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.watch == nil {
+		d.watch = map[string]chan struct{}{}
+	}
+	if ch, ok := d.watch[s]; ok {
+		return ch
+	}
+	ch := make(chan struct{})
+	d.watch[s] = ch
+	return ch
 }
 
 // logText returns what the daemon wrote so far.

@@ -103,6 +103,7 @@ func (r *Repo) closeWriter(w *packer.Writer) {
 // record to holders: a backup publishes with the friends and the Writer it
 // already has.
 func (r *Repo) publishWith(ctx context.Context, holders []target.Holder, w *packer.Writer) error {
+	r.log.Debug("publishing the head record", "friends", len(holders))
 	if err := r.writeIndex(ctx, w); err != nil {
 		return err
 	}
