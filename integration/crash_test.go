@@ -245,7 +245,7 @@ func TestKillDuringHeadPublish(t *testing.T) {
 			t.Fatalf("round %d: no publish within 2 minutes of the backup's start:\n%s", i, out)
 		}
 		time.Sleep(time.Duration(rng.Int64N(int64(window) + 1))) // a random moment inside the publish
-		c.kill("a") // it returns once the daemon's output is all read
+		c.kill("a")                                              // it returns once the daemon's output is all read
 		select {
 		case <-end:
 		default:
