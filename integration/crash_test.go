@@ -244,8 +244,10 @@ func TestKillDuringHeadPublish(t *testing.T) {
 		case <-time.After(2 * time.Minute):
 			t.Fatalf("round %d: no publish within 2 minutes of the backup's start:\n%s", i, out)
 		}
-		time.Sleep(time.Duration(rng.Int64N(int64(window) + 1))) // a random moment inside the publish
-		c.kill("a")                                              // it returns once the daemon's output is all read
+		// A random moment inside the publish; kill returns once the
+		// daemon's output is all read.
+		time.Sleep(time.Duration(rng.Int64N(int64(window) + 1)))
+		c.kill("a")
 		select {
 		case <-end:
 		default:
