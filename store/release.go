@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync"
 	"time"
 
 	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/kv"
+	"github.com/plug-net/plug/store/target"
 )
 
 // keyReleases lists the shards of packs that a re-coding or a repair
@@ -107,24 +109,40 @@ func (r *Repo) releaseAfterPublish(ctx context.Context) (int, error) {
 	if err != nil || len(rs) == 0 {
 		return 0, err
 	}
-	released := 0
-	var left []release // friends out of reach: asked again at the next round
+	// Each friend's shards in turn, the friends at once. A friend that
+	// does not answer (or fails) keeps the rest of its list until the
+	// next round: a friend that is away costs one bounded try, not one
+	// per shard.
+	byHolder := map[string][]release{}
+	var holders []string
 	for _, x := range rs {
 		if r.stillHeld(x) {
 			continue // its pack still names it (a prune cut short): not garbage
 		}
-		tg := r.net.Holder(x.Holder)
-		if tg == nil {
+		if r.net.Holder(x.Holder) == nil {
 			continue // no longer a friend: it dropped everything of this plug
 		}
-		if err := tg.DeleteShard(ctx, x.Shard); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			if time.Since(x.Since) < releaseKept {
-				left = append(left, x)
-			}
-			continue
+		if _, ok := byHolder[x.Holder]; !ok {
+			holders = append(holders, x.Holder)
 		}
-		released++
+		byHolder[x.Holder] = append(byHolder[x.Holder], x)
 	}
+	var (
+		mu       sync.Mutex
+		released int
+		left     []release // friends out of reach: asked again at the next round
+		wg       sync.WaitGroup
+	)
+	for _, h := range holders {
+		wg.Go(func() {
+			n, kept := r.releaseFrom(ctx, r.net.Holder(h), byHolder[h])
+			mu.Lock()
+			defer mu.Unlock()
+			released += n
+			left = append(left, kept...)
+		})
+	}
+	wg.Wait()
 	if len(left) == 0 {
 		return released, r.db.Delete(kv.Local, keyReleases)
 	}
@@ -133,6 +151,39 @@ func (r *Repo) releaseAfterPublish(ctx context.Context) (int, error) {
 		return released, err
 	}
 	return released, r.db.PutSync(kv.Local, keyReleases, b)
+}
+
+// releaseTry bounds the first release asked of a friend in a round: one
+// that is away is not waited for.
+var releaseTry = 15 * time.Second
+
+// releaseFrom asks tg to drop the shards rs; it stops at the first failure
+// and returns how many went and the ones still to release.
+func (r *Repo) releaseFrom(ctx context.Context, tg target.Holder, rs []release) (int, []release) {
+	if tg == nil {
+		return 0, nil
+	}
+	drop := func(id data.ID, first bool) error {
+		if !first {
+			return tg.DeleteShard(ctx, id)
+		}
+		cctx, cancel := context.WithTimeout(ctx, releaseTry)
+		defer cancel()
+		return tg.DeleteShard(cctx, id)
+	}
+	for i, x := range rs {
+		if err := drop(x.Shard, i == 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			var kept []release
+			for _, y := range rs[i:] {
+				if time.Since(y.Since) < releaseKept {
+					kept = append(kept, y)
+				}
+			}
+			r.log.Debug("a friend could not release replaced shards yet", "friend", x.Holder, "shards", len(rs)-i, "err", err)
+			return i, kept
+		}
+	}
+	return len(rs), nil
 }
 
 // stillHeld reports whether the catalog still names shard x at its holder.
