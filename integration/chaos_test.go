@@ -75,15 +75,18 @@ func TestChaos(t *testing.T) {
 	makeFiles(t, c.src, *chaosSeed, 300, 3<<20)
 	c.backupNow()
 
+	// The sampler reads only what the schedule never changes: the owner
+	// is never restarted.
+	owner, ownerDir := c.d["a"], c.dir("a")
+	c.started = time.Now()
 	sampled := make(chan struct{})
 	stop := make(chan struct{})
 	go func() {
 		defer close(sampled)
-		c.started = time.Now()
 		tick := time.NewTicker(10 * time.Second)
 		defer tick.Stop()
 		for {
-			c.sample()
+			c.sample(owner, ownerDir)
 			select {
 			case <-stop:
 				return
@@ -346,8 +349,7 @@ func (c *chaos) repair() {
 
 // sample reads the owner's RSS (from /proc) and goroutine count (from its
 // profile endpoint).
-func (c *chaos) sample() {
-	d := c.d["a"]
+func (c *chaos) sample(d *daemon, dir string) {
 	s := chaosSample{at: time.Since(c.started)}
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid)); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
@@ -357,7 +359,7 @@ func (c *chaos) sample() {
 			}
 		}
 	}
-	s.goroutines = goroutines(c.t, c.dir("a"))
+	s.goroutines = goroutines(c.t, dir)
 	c.samples = append(c.samples, s)
 }
 
@@ -410,7 +412,7 @@ func (c *chaos) finish() {
 		c.run("restore", "--data", c.dir("a"), id, "--to", o)
 		sameFiles(t, filepath.Join(c.expect, id), filepath.Join(o, c.src))
 	}
-	c.sample()
+	c.sample(c.d["a"], c.dir("a"))
 
 	var b strings.Builder
 	names := make([]string, 0, len(c.counts))

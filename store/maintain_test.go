@@ -293,3 +293,37 @@ func TestForgetPrune(t *testing.T) {
 	}
 	sameTree(t, src, filepath.Join(o2, src))
 }
+
+// TestVerifyAfterAPruneCutShort: a prune stopped after it dropped a pack
+// from the catalog, before a head record without it went out, leaves the
+// friends' head naming a pack whose shards wait for release: verify checks
+// them and does not count the pack as unknown.
+func TestVerifyAfterAPruneCutShort(t *testing.T) {
+	keys := cryptotest.FixedKeys(t)
+	net := newMemNet(3)
+	r := newTestRepo(t, keys, net)
+	src := t.TempDir()
+	makeTree(t, src)
+	ctx := t.Context()
+	if _, err := r.Backup(ctx, []string{src}, BackupOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var p catalog.PackRecord
+	mustOK(t, r.cat.Packs(func(rec catalog.PackRecord) error { p = rec; return nil }))
+	// What prune does before a kill: release later, then drop.
+	mustOK(t, r.releaseShards(p.ID, p.Holders, p.Shape.ShardIDs))
+	mustOK(t, r.cat.DropPack(p.ID, nil))
+	v, err := r.Verify(ctx, check.Options{ReadData: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.HeadPacksUnknown != 0 || len(v.LostPacks) != 0 || !v.OK {
+		t.Fatalf("verify after a prune cut short: %+v", v)
+	}
+	// A pack the head names that nothing explains is still reported.
+	mustOK(t, r.cat.Packs(func(rec catalog.PackRecord) error { p = rec; return nil }))
+	mustOK(t, r.cat.DropPack(p.ID, nil))
+	if v, _ := r.Verify(ctx, check.Options{}); v.HeadPacksUnknown != 1 {
+		t.Fatalf("a head naming a pack the catalog lost: head_packs_unknown %d, want 1", v.HeadPacksUnknown)
+	}
+}

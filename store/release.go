@@ -186,6 +186,23 @@ func (r *Repo) releaseFrom(ctx context.Context, tg target.Holder, rs []release) 
 	return len(rs), nil
 }
 
+// releasing reports whether shards of pack wait to be released: the
+// catalog dropped it, and a head record without it is still to go out.
+func (r *Repo) releasing(pack data.ID) bool {
+	r.releaseMu.Lock()
+	defer r.releaseMu.Unlock()
+	rs, err := r.pendingReleases()
+	if err != nil {
+		return false
+	}
+	for _, x := range rs {
+		if x.Pack == pack {
+			return true
+		}
+	}
+	return false
+}
+
 // stillHeld reports whether the catalog still names shard x at its holder.
 func (r *Repo) stillHeld(x release) bool {
 	p, ok, err := r.cat.Pack(x.Pack)

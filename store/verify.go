@@ -27,7 +27,7 @@ func healthKey(peer string) []byte { return []byte("health/" + peer) }
 // check.Verify), and keeps what it found of each friend reached: a friend
 // whose shards failed loses its role at the next repair.
 func (r *Repo) Verify(ctx context.Context, opt check.Options) (check.Report, error) {
-	rep, err := check.Verify(ctx, check.Config{Packs: r.cat, Friends: r.net, NewestHead: r.newestFriendHead, M: r.parity(), House: houseOf(r.net.Friends())}, opt)
+	rep, err := check.Verify(ctx, check.Config{Packs: r.cat, Friends: r.net, NewestHead: r.newestFriendHead, M: r.parity(), House: houseOf(r.net.Friends()), Releasing: r.releasing}, opt)
 	if err != nil {
 		return rep, err
 	}

@@ -64,7 +64,7 @@ type Report struct {
 	// it names was checked too.
 	HeadVersion uint64 `json:"head_version"`
 	// HeadPacksUnknown counts packs named by that head record that the
-	// catalog does not know (there should be none).
+	// catalog does not know, nor waits to release (there should be none).
 	HeadPacksUnknown int           `json:"head_packs_unknown,omitempty"`
 	CanLose          int           `json:"can_lose"` // friends that may still go without loss
 	Target           int           `json:"target"`   // m: what the plug aims for
@@ -98,6 +98,11 @@ type Config struct {
 	// House maps a holder to its house (friends in one house are lost
 	// together); nil: each holder is its own.
 	House func(holder string) string
+	// Releasing, if set, reports packs the catalog dropped whose shards
+	// wait for the next head record to be released (a prune or repair cut
+	// short): a head record that names them is not ahead of the catalog,
+	// only not yet replaced.
+	Releasing func(pack data.ID) bool
 }
 
 // ErrCorrupt is wrapped when a holder answered, wrongly: the shard it holds
@@ -186,7 +191,9 @@ func packsToCheck(ctx context.Context, cfg Config, rep *Report) ([]catalog.PackR
 			rep.HeadVersion = doc.Version
 			for _, p := range doc.Packs {
 				if !known[p.ID] {
-					rep.HeadPacksUnknown++
+					if cfg.Releasing == nil || !cfg.Releasing(p.ID) {
+						rep.HeadPacksUnknown++
+					}
 					known[p.ID] = true
 					packs = append(packs, p)
 				}
