@@ -20,6 +20,7 @@ import (
 	"github.com/plug-net/plug/store/catalog"
 	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/packer"
+	"github.com/plug-net/plug/store/seal"
 	"github.com/plug-net/plug/store/target"
 )
 
@@ -189,6 +190,13 @@ func TestPipelineMemoryBounded(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		size = 128 << 20 // the bound is the same; the race detector is slow
 	}
+	// Where Reed-Solomon has no SIMD code (32-bit arm), the library makes a
+	// 32 MiB multiplication table the first time a coefficient is not 1
+	// (m ≥ 2, or a rebuild), and keeps it for the life of the process. It is
+	// no part of the pipeline's memory, and whether an earlier test made it
+	// must not decide this one: it is made now, with whatever else the
+	// process holds already, and the bound is on the growth from there.
+	base := heapBase(t)
 	p := newLocalPipeline(t, catalog.NewCatalog(openKV(t)))
 	runtime.GC()
 	stop := heapPeak()
@@ -198,9 +206,25 @@ func TestPipelineMemoryBounded(t *testing.T) {
 	if st.RawBytes != size {
 		t.Fatalf("pipeline stored %d bytes of %d", st.RawBytes, size)
 	}
-	t.Logf("%d MiB through the pipeline in %d packs; peak live heap %.1f MiB, peak heap in use %.1f MiB",
-		size>>20, st.Packs, float64(live)/(1<<20), float64(inuse)/(1<<20))
-	if live > 64<<20 {
-		t.Fatalf("peak live heap %.1f MiB for a %d MiB input, want ≤ 64 MiB", float64(live)/(1<<20), size>>20)
+	t.Logf("%d MiB through the pipeline in %d packs; peak live heap %.1f MiB (%.1f MiB before it started), peak heap in use %.1f MiB",
+		size>>20, st.Packs, float64(live)/(1<<20), float64(base)/(1<<20), float64(inuse)/(1<<20))
+	if live-min(live, base) > 64<<20 {
+		t.Fatalf("peak live heap %.1f MiB, %.1f MiB more than before the pipeline started, for a %d MiB input; want ≤ 64 MiB more",
+			float64(live)/(1<<20), float64(live-base)/(1<<20), size>>20)
 	}
+}
+
+// heapBase seals a small pack with two parity shards, which makes whatever
+// tables the Reed-Solomon library builds once per process, and returns the
+// live heap after a collection.
+func heapBase(t *testing.T) uint64 {
+	t.Helper()
+	s := seal.NewSealer(cryptotest.FixedKeys(t).AgeRecipient())
+	if _, err := s.Seal(make([]byte, 64<<10), 2, 2); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(sample)
+	return sample[0].Value.Uint64()
 }

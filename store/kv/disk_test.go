@@ -172,7 +172,14 @@ func TestKillAfterSync(t *testing.T) {
 		t.Skip("starts a process")
 	}
 	dir := filepath.Join(t.TempDir(), "db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	name, args := os.Args[0], []string{"-test.run=^TestCrashChild$", "-test.count=1"}
+	if emu := os.Getenv("PLUG_TEST_EXEC"); emu != "" {
+		// Under an emulator (.ci/arm: go test -exec qemu-arm-static) the
+		// child is emulated too: without binfmt_misc the kernel cannot run
+		// an ARM binary by itself.
+		name, args = emu, append([]string{os.Args[0]}, args...)
+	}
+	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), "KV_CRASH_DIR="+dir)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
