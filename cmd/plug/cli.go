@@ -104,7 +104,7 @@ func printHelp(w *output) {
 	for _, c := range commands {
 		w.printf("  plug %s\n      %s\n", c.usage, c.short)
 	}
-	w.println("\n--data defaults to $PLUG_DATA, then $XDG_DATA_HOME/plug, then ~/.local/share/plug.")
+	w.println("\n--data defaults to $PLUG_DATA, then /var/lib/plug (the system service's plug; for root and group plug), then $XDG_DATA_HOME/plug, then ~/.local/share/plug.")
 }
 
 // flags is a flag set for one command that accepts flags anywhere among its
@@ -124,7 +124,7 @@ func newFlags(name string, std stdio) *flags {
 		std.err.printf("usage: plug %s\n", c.usage)
 		fs.PrintDefaults()
 	}
-	f.data = fs.String("data", "", "data `directory` of the plug (default $PLUG_DATA, then $XDG_DATA_HOME/plug)")
+	f.data = fs.String("data", "", "data `directory` of the plug (default $PLUG_DATA, then the service's /var/lib/plug for root and group plug, then $XDG_DATA_HOME/plug)")
 	return f
 }
 
@@ -154,12 +154,19 @@ func (f *flags) parse(args []string) ([]string, error) {
 	}
 }
 
-// dataDir resolves --data: the flag, then $PLUG_DATA, then
+// dataDir resolves --data: the flag, then $PLUG_DATA, then the system
+// service's /var/lib/plug for root and group plug (servicedir.go), then
 // $XDG_DATA_HOME/plug, then ~/.local/share/plug.
 func (f *flags) dataDir(std stdio) (string, error) {
 	d := *f.data
 	if d == "" {
 		d = std.getenv("PLUG_DATA")
+	}
+	if d == "" {
+		var err error
+		if d, err = serviceDir(f.cmd.name, thisMachine()); err != nil {
+			return "", err
+		}
 	}
 	if d == "" {
 		if x := std.getenv("XDG_DATA_HOME"); x != "" {

@@ -55,7 +55,11 @@ func runDaemon(ctx context.Context, std stdio, cfg upConfig) error {
 	if errors.Is(err, crypto.ErrNoKeys) {
 		var phrase crypto.Phrase
 		keys, phrase, err = initialize(cfg.dir, crypto.Phrase{})
-		if err == nil {
+		switch {
+		case err != nil:
+		case std.getenv("PLUG_WORDS") == "file":
+			err = keepPhrase(std, keys, phrase, cfg.dir)
+		default:
 			printPhrase(std, keys, phrase, string(cfg.dir))
 		}
 	}

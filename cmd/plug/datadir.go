@@ -24,7 +24,11 @@ func (d dataDir) shards() string   { return filepath.Join(string(d), "shards") }
 func (d dataDir) apiAddr() string  { return filepath.Join(string(d), "api.addr") }
 func (d dataDir) apiToken() string { return filepath.Join(string(d), "api.token") }
 func (d dataDir) lockFile() string { return filepath.Join(string(d), "plug.pid") }
-func (d dataDir) social() string   { return filepath.Join(string(d), "social") }
+
+// recoveryWords is where a plug run as a service keeps its 24 words until
+// its owner copied them (PLUG_WORDS=file): never in the journal.
+func (d dataDir) recoveryWords() string { return filepath.Join(string(d), "recovery-words") }
+func (d dataDir) social() string        { return filepath.Join(string(d), "social") }
 
 // recovering marks a plug made by "plug init --recover" until it has found
 // its head record.
@@ -86,14 +90,15 @@ func (d dataDir) lock() (release func(), err error) {
 	}, nil
 }
 
-// apiToken returns the API token in DIR/api.token, creating it (0600) on
-// first use. The token stays the same across restarts, so a logged-in web UI
-// and scripts keep working.
+// ensureAPIToken returns the API token in DIR/api.token, creating it on first
+// use (mode tokenMode). The token stays the same across restarts, so a
+// logged-in web UI and scripts keep working.
 func (d dataDir) ensureAPIToken() (string, error) {
+	mode := d.tokenMode()
 	b, err := os.ReadFile(d.apiToken())
 	if err == nil {
 		if tok := strings.TrimSpace(string(b)); len(tok) >= 32 {
-			if err := os.Chmod(d.apiToken(), 0o600); err != nil {
+			if err := os.Chmod(d.apiToken(), mode); err != nil {
 				return "", fmt.Errorf("api token: %w", err)
 			}
 			return tok, nil
@@ -104,8 +109,22 @@ func (d dataDir) ensureAPIToken() (string, error) {
 	var raw [32]byte
 	rand.Read(raw[:])
 	tok := hex.EncodeToString(raw[:])
-	if err := durable.WriteFile(d.apiToken(), []byte(tok+"\n"), 0o600); err != nil {
+	if err := durable.WriteFile(d.apiToken(), []byte(tok+"\n"), mode); err != nil {
 		return "", fmt.Errorf("api token: %w", err)
 	}
 	return tok, nil
+}
+
+// tokenMode is the mode of the API token: 0600, or 0640 when the data
+// directory lets its group in (search permission, as the system service's
+// /var/lib/plug has: 0750, user and group plug), so that the group's
+// members can run the plug's commands against the daemon of another user.
+// The directory decides who reaches the token; a plug's own directory,
+// made 0700, keeps it to its owner. The keys and the web UI's password stay
+// 0600 in every case.
+func (d dataDir) tokenMode() fs.FileMode {
+	if st, err := os.Stat(string(d)); err == nil && st.Mode().Perm()&0o010 != 0 {
+		return 0o640
+	}
+	return 0o600
 }

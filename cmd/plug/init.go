@@ -64,6 +64,21 @@ func printPhrase(std stdio, keys *crypto.Keys, phrase crypto.Phrase, dir string)
 	std.out.println(phrase.String())
 }
 
+// keepPhrase is printPhrase for a plug run as a service, whose output goes
+// to a log (the journal): the words go to DIR/recovery-words, readable by
+// the plug's user only, and the log says where they are and what to do.
+func keepPhrase(std stdio, keys *crypto.Keys, phrase crypto.Phrase, dir dataDir) error {
+	text := "The 24 recovery words of plug " + keys.PeerID().String() + ". Write them down on paper and keep them\n" +
+		"somewhere safe: they are the only way to bring this plug and its backups back if it is lost.\n" +
+		"Then delete this file.\n\n" + phrase.String() + "\n"
+	if err := durable.WriteFile(dir.recoveryWords(), []byte(text), 0o600); err != nil {
+		return fmt.Errorf("keep the recovery words: %w", err)
+	}
+	std.err.printf("New plug %s in %s.\n", keys.PeerID(), dir)
+	std.err.printf("Its 24 recovery words are in %s (readable by its user and root only): copy them onto paper, keep them safe, then delete that file.\n", dir.recoveryWords())
+	return nil
+}
+
 // readPhrase reads a recovery phrase from stdin: one line from a terminal
 // (after a prompt), everything (at most 4 KiB) from a pipe.
 func readPhrase(std stdio) (crypto.Phrase, error) {

@@ -1,0 +1,327 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"embed"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/goreleaser/nfpm/v2"
+	"github.com/goreleaser/nfpm/v2/deb"
+	"github.com/goreleaser/nfpm/v2/files"
+)
+
+// assets are the package's files besides the binary: the service, the
+// maintainer scripts, the copyright file, the man page and the lintian
+// overrides.
+//
+//go:embed debian
+var assets embed.FS
+
+const (
+	pkgName    = "plug"
+	maintainer = "plug maintainers <maintainers@users.noreply.github.com>"
+	// description is the synopsis, then the long description.
+	description = `personal server that backs up your files to your friends
+A plug is a small personal server that belongs to one person. It chunks,
+encrypts (age) and erasure-codes (Reed-Solomon) its owner's files and spreads
+them across friends' plugs, so that some friends can vanish without losing
+anything; it stores the shards its friends give it; it finds friends through
+a Kademlia DHT by peer ID; and it brings everything back on new hardware from
+a 24-word recovery phrase. It also runs a microblog shared with friends and
+serves a local web UI.
+This package runs the plug as the system service plug.service (user plug,
+data in /var/lib/plug); "sudo plug status" talks to it.`
+)
+
+// arch is one architecture the packages are built for.
+type arch struct {
+	deb    string // the Debian name
+	goarch string
+	goarm  string // GOARM, for 32-bit ARM
+}
+
+// arches are the plug's hardware: ARM boards (64 and 32 bit) and PCs.
+var arches = []arch{
+	{deb: "amd64", goarch: "amd64"},
+	{deb: "arm64", goarch: "arm64"},
+	{deb: "armhf", goarch: "arm", goarm: "7"},
+}
+
+func allArches() string {
+	var names []string
+	for _, a := range arches {
+		names = append(names, a.deb)
+	}
+	return strings.Join(names, ",")
+}
+
+// parseArches reads -arch: Debian architecture names, comma-separated.
+func parseArches(list string) ([]arch, error) {
+	var out []arch
+	seen := map[string]bool{}
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" || seen[name] {
+			continue
+		}
+		seen[name] = true
+		found := false
+		for _, a := range arches {
+			if a.deb == name {
+				out = append(out, a)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("-arch: unknown architecture %q: choose among %s", name, allArches())
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-arch is empty: choose among %s", allArches())
+	}
+	return out, nil
+}
+
+// debName is the conventional file name of a package.
+func debName(version string, a arch) string {
+	return fmt.Sprintf("%s_%s_%s.deb", pkgName, fileVersion(version), a.deb)
+}
+
+// file is one file a package installs.
+type file struct {
+	dst  string      // where it is installed
+	src  string      // where it is while the package is built
+	mode fs.FileMode // its permissions
+}
+
+// packageFiles lists what a package installs: binary is the plug built
+// for its architecture, stage the folder where writeAssets put the rest.
+// The directories that hold them are added by nfpm (root, 0755); the
+// data directory /var/lib/plug is made by postinst, for user plug.
+func packageFiles(binary, stage, version string) []file {
+	changelog := "changelog.Debian.gz"
+	if native(version) {
+		changelog = "changelog.gz"
+	}
+	return []file{
+		{dst: "/usr/bin/plug", src: binary, mode: 0o755},
+		{dst: "/lib/systemd/system/plug.service", src: filepath.Join(stage, "plug.service"), mode: 0o644},
+		{dst: "/usr/share/doc/plug/copyright", src: filepath.Join(stage, "copyright"), mode: 0o644},
+		{dst: "/usr/share/doc/plug/" + changelog, src: filepath.Join(stage, "changelog.gz"), mode: 0o644},
+		{dst: "/usr/share/man/man1/plug.1.gz", src: filepath.Join(stage, "plug.1.gz"), mode: 0o644},
+		{dst: "/usr/share/lintian/overrides/plug", src: filepath.Join(stage, "lintian-overrides"), mode: 0o644},
+	}
+}
+
+// maintainerScripts are the scripts in the staging folder, by nfpm's name.
+func maintainerScripts(stage string) nfpm.Scripts {
+	return nfpm.Scripts{
+		PostInstall: filepath.Join(stage, "postinst"),
+		PreRemove:   filepath.Join(stage, "prerm"),
+		PostRemove:  filepath.Join(stage, "postrm"),
+	}
+}
+
+// writeAssets puts the package's files besides the binary into stage: the
+// embedded ones as they are (the man page gzipped) and the changelog, made
+// for this version.
+func writeAssets(stage, version string, src source) error {
+	for _, name := range []string{"plug.service", "copyright", "lintian-overrides", "postinst", "prerm", "postrm"} {
+		b, err := assets.ReadFile("debian/" + name)
+		if err != nil {
+			return err
+		}
+		mode := fs.FileMode(0o644)
+		if strings.HasPrefix(name, "post") || strings.HasPrefix(name, "pre") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(filepath.Join(stage, name), b, mode); err != nil {
+			return err
+		}
+	}
+	man, err := assets.ReadFile("debian/plug.1")
+	if err != nil {
+		return err
+	}
+	if err := writeGzip(filepath.Join(stage, "plug.1.gz"), man); err != nil {
+		return err
+	}
+	return writeGzip(filepath.Join(stage, "changelog.gz"), changelog(version, src))
+}
+
+// changelog is the package's Debian changelog: one entry, for this build.
+func changelog(version string, src source) []byte {
+	what := "  * Built by cmd/mkdeb from a tree without git history."
+	if src.commit != "" {
+		what = "  * Built by cmd/mkdeb from commit " + src.commit + "."
+	}
+	return fmt.Appendf(nil, "%s (%s) unstable; urgency=medium\n\n%s\n\n -- %s  %s\n",
+		pkgName, version, what, maintainer, src.time.UTC().Format(time.RFC1123Z))
+}
+
+// writeGzip writes b gzipped the way lintian wants documentation: best
+// compression, no name and no time in the header (reproducible).
+func writeGzip(path string, b []byte) error {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return err
+	}
+	if _, err := zw.Write(b); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// info is the nfpm description of the package for one architecture.
+func info(a arch, version string, mtime time.Time, contents []file, scripts nfpm.Scripts) *nfpm.Info {
+	var cs files.Contents
+	for _, f := range contents {
+		cs = append(cs, &files.Content{
+			Source: f.src, Destination: f.dst, Type: files.TypeFile,
+			FileInfo: &files.ContentFileInfo{Owner: "root", Group: "root", Mode: f.mode, MTime: mtime},
+		})
+	}
+	return nfpm.WithDefaults(&nfpm.Info{
+		Name:          pkgName,
+		Arch:          a.deb,
+		Platform:      "linux",
+		Version:       version,
+		VersionSchema: "none", // a Debian version already, not semver
+		Section:       "net",
+		Priority:      "optional",
+		Maintainer:    maintainer,
+		Description:   description,
+		MTime:         mtime,
+		Overridables: nfpm.Overridables{
+			Umask:    0o022,
+			Depends:  []string{"adduser"},
+			Contents: cs,
+			Scripts:  scripts,
+			Deb:      nfpm.Deb{Compression: "xz"},
+		},
+	})
+}
+
+// writeDeb writes the package of inf to path, whole or not at all.
+func writeDeb(inf *nfpm.Info, path string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".mkdeb-*.deb")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }() // gone once renamed
+	if err := deb.Default.Package(inf, tmp); err != nil {
+		_ = tmp.Close() // the packaging error is the one to report
+		return fmt.Errorf("pack %s: %w", filepath.Base(path), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// builder builds the packages of one version into one folder.
+type builder struct {
+	root    string // the source tree
+	out     string
+	version string
+	src     source
+	log     *reporter
+}
+
+// build cross-compiles the plug for each architecture and packs it.
+func (b *builder) build(ctx context.Context, as []arch) error {
+	if err := os.MkdirAll(b.out, 0o755); err != nil {
+		return fmt.Errorf("make the output folder: %w", err)
+	}
+	stage, err := os.MkdirTemp("", "mkdeb-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(stage) }() // a temporary folder: nothing in it is kept
+	if err := writeAssets(stage, b.version, b.src); err != nil {
+		return fmt.Errorf("write the package's files: %w", err)
+	}
+	b.log.printf("plug %s for %s\n", b.version, archNames(as))
+	for _, a := range as {
+		start := time.Now()
+		bin := filepath.Join(stage, a.deb, "plug")
+		b.log.printf("  %-5s  go build ./cmd/plug (GOARCH=%s%s CGO_ENABLED=0 -trimpath -ldflags=\"-s -w\") ...\n", a.deb, a.goarch, goarmNote(a))
+		if err := b.compile(ctx, a, bin); err != nil {
+			return err
+		}
+		st, err := os.Stat(bin)
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(b.out, debName(b.version, a))
+		inf := info(a, b.version, b.src.time, packageFiles(bin, stage, b.version), maintainerScripts(stage))
+		if err := writeDeb(inf, path); err != nil {
+			return err
+		}
+		dst, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		b.log.printf("  %-5s  wrote %s: %s (plug %s) in %s\n", a.deb, path, humanize.IBytes(uint64(dst.Size())), humanize.IBytes(uint64(st.Size())), time.Since(start).Round(100*time.Millisecond))
+	}
+	return b.log.err
+}
+
+// compile cross-compiles ./cmd/plug for a into bin: static (no cgo),
+// stripped, with paths of the build machine trimmed.
+func (b *builder) compile(ctx context.Context, a arch, bin string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./cmd/plug")
+	cmd.Dir = b.root
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+a.goarch, "GOARM="+a.goarm, "CGO_ENABLED=0")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("build ./cmd/plug for %s: %v\n%s", a.deb, err, out.String())
+	}
+	return nil
+}
+
+func goarmNote(a arch) string {
+	if a.goarm == "" {
+		return ""
+	}
+	return " GOARM=" + a.goarm
+}
+
+func archNames(as []arch) string {
+	var names []string
+	for _, a := range as {
+		names = append(names, a.deb)
+	}
+	return strings.Join(names, ", ")
+}
+
+// reporter writes progress for people and keeps the first write error, so
+// that lost output fails the build instead of passing unnoticed.
+type reporter struct {
+	w   io.Writer
+	err error
+}
+
+func (r *reporter) printf(format string, a ...any) {
+	if r.err == nil {
+		_, r.err = fmt.Fprintf(r.w, format, a...)
+	}
+}
