@@ -58,6 +58,10 @@ type chaosSample struct {
 //
 // go test ./integration -run TestChaos -chaos.duration 30m -chaos.seed 7
 func TestChaos(t *testing.T) {
+	// The soak runs for a fixed time, the crash tests for a fixed amount of
+	// work: they run side by side (go test -parallel, 2 at a time here),
+	// after the other tests, which is how CI stays under 30 minutes.
+	t.Parallel()
 	length := *chaosFor
 	if testing.Short() {
 		length = min(length, time.Minute)

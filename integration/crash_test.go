@@ -55,6 +55,7 @@ func noPartialFiles(t *testing.T, dst string) int {
 // name; after a restart the same restore, run again without --overwrite,
 // keeps what was whole and finishes, byte-identical.
 func TestKillDuringRestore(t *testing.T) {
+	t.Parallel() // beside the other crash tests and the soak: see TestChaos
 	c := newCluster(t, nil, "a", "b", "c")
 	src := filepath.Join(c.base, "src")
 	makeFiles(t, src, 5, 300, 96<<20, 64<<20, 48<<20)
@@ -89,6 +90,7 @@ func TestKillDuringRestore(t *testing.T) {
 // passes, the kept snapshot restores byte-identical, and forget runs again
 // to the end.
 func TestKillDuringForget(t *testing.T) {
+	t.Parallel() // beside the other crash tests and the soak: see TestChaos
 	c := newCluster(t, nil, "a", "b", "c", "d")
 	src := filepath.Join(c.base, "src")
 	rng := rand.New(rand.NewPCG(13, 13))
@@ -126,6 +128,7 @@ func TestKillDuringForget(t *testing.T) {
 // friend restarts it holds no half-received shard, verify --read-data
 // passes, and the snapshot restores byte-identical.
 func TestKillFriendReceiving(t *testing.T) {
+	t.Parallel() // beside the other crash tests and the soak: see TestChaos
 	c := newCluster(t, nil, "a", "b", "c", "d")
 	owner := status(t, c.dir("a"))["peer_id"].(string)
 	src := filepath.Join(c.base, "src")
@@ -165,6 +168,7 @@ func TestKillFriendReceiving(t *testing.T) {
 // and no head record names a pack the catalog lacks; the snapshot restores
 // byte-identical; the repair run again finishes, and verify passes.
 func TestKillDuringRepair(t *testing.T) {
+	t.Parallel() // beside the other crash tests and the soak: see TestChaos
 	c := newCluster(t, []string{"--grace", "1s"}, "a", "b", "c", "d", "e")
 	src := filepath.Join(c.base, "src")
 	makeFiles(t, src, 19, 60, 40<<20, 24<<20)
@@ -219,6 +223,7 @@ func recoveryWords(t *testing.T, log string) string {
 // snapshot restores byte-identical, and a new plug recovered from the 24
 // words finds the newest snapshot in the records the friends hold.
 func TestKillDuringHeadPublish(t *testing.T) {
+	t.Parallel() // beside the other crash tests and the soak: see TestChaos
 	c := newCluster(t, []string{"-v"}, "a", "b", "c", "d")
 	words := recoveryWords(t, c.d["a"].logText())
 	src := filepath.Join(c.base, "src")

@@ -52,6 +52,7 @@ func backupInBackground(t *testing.T, dir string, paths ...string) (*exec.Cmd, <
 // is not stored, and verify --read-data finds nothing missing or corrupt;
 // the next backup completes and restores byte-identical.
 func TestKillDuringBackup(t *testing.T) {
+	t.Parallel() // beside the other crash tests and the soak: see TestChaos
 	c := newCluster(t, nil, "a", "b", "c", "d")
 	src := filepath.Join(c.base, "src")
 	makeFiles(t, src, 3, 400, 48<<20, 24<<20, 16<<20)
