@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -133,21 +134,39 @@ func TestKillFriendReceiving(t *testing.T) {
 	owner := status(t, c.dir("a"))["peer_id"].(string)
 	src := filepath.Join(c.base, "src")
 	rng := rand.New(rand.NewPCG(17, 17))
+	during, midShard := 0, 0
 	for i := range crashRounds() {
 		makeFiles(t, filepath.Join(src, fmt.Sprintf("round%02d", i)), uint64(300+i), 20, 48<<20)
-		cmd, progressed, _ := runInBackground(t, "backup", "--data", c.dir("a"), "--json", src)
-		select {
-		case <-progressed:
-		case <-time.After(30 * time.Second):
+		// b's return may start a re-coding of the packs cut without it:
+		// the backup would be refused as busy, so it waits for that.
+		eventually(t, 2*time.Minute, "the owner stayed busy", func() bool { return status(t, c.dir("a"))["job"] == nil })
+		cmd, _, out := runInBackground(t, "backup", "--data", c.dir("a"), "--json", src)
+		// The kill comes at a random moment after a shard began to arrive
+		// at b (its temporary .put- file is there).
+		held := filepath.Join(c.dir("b"), "shards", owner)
+		for deadline := time.Now().Add(30 * time.Second); !receiving(held); time.Sleep(2 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: no shard began to arrive at b within 30 s", i)
+			}
 		}
-		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond) // a random moment while shards arrive
+		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
+		if !strings.Contains(out.String(), "snapshot_id") {
+			during++ // the backup had not ended when b went
+		}
 		c.kill("b")
+		if receiving(held) {
+			midShard++ // b died with a shard half-received
+		}
 		if err := cmd.Wait(); err != nil {
-			t.Fatalf("round %d: the backup failed when one friend of three went away: %v", i, err)
+			t.Fatalf("round %d: the backup failed when one friend of three went away: %v\n%s", i, err, out)
 		}
 		c.start("b")
+		// b holds no folder for the owner when it was killed before its
+		// first shard arrived (on a busy machine).
 		entries, err := os.ReadDir(filepath.Join(c.dir("b"), "shards", owner))
-		mustOK(t, err)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
 		for _, e := range entries {
 			if strings.HasPrefix(e.Name(), ".put-") {
 				t.Fatalf("round %d: b kept a half-received shard after its restart: %s", i, e.Name())
@@ -161,6 +180,22 @@ func TestKillFriendReceiving(t *testing.T) {
 	o := filepath.Join(c.base, "out")
 	mustPlug(t, "restore", "--data", c.dir("a"), "latest", "--to", o)
 	sameFiles(t, src, filepath.Join(o, src))
+	t.Logf("%d kills, %d of them before the backup ended, %d with a shard half-received", crashRounds(), during, midShard)
+	if during < crashRounds()/2 || midShard == 0 {
+		t.Fatalf("only %d of %d kills came before the backup ended, %d with a shard half-received: the test checks too little", during, crashRounds(), midShard)
+	}
+}
+
+// receiving reports whether a friend's folder for an owner holds a shard
+// being received (its temporary .put- file).
+func receiving(dir string) bool {
+	es, _ := os.ReadDir(dir) // not made yet: nothing arrives
+	for _, e := range es {
+		if strings.HasPrefix(e.Name(), ".put-") {
+			return true
+		}
+	}
+	return false
 }
 
 // TestKillDuringRepair: a friend is gone for good and the owner is killed

@@ -3,7 +3,12 @@
 //
 // Run it from the repository root:
 //
-//	go run ./integration/benchrestic [-sets random,gotree] [-random-size 1GiB] [-workdir DIR] [-keep] [-json FILE]
+//	go run ./integration/benchrestic [-restic PATH] [-sets random,gotree] [-random-size 1GiB] [-workdir DIR] [-keep] [-json FILE]
+//
+// -restic names the restic to compare with; the newest (0.19.0) is on the Go module proxy:
+//
+//	GONOSUMDB=github.com/restic/restic GOBIN=/tmp/restic019 go install github.com/restic/restic/cmd/restic@v0.19.0
+//	go run ./integration/benchrestic -restic /tmp/restic019/restic
 //
 // For each data set it starts a fresh bootstrap plug and four plugs A, B, C, D on
 // 127.0.0.1 (A pairs with the other three) for the plug rows and stops them before the
@@ -49,6 +54,7 @@ type config struct {
 	order      string
 	verbose    bool
 	timeout    time.Duration
+	restic     string // -restic: the restic to compare with ("" = the one on PATH)
 }
 
 // row is one measured step of one data set; restic fields are nil when restic is absent.
@@ -107,6 +113,7 @@ func main() {
 	flag.BoolVar(&cfg.verbose, "v", false, "run the plugs with -v (debug logs in WORKDIR/logs)")
 	flag.StringVar(&cfg.order, "order", "plug-first", "which tool runs first on each data set: plug-first, restic-first or alternate")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "limit for each timed command")
+	flag.StringVar(&cfg.restic, "restic", "", "the restic `binary` to compare with (default: restic on PATH, else Debian's, installed with apt-get); see the README for restic 0.19")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "benchrestic: unexpected argument %q (see -h)\n", flag.Arg(0))
@@ -237,8 +244,16 @@ func (b *bench) buildPlug(ctx context.Context) (string, error) {
 	return source, nil
 }
 
-// findRestic looks for restic, installs it with apt-get when it can, and returns its version.
+// findRestic looks for restic (-restic, else on PATH), installs Debian's
+// with apt-get when there is none and it can, and returns its version.
 func (b *bench) findRestic(ctx context.Context) string {
+	if b.cfg.restic != "" {
+		if _, err := os.Stat(b.cfg.restic); err != nil {
+			fmt.Printf("-restic %s: %v: skipping the restic rows\n", b.cfg.restic, err)
+			return ""
+		}
+		return b.useRestic(ctx, b.cfg.restic)
+	}
 	path, err := exec.LookPath("restic")
 	if _, aptErr := exec.LookPath("apt-get"); err != nil && aptErr == nil && os.Geteuid() == 0 {
 		for _, args := range [][]string{{"install", "-y", "restic"}, {"update"}, {"install", "-y", "restic"}} {
@@ -256,6 +271,11 @@ func (b *bench) findRestic(ctx context.Context) string {
 		fmt.Println("restic not installed: skipping the restic rows")
 		return ""
 	}
+	return b.useRestic(ctx, path)
+}
+
+// useRestic takes the restic at path and returns its version.
+func (b *bench) useRestic(ctx context.Context, path string) string {
 	b.restic = path
 	out, _ := exec.CommandContext(ctx, path, "version").Output()
 	help, _ := exec.CommandContext(ctx, path, "--help").CombinedOutput()

@@ -437,39 +437,93 @@ func (p *plan) fetchAndWrite(ctx context.Context) (lost []error, writeErr error)
 		if ctx.Err() != nil {
 			break
 		}
-		rec, ok, err := p.cfg.Index.Pack(pid)
-		if err != nil || !ok {
-			fail(fmt.Errorf("pack %s is not in the catalog", pid.Short()))
-			continue
-		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			plain, entries, err := p.cfg.Packs.Fetch(ctx, rec)
-			if err != nil {
-				if ctx.Err() == nil {
-					fail(err)
-				}
-				return
-			}
-			if err := p.writeUses(plain, entries, p.uses[pid]); err != nil {
-				var de destError
-				if !errors.As(err, &de) {
-					fail(err) // the pack's content, not the destination
-					return
-				}
+			err := p.fetchPack(ctx, pid, p.uses[pid], 0)
+			var de destError
+			switch {
+			case err == nil:
+			case errors.As(err, &de):
 				mu.Lock()
 				if writeErr == nil {
 					writeErr = de.err
 				}
 				mu.Unlock()
 				cancel()
+			case ctx.Err() == nil:
+				fail(err)
 			}
 		}()
 	}
 	wg.Wait()
 	return lost, writeErr
+}
+
+// maxMoves bounds how many times the chunks of a pack are followed to the
+// pack that replaced it during one restore.
+const maxMoves = 3
+
+// fetchPack fetches pack pid and writes its chunks where uses say. The
+// plug may replace a pack while a restore runs (re-coding, repair: a new
+// pack with the same chunks, the old one dropped and later released): when
+// pid is gone from the catalog, the chunks are looked up again and fetched
+// from the packs that hold them now.
+func (p *plan) fetchPack(ctx context.Context, pid data.ID, uses []use, moves int) error {
+	rec, ok, err := p.cfg.Index.Pack(pid)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return p.followChunks(ctx, pid, uses, moves, nil)
+	}
+	plain, entries, err := p.cfg.Packs.Fetch(ctx, rec)
+	if err != nil {
+		if ctx.Err() == nil {
+			if _, still, lerr := p.cfg.Index.Pack(pid); lerr == nil && !still {
+				return p.followChunks(ctx, pid, uses, moves, err) // replaced while it was fetched
+			}
+		}
+		return err
+	}
+	if err := p.writeUses(plain, entries, uses); err != nil {
+		return err // a destError, or the pack's content
+	}
+	return nil
+}
+
+// followChunks fetches the chunks of uses from the packs the catalog names
+// for them now (pid, which held them, is gone); why is the error that
+// sent it there, if any.
+func (p *plan) followChunks(ctx context.Context, pid data.ID, uses []use, moves int, why error) error {
+	if moves >= maxMoves {
+		return fmt.Errorf("pack %s is not in the catalog (replaced %d times during the restore)", pid.Short(), moves)
+	}
+	byPack := map[data.ID][]use{}
+	var order []data.ID
+	for _, u := range uses {
+		ref, ok, err := p.cfg.Index.Chunk(u.id)
+		if err != nil {
+			return err
+		}
+		if !ok || ref.Pack == pid {
+			if why != nil {
+				return why
+			}
+			return fmt.Errorf("pack %s is not in the catalog, nor chunk %s anywhere else", pid.Short(), u.id.Short())
+		}
+		if _, seen := byPack[ref.Pack]; !seen {
+			order = append(order, ref.Pack)
+		}
+		byPack[ref.Pack] = append(byPack[ref.Pack], u)
+	}
+	for _, np := range order {
+		if err := p.fetchPack(ctx, np, byPack[np], moves+1); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // failed removes what was written and says which files were lost.
