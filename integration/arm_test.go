@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"debug/elf"
 	"encoding/json"
 	"os"
@@ -148,19 +147,7 @@ func (p armPlug) command(args ...string) *exec.Cmd {
 // run runs a client command of the ARM build to completion.
 func (p armPlug) run(t *testing.T, args ...string) result {
 	t.Helper()
-	cmd := p.command(args...)
-	timer := time.AfterFunc(armTimeout, func() { killProcess(cmd.Process) })
-	defer timer.Stop()
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("armhf plug %s: %v", strings.Join(args, " "), err)
-	}
-	return result{code: code, stdout: out.String(), stderr: errb.String()}
+	return runCommand(t, p.command(args...), "", armTimeout)
 }
 
 // must runs a client command of the ARM build that must succeed.
@@ -178,26 +165,12 @@ func (p armPlug) must(t *testing.T, args ...string) result {
 // with the ARM build too).
 func (p armPlug) start(t *testing.T, dir string, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, dir: dir, done: make(chan struct{})}
-	d.cmd = p.command(append([]string{"up", "--data", dir, "--api", "127.0.0.1:0"}, args...)...)
-	d.cmd.Stdout, d.cmd.Stderr = d, d
-	mustOK(t, d.cmd.Start())
-	go func() { d.err = d.cmd.Wait(); close(d.done) }()
-	t.Cleanup(d.kill)
-	deadline := time.Now().Add(armTimeout)
-	for time.Now().Before(deadline) {
-		select {
-		case <-d.done:
-			t.Fatalf("the armhf plug up exited early: %v\n%s", d.err, d.logText())
-		default:
+	cmd := p.command(append([]string{"up", "--data", dir, "--api", "127.0.0.1:0"}, args...)...)
+	return startDaemon(t, cmd, dir, armTimeout, func() bool {
+		if _, err := os.Stat(filepath.Join(dir, "api.addr")); err != nil {
+			return false
 		}
-		if _, err := os.Stat(filepath.Join(dir, "api.addr")); err == nil {
-			if r := p.run(t, "status", "--data", dir, "--json"); r.code == 0 && json.Valid([]byte(r.stdout)) {
-				return d
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("the armhf plug up did not answer status within %v:\n%s", armTimeout, d.logText())
-	return nil
+		r := p.run(t, "status", "--data", dir, "--json")
+		return r.code == 0 && json.Valid([]byte(r.stdout))
+	})
 }

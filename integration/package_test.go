@@ -321,46 +321,35 @@ func readUnit(t *testing.T, path string) unit {
 func startService(t *testing.T, u unit) *daemon {
 	t.Helper()
 	pw := getent(t, "passwd", u.user)
-	d := &daemon{t: t, dir: serviceData, done: make(chan struct{})}
 	args := append([]string{"--reuid=" + u.user, "--regid=" + u.group, "--init-groups", "--"}, u.execStart...)
-	d.cmd = exec.Command("setpriv", args...)
-	d.cmd.Dir = "/"
-	d.cmd.Env = append([]string{
+	cmd := exec.Command("setpriv", args...)
+	cmd.Dir = "/"
+	cmd.Env = append([]string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin",
 		"HOME=" + pw[5], "USER=" + u.user, "LOGNAME=" + u.user, "SHELL=" + pw[6],
 	}, u.env...)
-	d.cmd.Stdout, d.cmd.Stderr = d, d
-	mustOK(t, d.cmd.Start())
-	go func() { d.err = d.cmd.Wait(); close(d.done) }()
-	t.Cleanup(d.kill)
-
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-d.done:
-			t.Fatalf("the service's ExecStart exited early: %v\n%s", d.err, d.logText())
-		default:
+	return startDaemon(t, cmd, serviceData, 60*time.Second, func() bool {
+		addr, tok, ok := serviceAPI()
+		if !ok {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the service did not answer on its API within 60s:\n%s", d.logText())
+		if host, _, _ := net.SplitHostPort(addr); !net.ParseIP(host).IsLoopback() {
+			t.Fatalf("the service's API listens on %s, want loopback", addr)
 		}
-		if addr, tok, ok := serviceAPI(); ok {
-			if host, _, _ := net.SplitHostPort(addr); !net.ParseIP(host).IsLoopback() {
-				t.Fatalf("the service's API listens on %s, want loopback", addr)
-			}
-			req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+addr+"/api/v1/status", nil)
-			req.Header.Set("Authorization", "Bearer "+tok)
-			if resp, err := client.Do(req); err == nil {
-				_ = resp.Body.Close() // only the status matters
-				if resp.StatusCode == http.StatusOK {
-					checkLoginPage(t, client, addr)
-					return d
-				}
-			}
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+addr+"/api/v1/status", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := client.Do(req)
+		if err != nil {
+			return false
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		_ = resp.Body.Close() // only the status matters
+		if resp.StatusCode != http.StatusOK {
+			return false
+		}
+		checkLoginPage(t, client, addr)
+		return true
+	})
 }
 
 // serviceAPI reads the address and the token the daemon wrote in its directory.
@@ -413,9 +402,7 @@ func asRoot(t *testing.T, stdin string, args ...string) result {
 func runPlugAs(t *testing.T, prefix []string, stdin string, args ...string) result {
 	t.Helper()
 	argv := append(append(slices.Clone(prefix), "/usr/bin/plug"), args...)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "PLUG_DATA=") && !strings.HasPrefix(kv, "XDG_DATA_HOME=") && (prefix == nil || !strings.HasPrefix(kv, "HOME=")) {
 			cmd.Env = append(cmd.Env, kv)
@@ -424,17 +411,7 @@ func runPlugAs(t *testing.T, prefix []string, stdin string, args ...string) resu
 	if prefix != nil {
 		cmd.Env = append(cmd.Env, "HOME=/nonexistent")
 	}
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%s: %v", strings.Join(argv, " "), err)
-	}
-	return result{code: code, stdout: out.String(), stderr: errb.String()}
+	return runCommand(t, cmd, stdin, 2*time.Minute)
 }
 
 // serviceStatus is root's "plug status --json" with no --data.

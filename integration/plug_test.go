@@ -100,8 +100,15 @@ func plug(t *testing.T, stdin string, args ...string) result {
 // this machine).
 func plugOn(t *testing.T, on *netlab.Host, stdin string, args ...string) result {
 	t.Helper()
-	cmd := plugCommand(on, args...)
-	timer := time.AfterFunc(2*time.Minute, func() { killProcess(cmd.Process) })
+	return runCommand(t, plugCommand(on, args...), stdin, 2*time.Minute)
+}
+
+// runCommand runs cmd to completion with stdin, killing it after limit,
+// and returns its exit code and output; a command that cannot start fails
+// the test.
+func runCommand(t *testing.T, cmd *exec.Cmd, stdin string, limit time.Duration) result {
+	t.Helper()
+	timer := time.AfterFunc(limit, func() { killProcess(cmd.Process) })
 	defer timer.Stop()
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
@@ -111,7 +118,7 @@ func plugOn(t *testing.T, on *netlab.Host, stdin string, args ...string) result 
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("plug %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("%s: %v", strings.Join(cmd.Args, " "), err)
 	}
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
@@ -193,30 +200,42 @@ func startPlug(t *testing.T, dir string, args ...string) *daemon {
 // waits until it answers status. args give the listen addresses.
 func startPlugOn(t *testing.T, on *netlab.Host, dir string, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, on: on, dir: dir, done: make(chan struct{})}
-	all := append([]string{"up", "--data", dir, "--api", "127.0.0.1:0"}, args...)
-	d.cmd = plugCommand(on, all...)
+	cmd := plugCommand(on, append([]string{"up", "--data", dir, "--api", "127.0.0.1:0"}, args...)...)
+	d := startDaemon(t, cmd, dir, 60*time.Second, func() bool {
+		if _, err := os.Stat(filepath.Join(dir, "api.addr")); err != nil {
+			return false
+		}
+		return plugOn(t, on, "", "status", "--data", dir, "--json").code == 0
+	})
+	d.on = on
+	return d
+}
+
+// startDaemon starts cmd (a "plug up" of dir), ended with the test, and
+// waits until answers says it answers, failing the test if it exits first
+// or does not answer within limit.
+func startDaemon(t *testing.T, cmd *exec.Cmd, dir string, limit time.Duration, answers func() bool) *daemon {
+	t.Helper()
+	d := &daemon{t: t, dir: dir, cmd: cmd, done: make(chan struct{})}
 	d.cmd.Stdout, d.cmd.Stderr = d, d
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { d.err = d.cmd.Wait(); close(d.done) }()
-	t.Cleanup(func() { d.kill() })
-	deadline := time.Now().Add(60 * time.Second)
+	t.Cleanup(d.kill)
+	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		select {
 		case <-d.done:
-			t.Fatalf("plug up exited early: %v\n%s", d.err, d.logText())
+			t.Fatalf("%s exited early: %v\n%s", strings.Join(cmd.Args, " "), d.err, d.logText())
 		default:
 		}
-		if _, err := os.Stat(filepath.Join(dir, "api.addr")); err == nil {
-			if r := plugOn(t, on, "", "status", "--data", dir, "--json"); r.code == 0 {
-				return d
-			}
+		if answers() {
+			return d
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("plug up did not answer within 60s:\n%s", d.logText())
+	t.Fatalf("%s did not answer within %v:\n%s", strings.Join(cmd.Args, " "), limit, d.logText())
 	return nil
 }
 
