@@ -128,11 +128,9 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request) {
 }
 
 type loginData struct {
-	Setup       bool   // no password yet: the form chooses one
-	NeedToken   bool   // choosing it from another machine takes the token
-	Failed      bool   // the last attempt failed
-	Problem     string // why setting the password failed
+	Failed      bool // the last attempt failed
 	HasPassword bool
+	TokenFile   string
 }
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -140,10 +138,11 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	d := loginData{Failed: r.URL.Query().Has("failed"), HasPassword: s.passwordSet()}
-	if s.cfg.PasswordFile != "" && !d.HasPassword {
-		d.Setup, d.NeedToken = true, s.needsToken(r)
+	if s.cfg.PasswordFile != "" && !s.passwordSet() {
+		http.Redirect(w, r, "/setup", http.StatusSeeOther) // the first boot
+		return
 	}
+	d := loginData{Failed: r.URL.Query().Has("failed"), HasPassword: s.passwordSet(), TokenFile: s.tokenFile()}
 	s.renderOr500(w, http.StatusOK, "login.html", d)
 }
 
@@ -165,20 +164,36 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// setup chooses the first password. From this machine it needs nothing
-// else; from another one (--allow-remote-ui) it needs the API token too, so
-// that whoever reaches the page first cannot take the plug.
-func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
+// setPasswordStep chooses the first password, the setup flow's fourth step.
+// From this machine it needs nothing else; from another one (or on a UI
+// opened with --allow-remote-ui) it needs the setup session that the setup
+// code opened, or the API token, so that whoever reaches the page first
+// cannot take the plug. While the plug still keeps its recovery words,
+// three of them must have been typed back first.
+func (s *Server) setPasswordStep(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	fail := func(code int, problem string) {
-		s.renderOr500(w, code, "login.html", loginData{Setup: true, NeedToken: s.needsToken(r), Problem: problem})
-	}
 	if s.cfg.PasswordFile == "" || s.passwordSet() {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	if s.needsToken(r) && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(r.PostFormValue("token"))), []byte(s.cfg.Token)) != 1 {
-		fail(http.StatusForbidden, "From another machine, setting the password takes the API token (the one line in DIR/api.token on the plug).")
+	_, st := s.setupSession(r)
+	var snap setupState
+	if st != nil {
+		snap = s.setup.snapshot(st)
+	}
+	fail := func(code int, problem string) {
+		if st != nil {
+			s.renderStep(w, r, code, snap, problem)
+			return
+		}
+		s.renderSetup(w, r, code, setupData{Step: "password", NeedToken: s.needsToken(r), Problem: problem})
+	}
+	if st == nil && s.needsToken(r) && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(r.PostFormValue("token"))), []byte(s.cfg.Token)) != 1 {
+		fail(http.StatusForbidden, "From another machine, choosing the password takes the setup code (start again at /setup) or the API token (the one line in "+s.tokenFile()+" on the plug).")
+		return
+	}
+	if words, err := s.recoveryWords(); err == nil && words != nil && !snap.wordsOK {
+		fail(http.StatusConflict, "First write down the 24 recovery words and type three of them back: start at /setup.")
 		return
 	}
 	pw, again := r.PostFormValue("password"), r.PostFormValue("confirm")
@@ -203,6 +218,16 @@ func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("web UI password set", "remote", r.RemoteAddr)
+	if s.cfg.SetupCodeFile != "" {
+		if err := os.Remove(s.cfg.SetupCodeFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("could not delete the setup code, which no longer opens anything", "err", err)
+		}
+	}
 	s.startSession(w, r)
+	if st != nil {
+		s.endSetupSession(w, r)
+		http.Redirect(w, r, "/setup/folders", http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

@@ -178,6 +178,7 @@ var templateFuncs = template.FuncMap{
 	},
 	"bytes": func(n int64) string { return humanize.IBytes(uint64(max(n, 0))) },
 	"minus": func(a, b int) int { return a - b },
+	"inc":   func(a int) int { return a + 1 },
 	// rtt renders a round-trip time in milliseconds.
 	"rtt": func(ms float64) string {
 		if ms < 10 {

@@ -63,6 +63,7 @@ var (
 	_ BackupsBackend = (*fakeBackend)(nil)
 	_ SocialBackend  = (*fakeBackend)(nil)
 	_ BrowseBackend  = (*fakeBackend)(nil)
+	_ SetupBackend   = (*fakeBackend)(nil)
 )
 
 func newFake() *fakeBackend {
@@ -73,7 +74,17 @@ func newFake() *fakeBackend {
 	}
 }
 
-func (f *fakeBackend) Status(context.Context) (Status, error) { return f.status, nil }
+func (f *fakeBackend) Status(context.Context) (Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.status, nil
+}
+func (f *fakeBackend) Rename(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status.Name = name
+	return nil
+}
 func (f *fakeBackend) Events(_ context.Context, after uint64, limit int) ([]kv.Event, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -222,7 +233,7 @@ func backends(t testing.TB, f *fakeBackend) Backends {
 		return data.Snapshot{ID: id, Files: res.Files, Bytes: res.Bytes}, err
 	})
 	t.Cleanup(jobs.Close)
-	return Backends{Status: f, Friends: f, Backups: f, Jobs: jobs, Social: f, Browse: f}
+	return Backends{Status: f, Friends: f, Backups: f, Jobs: jobs, Social: f, Browse: f, Setup: f}
 }
 
 // newTestServer serves f with a password file in a temporary folder.
@@ -372,8 +383,8 @@ func TestPasswordSetupAndLogin(t *testing.T) {
 	session := sessionOf
 	const local, remote = "127.0.0.1:50000", "192.0.2.7:50000"
 
-	if w := do("/login", nil, local); !strings.Contains(w.Body.String(), `action="/login/setup"`) {
-		t.Fatalf("first visit: no form to choose a password:\n%s", w.Body)
+	if w := do("/login", nil, local); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/setup" {
+		t.Fatalf("first visit: %d to %q, want 303 to the setup", w.Code, w.Header().Get("Location"))
 	}
 	tests := []struct {
 		name   string
@@ -436,8 +447,11 @@ func TestPasswordSetupAndLogin(t *testing.T) {
 			}
 		})
 	}
-	if w := do("/login", nil, local); strings.Contains(w.Body.String(), "/login/setup") {
-		t.Fatal("the login page still offers to choose a password")
+	if w := do("/login", nil, local); w.Code != http.StatusOK || strings.Contains(w.Body.String(), "/login/setup") {
+		t.Fatalf("the login page after the setup: %d, or it still offers to choose a password", w.Code)
+	}
+	if w := do("/setup", nil, local); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/login" {
+		t.Fatalf("the setup after the password: %d to %q, want 303 to /login", w.Code, w.Header().Get("Location"))
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,13 @@ type Status struct {
 	FriendChecks   []FriendCheck `json:"friend_checks,omitempty"` // what the last check found at each friend
 	Job            string        `json:"job,omitempty"`           // what runs now
 	Sources        []string      `json:"sources"`
+	// LANUI is where the web UI answers on the local network
+	// ("https://NAME.local:7443/", with --lan-ui), LANHost its NAME.local,
+	// and UICertSHA256 the SHA-256 fingerprint of its self-made
+	// certificate, as browsers show it (AB:CD:…).
+	LANUI        string `json:"lan_ui,omitempty"`
+	LANHost      string `json:"lan_host,omitempty"`
+	UICertSHA256 string `json:"ui_cert_sha256,omitempty"`
 }
 
 // ReachWords says in a sentence how the internet reaches the plug, for the
@@ -128,6 +136,7 @@ type Backends struct {
 	Jobs    JobsBackend
 	Social  SocialBackend
 	Browse  BrowseBackend
+	Setup   SetupBackend
 }
 
 // Config configures the server.
@@ -145,6 +154,13 @@ type Config struct {
 	RemoteUI bool
 	// UploadDir keeps uploaded archives while they are imported; required.
 	UploadDir string
+	// TokenFile is where the API token is kept, named on the pages.
+	TokenFile string
+	// SetupCodeFile keeps the one-time code that opens the setup flow from
+	// another machine; WordsFile the recovery words the plug kept for its
+	// first boot (PLUG_WORDS=file), deleted once three are typed back.
+	SetupCodeFile string
+	WordsFile     string
 	// PasswordCost is bcrypt's cost (default bcrypt.DefaultCost; tests
 	// lower it).
 	PasswordCost int
@@ -162,8 +178,13 @@ type Server struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	handler  http.Handler
+	setupB   SetupBackend
 	sessions sessions
+	setup    setupSessions
 	loginSem chan struct{} // bounds concurrent password checks
+
+	hostsMu sync.Mutex
+	hosts   []string // Config.AllowedHosts, and names added by AllowHost
 }
 
 //go:embed templates
@@ -179,7 +200,7 @@ func New(cfg Config, b Backends) (*Server, error) {
 	if cfg.UploadDir == "" {
 		return nil, errors.New("httpui: no upload folder")
 	}
-	if b.Status == nil || b.Friends == nil || b.Backups == nil || b.Jobs == nil || b.Social == nil || b.Browse == nil {
+	if b.Status == nil || b.Friends == nil || b.Backups == nil || b.Jobs == nil || b.Social == nil || b.Browse == nil || b.Setup == nil {
 		return nil, errors.New("httpui: a backend is missing")
 	}
 	if cfg.Logger == nil {
@@ -188,7 +209,7 @@ func New(cfg Config, b Backends) (*Server, error) {
 	if cfg.PasswordCost == 0 {
 		cfg.PasswordCost = bcrypt.DefaultCost
 	}
-	s := &Server{cfg: cfg, status: b.Status, friends: b.Friends, backups: b.Backups, jobs: b.Jobs, social: b.Social, browse: b.Browse, log: cfg.Logger, mux: http.NewServeMux(), loginSem: make(chan struct{}, 2)}
+	s := &Server{cfg: cfg, status: b.Status, friends: b.Friends, backups: b.Backups, jobs: b.Jobs, social: b.Social, browse: b.Browse, setupB: b.Setup, log: cfg.Logger, mux: http.NewServeMux(), loginSem: make(chan struct{}, 2), hosts: slices.Clone(cfg.AllowedHosts)}
 	s.sessions.m = make(map[string]time.Time)
 	s.routes()
 	cop := http.NewCrossOriginProtection()
@@ -202,8 +223,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /login", s.loginPage)
 	s.mux.HandleFunc("POST /login", s.login)
-	s.mux.HandleFunc("POST /login/setup", s.setup)
+	s.mux.HandleFunc("POST /login/setup", s.setPasswordStep)
 	s.mux.HandleFunc("POST /logout", s.logout)
+	s.setupRoutes()
 	s.pageRoutes()
 	s.mux.Handle("GET /api/v1/status", s.api(s.apiStatus))
 	s.mux.Handle("GET /api/v1/events", s.api(s.apiEvents))
@@ -226,16 +248,29 @@ func (s *Server) checkHost(next http.Handler) http.Handler {
 			host = h
 		}
 		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-		ok := host == "localhost" || net.ParseIP(host) != nil
-		for _, a := range s.cfg.AllowedHosts {
-			ok = ok || strings.EqualFold(a, host)
-		}
+		ok := host == "localhost" || net.ParseIP(host) != nil || s.hostAllowed(host)
 		if !ok {
 			http.Error(w, "plug: refused: unexpected Host header "+strconv.Quote(r.Host)+" (open the UI at its IP address or localhost)", http.StatusMisdirectedRequest)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// AllowHost accepts name in the Host header from now on (a plug renamed
+// answers as NEW.local too).
+func (s *Server) AllowHost(name string) {
+	s.hostsMu.Lock()
+	defer s.hostsMu.Unlock()
+	if !slices.ContainsFunc(s.hosts, func(h string) bool { return strings.EqualFold(h, name) }) {
+		s.hosts = append(s.hosts, name)
+	}
+}
+
+func (s *Server) hostAllowed(host string) bool {
+	s.hostsMu.Lock()
+	defer s.hostsMu.Unlock()
+	return slices.ContainsFunc(s.hosts, func(h string) bool { return strings.EqualFold(h, host) })
 }
 
 // sessions are logged-in browsers, by random cookie value.
@@ -308,7 +343,7 @@ func (e *apiError) Unwrap() error { return e.err }
 func (s *Server) api(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.authorized(r) {
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not logged in: send the token of DIR/api.token as \"Authorization: Bearer TOKEN\", or log in at /login"})
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not logged in: send the token of " + s.tokenFile() + " as \"Authorization: Bearer TOKEN\", or log in at /login"})
 			return
 		}
 		if err := h(w, r); err != nil {

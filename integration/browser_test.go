@@ -140,7 +140,7 @@ func (tb *tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 func (tb *tab) open(path string) {
 	tb.t.Helper()
 	tb.do("open "+path, chromedp.Navigate(tb.base+path), chromedp.WaitReady(chromedp.CSS("body")))
-	if !strings.HasPrefix(eval[string](tb, "location.pathname"), "/login") {
+	if p := eval[string](tb, "location.pathname"); !strings.HasPrefix(p, "/login") && !strings.HasPrefix(p, "/setup") {
 		tb.waitFor("the page's script", `document.body.dataset.ready === "1"`, 10*time.Second)
 	}
 }
@@ -306,13 +306,26 @@ func TestBrowserUI(t *testing.T) {
 
 	t.Run("login", func(t *testing.T) {
 		ta.t, tbb.t = t, t
-		// First visit: choose a password.
+		// First visit, on the plug's own machine: the setup, with no
+		// code; the words were shown in the terminal.
 		ta.open("/")
+		ta.do("keep the name",
+			chromedp.WaitVisible(chromedp.ID("name-form")),
+			chromedp.Submit(chromedp.ID("name-form")),
+			chromedp.WaitVisible(chromedp.ID("words-form")))
+		if !strings.Contains(ta.text("main"), "in a terminal") {
+			t.Fatalf("the words step of a plug started in a terminal:\n%s", ta.text("main"))
+		}
 		ta.do("set the password",
+			chromedp.Submit(chromedp.ID("words-form")),
 			chromedp.WaitVisible(chromedp.ID("setup")),
 			chromedp.SendKeys(chromedp.ID("password"), "correct horse battery"),
 			chromedp.SendKeys(chromedp.ID("confirm"), "correct horse battery"),
 			chromedp.Submit(chromedp.ID("setup")),
+			chromedp.WaitVisible(chromedp.ID("folder-form")),
+			chromedp.Click(chromedp.ID("next")),
+			chromedp.WaitVisible(chromedp.ID("invite-qr")),
+			chromedp.Click(chromedp.ID("done")),
 			chromedp.WaitVisible(chromedp.ID("health")))
 		if fi, err := os.Stat(filepath.Join(a, "ui.password")); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("the password file: %v %v", fi, err)

@@ -69,6 +69,7 @@ type Config struct {
 
 // Node is the plug on the network: its host, DHT, friends and protocols.
 type Node struct {
+	name       atomic.Pointer[string] // Config.Name, or the name SetName gave
 	usageMu    sync.Mutex
 	usageAsked map[peer.ID]time.Time // when each friend was last asked its usage
 	refusals   *refusals
@@ -147,6 +148,7 @@ func NewNode(cfg Config) (*Node, error) {
 		ctx:        ctx,
 		cancel:     cancel,
 	}
+	n.name.Store(&cfg.Name)
 	n.links = newLinks(n)
 	n.refusals = newRefusals(n.log)
 	n.gate = &transportGate{}
@@ -232,6 +234,12 @@ func (n *Node) goRun(f func(ctx context.Context)) {
 		f(n.ctx)
 	}()
 }
+
+// Name returns the plug's name, told to friends at pairing.
+func (n *Node) Name() string { return *n.name.Load() }
+
+// SetName renames the plug: friends paired from now on learn the new name.
+func (n *Node) SetName(name string) { n.name.Store(&name) }
 
 // Host returns the libp2p host.
 func (n *Node) Host() host.Host { return n.h }

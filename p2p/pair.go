@@ -151,7 +151,7 @@ func (n *Node) pairWith(ctx context.Context, inv invite.Invite) (f Friend, retry
 		return Friend{}, true, fmt.Errorf("open a pairing stream: %w", err)
 	}
 	rdv := n.cfg.Rendezvous
-	req := pairRequest{Secret: hex.EncodeToString(inv.Secret[:]), Name: n.cfg.Name, Rendezvous: hex.EncodeToString(rdv[:]), Quota: DefaultQuota}
+	req := pairRequest{Secret: hex.EncodeToString(inv.Secret[:]), Name: n.Name(), Rendezvous: hex.EncodeToString(rdv[:]), Quota: DefaultQuota}
 	if err := writeMsg(s, req); err != nil {
 		return Friend{}, true, fmt.Errorf("send the pairing request: %w", err)
 	}
@@ -299,7 +299,7 @@ func (n *Node) handlePair(s network.Stream) {
 	rdv := n.cfg.Rendezvous
 	n.reply(s, pairResponse{
 		response:   response{OK: true, Quota: f.QuotaGiven},
-		Name:       n.cfg.Name,
+		Name:       n.Name(),
 		Rendezvous: hex.EncodeToString(rdv[:]),
 	})
 	n.h.Peerstore().AddAddrs(remote, []ma.Multiaddr{s.Conn().RemoteMultiaddr()}, peerstore.PermanentAddrTTL)

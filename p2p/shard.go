@@ -110,7 +110,7 @@ func (n *Node) handleShard(s network.Stream) {
 			return
 		}
 		if used+req.Size > f.QuotaGiven {
-			fail(fmt.Errorf("%w: %s holds %s of the %s it gives you; this shard needs %s more", holdstore.ErrQuota, n.cfg.Name, humanize.IBytes(uint64(used)), humanize.IBytes(uint64(f.QuotaGiven)), humanize.IBytes(uint64(req.Size))))
+			fail(fmt.Errorf("%w: %s holds %s of the %s it gives you; this shard needs %s more", holdstore.ErrQuota, n.Name(), humanize.IBytes(uint64(used)), humanize.IBytes(uint64(f.QuotaGiven)), humanize.IBytes(uint64(req.Size))))
 			return
 		}
 		if err := writeMsg(s, response{OK: true}); err != nil {

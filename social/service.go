@@ -135,6 +135,7 @@ type Config struct {
 
 // Service is the plug's microblog, harvester and search.
 type Service struct {
+	name  atomic.Pointer[string] // Config.Name, or the one SetName gave
 	cfg   Config
 	db    *kv.DB
 	keys  *crypto.Keys
@@ -186,6 +187,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, db: cfg.DB, keys: cfg.Keys, node: cfg.Node, log: cfg.Logger.With("component", "social"),
 		media: mediaStore{dir: filepath.Join(cfg.Dir, "media")}}
+	s.name.Store(&cfg.Name)
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -309,6 +311,9 @@ func (s *Service) Reindex(ctx context.Context) error {
 	s.log.Info("search index rebuilt", "entries", len(ids), "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }
+
+// SetName renames the owner on the posts written from now on.
+func (s *Service) SetName(name string) { s.name.Store(&name) }
 
 // Close stops the service: it refuses new feed requests, cancels what the
 // service is doing (pushes, pulls, image fetches, requests being served,
@@ -481,7 +486,7 @@ func (s *Service) publish(p Post, images []NewImage, old *Entry) (Entry, error) 
 		return Entry{}, err
 	}
 	s.mu.Lock()
-	e, err := s.applyPost(p, s.cfg.Name, true)
+	e, err := s.applyPost(p, *s.name.Load(), true)
 	if err == nil {
 		err = s.appendOutbox(p.ID)
 	}

@@ -52,7 +52,7 @@ func (r *Repo) backup(ctx context.Context, paths []string, opt BackupOptions) (d
 	defer r.closeWriter(w)
 	r.log.Info("backup started", "paths", strings.Join(abs, " "), "friends", len(holders), "data_shards", w.K(), "parity_shards", w.M())
 	a := r.newArchiver(w, opt, start)
-	snap := data.Snapshot{ID: data.NewSnapshotID(), Time: start.UTC(), Host: r.cfg.Host, Paths: abs}
+	snap := data.Snapshot{ID: data.NewSnapshotID(), Time: start.UTC(), Host: *r.host.Load(), Paths: abs}
 	var stateRaw int64 // what the state added: not the owner's new data
 	if err := r.runArchiver(ctx, a, w, &snap, stateAbs, opt.Warn, &stateRaw); err != nil {
 		r.log.Error("backup failed", "err", err)

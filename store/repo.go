@@ -66,6 +66,7 @@ type Config struct {
 // Repo is the owner's backup repository: the catalog in the local store and
 // the packs on friends' plugs.
 type Repo struct {
+	host    atomic.Pointer[string] // Config.Host, or the one SetHost gave
 	cfg     Config
 	db      *kv.DB
 	keys    *crypto.Keys
@@ -119,6 +120,7 @@ func NewRepo(cfg Config) (*Repo, error) {
 		downloads: make(chan struct{}, maxDownloads),
 		recodeCh:  make(chan struct{}, 1),
 	}
+	r.host.Store(&cfg.Host)
 	r.fetcher = fetch.New(func(name string) target.ShardTarget {
 		if h := r.net.Holder(name); h != nil {
 			return h
@@ -225,3 +227,7 @@ func (r *Repo) Dirty() bool {
 	ok, _ := r.db.Has(kv.Local, keyDirty)
 	return ok
 }
+
+// SetHost names the machine in the snapshots made from now on (a plug
+// renamed in its setup).
+func (r *Repo) SetHost(host string) { r.host.Store(&host) }

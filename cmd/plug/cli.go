@@ -45,7 +45,8 @@ var commands []*command
 func init() {
 	commands = []*command{
 		{"init", "init [--data DIR] [--recover] [--json]", "create this plug's identity and print its 24 recovery words", cmdInit},
-		{"up", "up [--data DIR] [--api HOST:PORT] [--listen MULTIADDR]... [--bootstrap MULTIADDR|none]... [--name NAME] [--grace DURATION] [--public-ranges CIDR[,CIDR]] [--no-port-mapping]", "run the plug (initializes it on first run)", cmdUp},
+		{"up", "up [--data DIR] [--api HOST:PORT] [--listen MULTIADDR]... [--bootstrap MULTIADDR|none]... [--name NAME] [--lan-ui HOST:PORT] [--grace DURATION] [--public-ranges CIDR[,CIDR]] [--no-port-mapping]", "run the plug (initializes it on first run)", cmdUp},
+		{"setup-code", "setup-code [--data DIR] [--json]", "show the one-time code that opens the first setup in a browser on another machine", cmdSetupCode},
 		{"status", "status [--data DIR] [--json]", "show what the running plug is doing", cmdStatus},
 		{"invite", "invite [--data DIR] [--png FILE] [--json] [--ttl DURATION]", "make a one-time invite code (and QR code) for a friend", cmdInvite},
 		{"accept", "accept [--data DIR] [--json] CODE", "accept a friend's invite; returns once you are friends", cmdAccept},

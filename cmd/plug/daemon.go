@@ -38,6 +38,10 @@ type app struct {
 	log     *slog.Logger
 	events  *notifier
 	started time.Time
+	std     stdio
+	ui      *httpui.Server
+	lan     *lanUI     // nil without --lan-ui
+	nameMu  sync.Mutex // cfg.name changes in the setup
 }
 
 func runDaemon(ctx context.Context, std stdio, cfg upConfig) error {
@@ -78,7 +82,7 @@ func runDaemon(ctx context.Context, std stdio, cfg upConfig) error {
 	text := slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: level})
 	defer closeLogged(slog.New(text), "the store", db.Close) // not into the event log it closes
 
-	a := &app{cfg: cfg, keys: keys, db: db, events: newNotifier(), started: time.Now()}
+	a := &app{cfg: cfg, keys: keys, db: db, events: newNotifier(), started: time.Now(), std: std}
 	a.log = slog.New(newEventHandler(text, db, a.events))
 	return a.run(ctx)
 }
@@ -102,7 +106,7 @@ func (a *app) run(ctx context.Context) error {
 	}
 	soc, err := social.New(ctx, social.Config{
 		DB: a.db, Keys: a.keys, Node: node, Dir: a.cfg.dir.social(), SearchDir: a.cfg.dir.search(),
-		Name: a.cfg.name, Logger: a.log,
+		Name: a.name(), Logger: a.log,
 	})
 	if err != nil {
 		return fmt.Errorf("open the timeline: %w", err)
@@ -113,7 +117,7 @@ func (a *app) run(ctx context.Context) error {
 
 	repo, err := store.NewRepo(store.Config{
 		DB: a.db, Keys: a.keys, Net: newStoreNetwork(node, a.keys.RendezvousKey()),
-		Logger: a.log, Host: a.cfg.name, State: soc, RecoveringMark: a.cfg.dir.recovering(),
+		Logger: a.log, Host: a.name(), State: soc, RecoveringMark: a.cfg.dir.recovering(),
 	})
 	if err != nil {
 		return err
@@ -129,32 +133,53 @@ func (a *app) run(ctx context.Context) error {
 	}
 	ui, err := httpui.New(httpui.Config{
 		Token: token, Logger: a.log.With("component", "httpui"), PasswordFile: a.cfg.dir.passwordFile(),
-		RemoteUI: a.cfg.allowRemote, UploadDir: a.cfg.dir.uploads(),
-	}, httpui.Backends{Status: a, Friends: friendsAPI{a.node}, Backups: backupsAPI{a}, Jobs: a.jobs, Social: soc, Browse: backupsAPI{a}})
+		RemoteUI: a.cfg.allowRemote, UploadDir: a.cfg.dir.uploads(), TokenFile: a.cfg.dir.apiToken(),
+		SetupCodeFile: a.cfg.dir.setupCode(), WordsFile: a.cfg.dir.recoveryWords(),
+	}, httpui.Backends{Status: a, Friends: friendsAPI{a.node}, Backups: backupsAPI{a}, Jobs: a.jobs, Social: soc, Browse: backupsAPI{a}, Setup: a})
 	if err != nil {
 		return err
 	}
+	a.ui = ui
 	api, err := a.serveAPI(ui)
 	if err != nil {
 		return err
 	}
 	defer api.close(log)
+	lanErrc := make(chan error, 1) // never sends without --lan-ui
+	if a.cfg.lanUI != "" {
+		if a.lan, err = a.serveLAN(ui, api.baseCtx); err != nil {
+			return err
+		}
+		lanErrc = a.lan.errc
+		log.Info("web UI on the network", "url", a.lan.url(), "certificate_sha256", a.lan.fingerprint)
+	}
 	// The background work ends, and is waited for, before the store
 	// closes.
 	defer a.runBackground(ctx)()
 
-	log.Info("plug is up", "peer", a.host.ID().String(), "name", a.cfg.name, "api", "http://"+api.addr+"/", "pid", os.Getpid())
+	log.Info("plug is up", "peer", a.host.ID().String(), "name", a.name(), "api", "http://"+api.addr+"/", "pid", os.Getpid())
 	for _, s := range p2p.FullAddrs(a.host) {
 		log.Info("listening", "addr", s)
 	}
+	a.tellSetupCode(api.addr)
 
 	select {
 	case <-ctx.Done():
 	case err := <-api.errc:
 		log.Error("the web UI and API stopped", "err", err)
 		return fmt.Errorf("serve API: %w", err)
+	case err := <-lanErrc:
+		log.Error("the web UI on the network stopped", "err", err)
+		return fmt.Errorf("serve --lan-ui: %w", err)
 	}
 	log.Info("plug is shutting down")
+	if a.lan != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := a.lan.shutdown(sctx); err != nil {
+			log.Warn("requests still open on the network UI at shutdown were cut", "err", err)
+		}
+		cancel()
+	}
 	api.shutdown(log)
 	log.Info("plug stopped")
 	return nil
@@ -185,7 +210,7 @@ func (a *app) startNode() (*p2p.Node, error) {
 		},
 		DB:          a.db,
 		Held:        held,
-		Name:        a.cfg.name,
+		Name:        a.name(),
 		Rendezvous:  a.keys.RendezvousKey(),
 		Bootstrap:   a.cfg.bootstrap,
 		NoBootstrap: a.cfg.noBootstrap,
@@ -204,6 +229,7 @@ type apiServer struct {
 	addr         string
 	errc         chan error
 	stopRequests context.CancelFunc
+	baseCtx      context.Context // ends when the daemon stops serving
 	apiAddrFile  string
 }
 
@@ -218,7 +244,7 @@ func (a *app) serveAPI(ui *httpui.Server) (*apiServer, error) {
 	// Requests end with the daemon: live pages and long polls are cut when
 	// it stops, before the store closes under them.
 	baseCtx, stopRequests := context.WithCancel(context.Background())
-	api := &apiServer{addr: ln.Addr().String(), errc: make(chan error, 1), stopRequests: stopRequests, apiAddrFile: a.cfg.dir.apiAddr()}
+	api := &apiServer{addr: ln.Addr().String(), errc: make(chan error, 1), stopRequests: stopRequests, baseCtx: baseCtx, apiAddrFile: a.cfg.dir.apiAddr()}
 	api.srv = &http.Server{Handler: ui.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return baseCtx }}
 	api.srv.RegisterOnShutdown(stopRequests)
@@ -312,5 +338,32 @@ func closeLogged(log *slog.Logger, what string, close func() error) {
 func runLogged(ctx context.Context, log *slog.Logger, what string, run func(context.Context) error) {
 	if err := run(ctx); err != nil && ctx.Err() == nil {
 		log.Error(what+" stopped", "component", "daemon", "err", err)
+	}
+}
+
+// tellSetupCode says, on the daemon's standard error (the journal of the
+// service), how to set up a plug that has no password yet from another
+// machine, with its one-time setup code. Not in the event log: the code is
+// a secret until it is used.
+func (a *app) tellSetupCode(apiAddr string) {
+	if a.lan == nil && !a.cfg.allowRemote {
+		return // on loopback the setup needs no code
+	}
+	code, err := a.ui.SetupCode()
+	if errors.Is(err, httpui.ErrSetUp) {
+		return
+	}
+	if err != nil {
+		a.log.Warn("no setup code: the setup from another machine takes the API token", "err", err)
+		return
+	}
+	where := "http://" + apiAddr + "/"
+	if a.lan != nil {
+		where = a.lan.url()
+	}
+	a.std.err.printf("This plug is not set up yet. On a computer of this network open %s and give the setup code %s\n", where, code)
+	a.std.err.println("(\"sudo plug setup-code\" shows it again; the code works once).")
+	if a.lan != nil {
+		a.std.err.printf("The browser warns that it does not know the plug's certificate: check that it shows the fingerprint SHA-256 %s\n", a.lan.fingerprint)
 	}
 }

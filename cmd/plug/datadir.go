@@ -36,6 +36,11 @@ func (d dataDir) recovering() string { return filepath.Join(string(d), "recoveri
 func (d dataDir) search() string     { return filepath.Join(string(d), "search") }
 
 // passwordFile keeps the bcrypt hash of the web UI's password.
+func (d dataDir) uiCert() string    { return filepath.Join(string(d), "ui-cert.pem") }
+func (d dataDir) uiKey() string     { return filepath.Join(string(d), "ui-key.pem") }
+func (d dataDir) setupCode() string { return filepath.Join(string(d), "setup-code") }
+func (d dataDir) nameFile() string  { return filepath.Join(string(d), "name") }
+
 func (d dataDir) passwordFile() string { return filepath.Join(string(d), "ui.password") }
 
 // downloads holds files of snapshots on their way to a browser.

@@ -38,9 +38,9 @@ func (a *app) Status(ctx context.Context) (httpui.Status, error) {
 	}
 	reach := a.node.Reachability()
 	last, lastCheck := a.repo.LastBackup(), a.repo.LastCheck()
-	return httpui.Status{
+	st := httpui.Status{
 		PeerID:         a.host.ID().String(),
-		Name:           a.cfg.name,
+		Name:           a.name(),
 		ListenAddrs:    p2p.FullAddrs(a.host),
 		Reachability:   reach.State,
 		ReachText:      reach.Text,
@@ -62,7 +62,11 @@ func (a *app) Status(ctx context.Context) (httpui.Status, error) {
 		LastCheck:      lastCheck,
 		LastCheckAgeS:  ageS(lastCheck),
 		FriendChecks:   checks,
-	}, nil
+	}
+	if a.lan != nil {
+		st.LANUI, st.LANHost, st.UICertSHA256 = a.lan.url(), a.lan.hostName(), a.lan.fingerprint
+	}
+	return st, nil
 }
 
 // ageS is the seconds since t, -1 for never (zero).

@@ -56,6 +56,9 @@ func cmdStatus(ctx context.Context, std stdio, args []string) error {
 		w.printf("running:      %s\n", st.Job)
 	}
 	w.printf("data:         %s\n", st.DataDir)
+	if st.LANUI != "" {
+		w.printf("web UI:       %s (certificate SHA-256 %s)\n", st.LANUI, st.UICertSHA256)
+	}
 	w.println("listening on:")
 	for _, a := range st.ListenAddrs {
 		w.printf("  %s\n", a)
@@ -146,4 +149,38 @@ func formatEvent(e httpui.EventJSON) string {
 		s += " " + k + "=" + quoteIfNeeded(e.Attrs[k])
 	}
 	return s
+}
+
+// cmdSetupCode prints the one-time setup code of a plug that has no
+// password yet (a new one if the last was used).
+func cmdSetupCode(ctx context.Context, std stdio, args []string) error {
+	f := newFlags("setup-code", std)
+	jsonOut := f.Bool("json", false, "print {\"code\": ...} as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.noArgs(pos); err != nil {
+		return err
+	}
+	c, err := f.client(std)
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Code string `json:"code"`
+	}
+	if err := c.do(ctx, "POST", "/api/v1/setup/code", nil, nil, &out); err != nil {
+		return err
+	}
+	if *jsonOut {
+		return printJSON(std.out, out)
+	}
+	std.out.println(out.Code)
+	var st httpui.Status
+	if err := c.do(ctx, "GET", "/api/v1/status", nil, nil, &st); err == nil && st.LANUI != "" {
+		std.err.printf("Open %s in a browser on this network and give this code; it works once.\n", st.LANUI)
+		std.err.printf("The browser does not know the plug's certificate: check that it shows SHA-256 %s.\n", st.UICertSHA256)
+	}
+	return nil
 }

@@ -31,6 +31,7 @@ type upConfig struct {
 	dir         dataDir
 	api         string
 	allowRemote bool
+	lanUI       string // --lan-ui: HOST:PORT of the HTTPS web UI on the network, "" for none
 	listen      []ma.Multiaddr
 	bootstrap   []peer.AddrInfo // nil: the public IPFS DHT
 	noBootstrap bool
@@ -52,9 +53,10 @@ func cmdUp(ctx context.Context, std stdio, args []string) error {
 	cfg := upConfig{}
 	f.StringVar(&cfg.api, "api", defaultAPI, "`HOST:PORT` of the web UI and JSON API (port 0 picks a free one)")
 	f.BoolVar(&cfg.allowRemote, "allow-remote-ui", false, "allow --api on a non-loopback address (the UI is then reachable from the network)")
+	f.StringVar(&cfg.lanUI, "lan-ui", "", "also serve the web UI to the local network over HTTPS at `HOST:PORT` (\":7443\": every address), with a certificate the plug makes, as https://NAME.local:PORT/ (mDNS); the packaged service does")
 	f.Var(&listen, "listen", "libp2p listen `MULTIADDR` (repeatable; default TCP and QUIC on port 7778)")
 	f.Var(&bootstrap, "bootstrap", "DHT bootstrap peer `MULTIADDR` (repeatable), or \"none\" (default: the public IPFS DHT)")
-	f.StringVar(&cfg.name, "name", "", "this plug's `NAME`, shown to friends (default: the host name)")
+	f.StringVar(&cfg.name, "name", "", "this plug's `NAME`, shown to friends and as NAME.local (default: the name chosen in the setup page, else the host name)")
 	ranges := f.String("public-ranges", "", "address `CIDR[,CIDR]` ranges to treat as public internet addresses, e.g. a community network on 10.0.0.0/8 (default $PLUG_PUBLIC_RANGES)")
 	f.BoolVar(&cfg.noPortMap, "no-port-mapping", false, "do not ask the home router to open a port (UPnP IGD / NAT-PMP)")
 	f.DurationVar(&cfg.grace, "grace", defaultGrace, "how long a friend may be offline before its shards are moved elsewhere")
@@ -105,6 +107,14 @@ func cmdUp(ctx context.Context, std stdio, args []string) error {
 	}
 	if err := checkAPIAddr(cfg.api, cfg.allowRemote); err != nil {
 		return usagef(f.cmd.usage, "up: %v", err)
+	}
+	if cfg.lanUI != "" {
+		if _, _, err := net.SplitHostPort(cfg.lanUI); err != nil {
+			return usagef(f.cmd.usage, "up: --lan-ui %q is not HOST:PORT (\":7443\" for every address): %v", cfg.lanUI, err)
+		}
+	}
+	if cfg.name == "" {
+		cfg.name = savedName(cfg.dir)
 	}
 	if cfg.name == "" {
 		cfg.name, _ = os.Hostname()

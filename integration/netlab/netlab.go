@@ -17,18 +17,23 @@ package netlab
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // Require is the environment variable that turns a skip into a failure.
@@ -405,4 +410,54 @@ func killAll(ns string) {
 			_ = syscall.Kill(pid, syscall.SIGKILL) // fails only for a process that ended meanwhile
 		}
 	}
+}
+
+// Do runs fn in this test process on a thread that has entered the host's
+// network namespace: sockets fn opens (a dial, a listener, a multicast
+// socket) belong to the host and keep working after Do returns, from any
+// goroutine. The thread goes back to the test's namespace afterwards; if it
+// cannot, it is left locked and ends with its goroutine, as the runtime
+// does with such threads.
+func (h *Host) Do(fn func() error) error {
+	target, err := os.Open("/run/netns/" + h.NS)
+	if err != nil {
+		return fmt.Errorf("netlab: open namespace of %s: %w", h.Name, err)
+	}
+	defer func() { _ = target.Close() }() // read only
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netlab: open this thread's namespace: %w", err)
+			return
+		}
+		defer func() { _ = home.Close() }() // read only
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netlab: enter the namespace of %s: %w", h.Name, err)
+			return
+		}
+		ferr := fn()
+		if err := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- errors.Join(ferr, fmt.Errorf("netlab: leave the namespace of %s: %w", h.Name, err))
+			return // the thread stays locked and ends with this goroutine
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// DialContext dials from the host: a net.Dialer's DialContext whose
+// connection belongs to the host's namespace.
+func (h *Host) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := h.Do(func() error {
+		var err error
+		c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
 }
