@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/makiuchi-d/gozxing"
 	zxqr "github.com/makiuchi-d/gozxing/qrcode"
+
+	"github.com/plug-net/plug/integration/netlab"
 )
 
 // The web UI driven in a real browser: Debian's Chromium, headless, through
@@ -63,6 +66,14 @@ func screenshots(t *testing.T) string {
 // newBrowser starts a headless Chromium with the flags DESIGN.md names.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
+	return newBrowserOn(t, nil)
+}
+
+// newBrowserOn starts the browser on a host of the network lab (nil: this
+// machine), with extra options. chromedp talks to it through a pipe (its
+// file descriptors 3 and 4), which "ip netns exec" hands on.
+func newBrowserOn(t *testing.T, on *netlab.Host, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium(t)),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
@@ -73,6 +84,17 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	}
+	if on != nil {
+		opts = append(opts, chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
+			cmd.Args = append([]string{"ip", "netns", "exec", on.NS, cmd.Path}, cmd.Args[1:]...)
+			cmd.Path = "/usr/bin/ip"
+			if p, err := exec.LookPath("ip"); err == nil {
+				cmd.Path = p
+			}
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		}))
+	}
+	opts = append(opts, extra...)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancelCtx := chromedp.NewContext(actx)
@@ -99,9 +121,15 @@ type tab struct {
 // recorded: none may happen.
 func openTab(t *testing.T, browser context.Context, dir string) *tab {
 	t.Helper()
+	base, _ := apiOf(t, dir)
+	return openTabAt(t, browser, base, dir)
+}
+
+// openTabAt is openTab on the web UI at base.
+func openTabAt(t *testing.T, browser context.Context, base, dir string) *tab {
+	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	base, _ := apiOf(t, dir)
 	tb := &tab{t: t, ctx: ctx, base: base, dir: dir}
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatal(err)

@@ -139,6 +139,9 @@ func TestDebianPackage(t *testing.T) {
 	})
 
 	stopService(t, svc)
+	t.Run("first boot in a browser on the LAN", func(t *testing.T) {
+		firstBootOnTheLAN(t, unit)
+	})
 	t.Logf("dpkg -i:\n%s", out)
 
 	out = dpkg(t, "-r", "plug")
