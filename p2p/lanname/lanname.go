@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pion/logging"
 	"github.com/pion/mdns/v2"
@@ -58,20 +59,77 @@ func Host(name string) string { return Label(name) + ".local" }
 
 // Responder answers mDNS questions for its names on every interface.
 type Responder struct {
-	mu    sync.Mutex
-	names []string // NAME.local, the newest first
-	conn  *mdns.Conn
+	mu     sync.Mutex
+	names  []string // NAME.local, the newest first
+	conn   *mdns.Conn
+	ifaces string // the interfaces and addresses conn serves
+	stop   chan struct{}
+	done   chan struct{}
 }
+
+// watchEvery is how often the responder looks for new interfaces and
+// addresses: a board whose network comes up after the plug, or that moved
+// to another network, answers there within that time.
+var watchEvery = 30 * time.Second
 
 // Start answers for Host(name) until Close.
 func Start(name string) (*Responder, error) {
-	r := &Responder{names: []string{Host(name)}}
+	r := &Responder{names: []string{Host(name)}, stop: make(chan struct{}), done: make(chan struct{})}
+	r.ifaces = interfaces()
 	conn, err := serve(r.names)
 	if err != nil {
 		return nil, err
 	}
 	r.conn = conn
+	go r.watch()
 	return r, nil
+}
+
+// watch serves again when the machine's interfaces or addresses change:
+// the sockets join the multicast group on the interfaces there are when
+// they open.
+func (r *Responder) watch() {
+	defer close(r.done)
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		}
+		now := interfaces()
+		r.mu.Lock()
+		if now != r.ifaces && r.conn != nil {
+			if conn, err := serve(r.names); err == nil {
+				_ = r.conn.Close() // replaced
+				r.conn = conn
+				r.ifaces = now
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// interfaces describes the interfaces that are up and their addresses.
+func interfaces() string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, i := range ifs {
+		if i.Flags&net.FlagUp == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "%d %s:", i.Index, i.Name)
+		addrs, _ := i.Addrs()
+		for _, a := range addrs {
+			b.WriteString(" " + a.String())
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // Names returns the names it answers for, the newest first.
@@ -96,19 +154,22 @@ func (r *Responder) Add(name string) error {
 	if r.conn != nil {
 		_ = r.conn.Close() // the new one answers now; closing the old frees its sockets
 	}
-	r.conn, r.names = conn, names
+	r.conn, r.names, r.ifaces = conn, names, interfaces()
 	return nil
 }
 
 // Close stops answering.
 func (r *Responder) Close() error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.conn == nil {
+		r.mu.Unlock()
 		return nil
 	}
 	err := r.conn.Close()
 	r.conn = nil
+	r.mu.Unlock()
+	close(r.stop)
+	<-r.done
 	return err
 }
 

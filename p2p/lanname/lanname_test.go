@@ -1,7 +1,12 @@
 package lanname
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +86,73 @@ func TestAnswersOnTheLAN(t *testing.T) {
 		}
 		return nil
 	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAnswersAfterMovingHouse: the board is carried to another home (its
+// interface is replaced, with a new address); within the responder's watch
+// interval a laptop there resolves the plug's name to its new address. The
+// responder runs as its own process on the board (this test binary again),
+// as the plug does: its watch looks at the interfaces of its namespace.
+func TestAnswersAfterMovingHouse(t *testing.T) {
+	lab := netlab.New(t)
+	first, second := lab.AddHome("first", netlab.HomeOptions{}), lab.AddHome("second", netlab.HomeOptions{})
+	board, laptop := first.AddHost("board"), second.AddHost("laptop")
+	cmd := board.Command(os.Args[0], "-test.run=^TestResponderProcess$")
+	cmd.Env = append(os.Environ(), "LANNAME_RESPOND=board")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = in.Close() // the responder ends when its stdin does
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("the responder process: %v", err)
+		}
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "answering" {
+		t.Fatalf("the responder process said %q, %v", line, err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }() // the rest of its output
+
+	board.Move(second)
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	if err := laptop.Do(func() error {
+		got, err := Resolve(ctx, "board.local")
+		if err == nil && got != board.Addr() {
+			t.Errorf("board.local resolved to %s, want the board's new %s", got, board.Addr())
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("after the move: %v", err)
+	}
+}
+
+// TestResponderProcess is the responder of TestAnswersAfterMovingHouse,
+// run in the board's namespace; it does nothing in a normal test run.
+func TestResponderProcess(t *testing.T) {
+	name := os.Getenv("LANNAME_RESPOND")
+	if name == "" {
+		t.Skip("only run by TestAnswersAfterMovingHouse, as its own process")
+	}
+	watchEvery = 200 * time.Millisecond
+	r, err := Start(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("answering")
+	_, _ = io.Copy(io.Discard, os.Stdin) // until the test closes it
+	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
 }
