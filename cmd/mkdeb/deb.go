@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -42,6 +43,20 @@ serves a local web UI.
 This package runs the plug as the system service plug.service (user plug,
 data in /var/lib/plug); "sudo plug status" talks to it.`
 )
+
+// defaultMaxSize is the default of -max-size: the largest stripped plug
+// mkdeb packs. It is a ceiling against growth, just above the plug of
+// today (amd64, the largest: 45,494,434 bytes), not yet the 30 MiB that a
+// $30 board's package should weigh: bleve (about 7 MB) and the transports
+// that go-libp2p's root package links in whether the plug uses them or not
+// (WebRTC, WebTransport, WebSocket: about 4 MB) stand in the way (see
+// README, "Install on a board"). Lower it as the plug shrinks.
+const defaultMaxSize = 44 << 20
+
+// versionVar is the variable of ./cmd/plug that the build sets to the
+// package's version (go build -ldflags "-X main.buildVersion=VERSION");
+// "plug version" prints it.
+const versionVar = "main.buildVersion"
 
 // arch is one architecture the packages are built for.
 type arch struct {
@@ -241,6 +256,7 @@ type builder struct {
 	root    string // the source tree
 	out     string
 	version string
+	maxSize int64 // the largest plug binary to pack, in bytes
 	src     source
 	log     *reporter
 }
@@ -262,14 +278,15 @@ func (b *builder) build(ctx context.Context, as []arch) error {
 	for _, a := range as {
 		start := time.Now()
 		bin := filepath.Join(stage, a.deb, "plug")
-		b.log.printf("  %-5s  go build ./cmd/plug (GOARCH=%s%s CGO_ENABLED=0 -trimpath -ldflags=\"-s -w\") ...\n", a.deb, a.goarch, goarmNote(a))
+		b.log.printf("  %-5s  go build ./cmd/plug (GOARCH=%s%s CGO_ENABLED=0 -trimpath -ldflags=\"%s\") ...\n", a.deb, a.goarch, goarmNote(a), ldflags(b.version))
 		if err := b.compile(ctx, a, bin); err != nil {
 			return err
 		}
-		st, err := os.Stat(bin)
+		size, err := checkBinary(ctx, bin, a, b.version, b.maxSize)
 		if err != nil {
 			return err
 		}
+		b.log.printf("  %-5s  plug: %s bytes (%s; at most %s)\n", a.deb, humanize.Comma(size), humanize.IBytes(uint64(size)), humanize.IBytes(uint64(b.maxSize)))
 		path := filepath.Join(b.out, debName(b.version, a))
 		inf := info(a, b.version, b.src.time, packageFiles(bin, stage, b.version), maintainerScripts(stage))
 		if err := writeDeb(inf, path); err != nil {
@@ -279,15 +296,23 @@ func (b *builder) build(ctx context.Context, as []arch) error {
 		if err != nil {
 			return err
 		}
-		b.log.printf("  %-5s  wrote %s: %s (plug %s) in %s\n", a.deb, path, humanize.IBytes(uint64(dst.Size())), humanize.IBytes(uint64(st.Size())), time.Since(start).Round(100*time.Millisecond))
+		b.log.printf("  %-5s  wrote %s: %s in %s\n", a.deb, path, humanize.IBytes(uint64(dst.Size())), time.Since(start).Round(100*time.Millisecond))
 	}
 	return b.log.err
 }
 
+// ldflags are the linker's flags for the plug of a package: stripped (no
+// symbol table, no DWARF), with the package's version in versionVar. A
+// Debian version has no spaces (checkVersion), so it needs no quoting.
+func ldflags(version string) string {
+	return "-s -w -X " + versionVar + "=" + version
+}
+
 // compile cross-compiles ./cmd/plug for a into bin: static (no cgo),
-// stripped, with paths of the build machine trimmed.
+// stripped, with paths of the build machine trimmed and the package's
+// version linked in.
 func (b *builder) compile(ctx context.Context, a arch, bin string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./cmd/plug")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags="+ldflags(b.version), "-o", bin, "./cmd/plug")
 	cmd.Dir = b.root
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+a.goarch, "GOARM="+a.goarm, "CGO_ENABLED=0")
 	var out bytes.Buffer
@@ -296,6 +321,44 @@ func (b *builder) compile(ctx context.Context, a arch, bin string) error {
 		return fmt.Errorf("build ./cmd/plug for %s: %v\n%s", a.deb, err, out.String())
 	}
 	return nil
+}
+
+// checkBinary returns the size of the plug built for a at bin, and refuses
+// it when it is larger than maxSize bytes or does not carry version: the
+// plug built for this machine must print "plug VERSION" when run as "plug
+// version"; one that this machine cannot run must hold the version's
+// bytes (linked in by versionVar, they are nowhere else in it).
+func checkBinary(ctx context.Context, bin string, a arch, version string, maxSize int64) (int64, error) {
+	st, err := os.Stat(bin)
+	if err != nil {
+		return 0, err
+	}
+	size := st.Size()
+	if size > maxSize {
+		return size, fmt.Errorf("the plug for %s is %s bytes (%s), over the limit of %s bytes (%s, -max-size): find what grew (go tool nm -size -sort size on a build without -s -w) and cut it, rather than raise the limit",
+			a.deb, humanize.Comma(size), humanize.IBytes(uint64(size)), humanize.Comma(maxSize), humanize.IBytes(uint64(maxSize)))
+	}
+	if a.goarch == runtime.GOARCH && runtime.GOOS == "linux" {
+		cmd := exec.CommandContext(ctx, bin, "version")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return size, fmt.Errorf("run the plug built for %s (plug version): %v\n%s", a.deb, err, stderr.String())
+		}
+		if got, want := string(out), "plug "+version+"\n"; got != want {
+			return size, fmt.Errorf("the plug built for %s says %q to \"plug version\", want %q: is %s still the variable of ./cmd/plug that holds the version?", a.deb, got, want, versionVar)
+		}
+		return size, nil
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return size, err
+	}
+	if !bytes.Contains(data, []byte(version)) {
+		return size, fmt.Errorf("the plug built for %s does not hold its version %s: is %s still the variable of ./cmd/plug that holds the version?", a.deb, version, versionVar)
+	}
+	return size, nil
 }
 
 func goarmNote(a arch) string {

@@ -40,14 +40,17 @@ func TestParseArches(t *testing.T) {
 
 func TestParseArgs(t *testing.T) {
 	opt, err := parseArgs(nil, io.Discard)
-	if err != nil || opt.out != "dist" || len(opt.arches) != 3 || opt.version != "" {
-		t.Fatalf("the defaults are %+v, %v; want -out dist, three architectures, the version from git", opt, err)
+	if err != nil || opt.out != "dist" || len(opt.arches) != 3 || opt.version != "" || opt.maxSize != defaultMaxSize {
+		t.Fatalf("the defaults are %+v, %v; want -out dist, three architectures, the version from git, -max-size %d", opt, err, defaultMaxSize)
 	}
-	opt, err = parseArgs([]string{"-out", "/tmp/x", "-arch", "arm64", "-version", "1.0~rc1"}, io.Discard)
-	if err != nil || opt.out != "/tmp/x" || archNames(opt.arches) != "arm64" || opt.version != "1.0~rc1" {
+	opt, err = parseArgs([]string{"-out", "/tmp/x", "-arch", "arm64", "-version", "1.0~rc1", "-max-size", "30MiB"}, io.Discard)
+	if err != nil || opt.out != "/tmp/x" || archNames(opt.arches) != "arm64" || opt.version != "1.0~rc1" || opt.maxSize != 30<<20 {
 		t.Fatalf("parseArgs = %+v, %v", opt, err)
 	}
-	for _, args := range [][]string{{"-out", ""}, {"-arch", "sparc"}, {"-version", "v1"}, {"extra"}, {"-nope"}} {
+	if opt, err := parseArgs([]string{"-max-size", "31457280"}, io.Discard); err != nil || opt.maxSize != 30<<20 {
+		t.Fatalf("parseArgs(-max-size 31457280) = %+v, %v; want 30 MiB", opt, err)
+	}
+	for _, args := range [][]string{{"-out", ""}, {"-arch", "sparc"}, {"-version", "v1"}, {"-max-size", "big"}, {"-max-size", "0"}, {"extra"}, {"-nope"}} {
 		_, err := parseArgs(args, io.Discard)
 		if _, ok := err.(*usageError); !ok {
 			t.Errorf("parseArgs(%q) = %v, want a usage error", args, err)
@@ -97,7 +100,7 @@ func TestService(t *testing.T) {
 	}
 	for _, d := range []string{
 		"User=plug", "Group=plug", "StateDirectory=plug", "StateDirectoryMode=0750",
-		"Environment=PLUG_DATA=/var/lib/plug", "ExecStart=/usr/bin/plug up",
+		"Environment=PLUG_DATA=/var/lib/plug", "ExecStart=/usr/bin/plug up --lan-ui :7443",
 		"NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=read-only", "PrivateTmp=yes",
 		"MemoryMax=320M", "Restart=on-failure", "KillSignal=SIGTERM", "WantedBy=multi-user.target",
 	} {

@@ -1,12 +1,14 @@
 // Command mkdeb builds the Debian packages of plug: it cross-compiles
-// ./cmd/plug for amd64, arm64 and armhf (static, stripped, -trimpath) and
-// packs each binary with the systemd service, the maintainer scripts that
+// ./cmd/plug for amd64, arm64 and armhf (static, stripped, -trimpath, with
+// the package's version linked in as the one "plug version" prints),
+// checks each binary (its version, and its size against -max-size) and
+// packs it with the systemd service, the maintainer scripts that
 // make the system user plug and its data directory /var/lib/plug, the man
 // page and the documentation, with nfpm used as a library. It is a build
 // tool: the plug itself never imports it, and it imports nothing of the
 // plug's.
 //
-//	go run ./cmd/mkdeb [-out DIR] [-arch amd64,arm64,armhf] [-version VERSION]
+//	go run ./cmd/mkdeb [-out DIR] [-arch amd64,arm64,armhf] [-version VERSION] [-max-size SIZE]
 //
 // writes DIR/plug_VERSION_ARCH.deb for each architecture (DIR defaults to
 // ./dist). The version comes from git (see debianVersion) unless -version
@@ -22,6 +24,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/dustin/go-humanize"
 )
 
 func main() {
@@ -34,7 +38,7 @@ func main() {
 	var ue *usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintln(os.Stderr, "mkdeb:", err)
-		fmt.Fprintln(os.Stderr, "usage: go run ./cmd/mkdeb [-out DIR] [-arch amd64,arm64,armhf] [-version VERSION]")
+		fmt.Fprintln(os.Stderr, "usage: go run ./cmd/mkdeb [-out DIR] [-arch amd64,arm64,armhf] [-version VERSION] [-max-size SIZE]")
 		os.Exit(2)
 	}
 	if !errors.Is(err, flag.ErrHelp) {
@@ -53,6 +57,7 @@ type options struct {
 	out     string
 	arches  []arch
 	version string // "" reads it from git
+	maxSize int64  // bytes a stripped plug may have
 }
 
 func parseArgs(args []string, stderr io.Writer) (options, error) {
@@ -61,6 +66,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	out := fs.String("out", "dist", "`DIR` to write the packages to (made if missing)")
 	archList := fs.String("arch", allArches(), "comma-separated Debian `ARCHITECTURES` to build")
 	version := fs.String("version", "", "Debian `VERSION` of the packages (default: from git describe)")
+	maxSize := fs.String("max-size", humanize.IBytes(defaultMaxSize), "largest stripped plug binary to pack, in bytes or with a unit (`SIZE`: 30MiB)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return options{}, err
@@ -82,7 +88,11 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 			return options{}, &usageError{fmt.Sprintf("-version %q: %v", *version, err)}
 		}
 	}
-	return options{out: *out, arches: arches, version: *version}, nil
+	limit, err := humanize.ParseBytes(*maxSize)
+	if err != nil || limit == 0 || limit > 1<<40 {
+		return options{}, &usageError{fmt.Sprintf("-max-size %q: not a size (such as 30MiB or 31457280)", *maxSize)}
+	}
+	return options{out: *out, arches: arches, version: *version, maxSize: int64(limit)}, nil
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -108,6 +118,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if warn.err != nil {
 		return fmt.Errorf("write to stderr: %w", warn.err)
 	}
-	b := &builder{root: root, out: opt.out, version: opt.version, src: src, log: &reporter{w: stdout}}
+	b := &builder{root: root, out: opt.out, version: opt.version, maxSize: opt.maxSize, src: src, log: &reporter{w: stdout}}
 	return b.build(ctx, opt.arches)
 }

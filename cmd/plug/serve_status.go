@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/plug-net/plug/httpui"
@@ -110,13 +109,6 @@ func (a *app) LastEvents(ctx context.Context, n int) ([]kv.Event, error) {
 
 // EventsChanged implements httpui.StatusBackend.
 func (a *app) EventsChanged() <-chan struct{} { return a.events.wait() }
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "0.1.0-dev"
-}
 
 func relaysJSON(rs []p2p.RelayRef) []httpui.Relay {
 	var out []httpui.Relay
