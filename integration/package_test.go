@@ -101,6 +101,11 @@ func TestDebianPackage(t *testing.T) {
 
 	out := dpkg(t, "-i", deb)
 	checkInstalled(t)
+	want, err := exec.Command("dpkg-query", "-W", "-f=${Version}", "plug").Output()
+	mustOK(t, err)
+	if r := asRoot(t, "", "version"); r.code != 0 || r.stdout != "plug "+string(want)+"\n" {
+		t.Fatalf("plug version of the package: exit %d, %q; want \"plug %s\"\n%s", r.code, r.stdout, want, r.stderr)
+	}
 	runSystemdAnalyze(t)
 	unit := readUnit(t, serviceUnit)
 

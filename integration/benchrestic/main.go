@@ -30,6 +30,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -55,6 +56,7 @@ type config struct {
 	verbose    bool
 	timeout    time.Duration
 	restic     string // -restic: the restic to compare with ("" = the one on PATH)
+	profile    string // -profile: where the owner's CPU profiles of each plug row go
 }
 
 // row is one measured step of one data set; restic fields are nil when restic is absent.
@@ -114,6 +116,7 @@ func main() {
 	flag.StringVar(&cfg.order, "order", "plug-first", "which tool runs first on each data set: plug-first, restic-first or alternate")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "limit for each timed command")
 	flag.StringVar(&cfg.restic, "restic", "", "the restic `binary` to compare with (default: restic on PATH, else Debian's, installed with apt-get); see the README for restic 0.19")
+	flag.StringVar(&cfg.profile, "profile", "", "write the owner daemon's CPU profile of each plug row into `DIR` (one-second slices SET-ROW-NNN.pprof; read them together with go tool pprof -top DIR/SET-ROW-*.pprof)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "benchrestic: unexpected argument %q (see -h)\n", flag.Arg(0))
@@ -362,7 +365,9 @@ func (b *bench) plugRows(ctx context.Context, res *setResult) (err error) {
 			res.RSSPerRow = false
 		}
 		before, busy := c.stats(), machineBusy()
+		stopProfile := b.profileRow(ctx, a.dir, res.Name+"-"+r.Name)
 		cr, err := b.command(ctx, "plug-"+res.Name+"-"+r.Name, nil, b.plug, args...)
+		stopProfile()
 		after, busy := c.stats(), machineBusy()-busy
 		r.PlugS, r.ClientCPUS = cr.wall.Seconds(), cr.cpu.Seconds()
 		ours := cr.cpu
@@ -407,6 +412,47 @@ func (b *bench) plugRows(ctx context.Context, res *setResult) (err error) {
 	}
 	r.PlugNote = "verified"
 	return nil
+}
+
+// profileRow takes CPU profiles of the owner daemon (at dir) in
+// one-second slices from its /debug/pprof until the returned func is
+// called (the slice in flight then is dropped), with -profile.
+func (b *bench) profileRow(ctx context.Context, dir, name string) (stop func()) {
+	if b.cfg.profile == "" {
+		return func() {}
+	}
+	addr, err1 := os.ReadFile(filepath.Join(dir, "api.addr"))
+	token, err2 := os.ReadFile(filepath.Join(dir, "api.token"))
+	if err := errors.Join(err1, err2, os.MkdirAll(b.cfg.profile, 0o755)); err != nil {
+		fmt.Fprintf(os.Stderr, "benchrestic: no profile of %s: %v\n", name, err)
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; ctx.Err() == nil; i++ {
+			req, err := http.NewRequestWithContext(ctx, "GET", "http://"+strings.TrimSpace(string(addr))+"/debug/pprof/profile?seconds=1", nil)
+			if err != nil {
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return
+			}
+			body, err := io.ReadAll(resp.Body)
+			_ = resp.Body.Close() // read whole
+			if err != nil || resp.StatusCode != http.StatusOK {
+				return
+			}
+			if err := os.WriteFile(filepath.Join(b.cfg.profile, fmt.Sprintf("%s-%03d.pprof", name, i)), body, 0o644); err != nil {
+				fmt.Fprintf(os.Stderr, "benchrestic: profile of %s: %v\n", name, err)
+				return
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // resticRows measures restic on a local repository.
