@@ -487,10 +487,9 @@ func (p *plan) fetchPack(ctx context.Context, pid data.ID, uses []use, moves int
 		}
 		return err
 	}
-	if err := p.writeUses(plain, entries, uses); err != nil {
-		return err // a destError, or the pack's content
-	}
-	return nil
+	err = p.writeUses(plain, entries, uses)
+	fetch.Release(plain) // written: the next pack may use its memory
+	return err           // a destError, or the pack's content
 }
 
 // followChunks fetches the chunks of uses from the packs the catalog names
@@ -649,7 +648,8 @@ func (p *plan) writeUse(u use, b []byte) error {
 	return nil
 }
 
-// create makes the item's temporary file at its full size (it.mu held).
+// create makes the item's temporary file at its full size, its blocks
+// allocated (it.mu held).
 // The file is new and its own: a leftover of an earlier restore, or
 // anything planted at its name (a symlink to a file outside the target),
 // is removed first — never followed — and the file is made exclusively.
@@ -666,8 +666,14 @@ func (it *item) create() error {
 	}
 	it.created = true
 	it.ino, err = idOf(f)
-	if err == nil {
-		err = f.Truncate(it.node.Size)
+	if err == nil && it.node.Size > 0 {
+		// The blocks are reserved at once, as restic does: the writes
+		// then fill allocated space (cheaper than a sparse file's), and a
+		// destination without room says so before anything is written.
+		err = unix.Fallocate(int(f.Fd()), 0, 0, it.node.Size)
+		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+			err = f.Truncate(it.node.Size) // a file system without fallocate
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -395,9 +395,17 @@ func decryptShards(sh Shape, shards [][]byte, identity age.Identity, dst []byte)
 	return dst, nil
 }
 
-// OpenChecked rebuilds missing data shards (the shards given were checked
-// against their IDs) and decrypts the pack into a new buffer the caller owns.
+// OpenChecked rebuilds missing data shards and decrypts the pack into a new
+// buffer the caller owns. A shard that is not what its ID says makes it
+// fail (the encryption is authenticated, and a wrong shard spoils what is
+// rebuilt from it), and the caller then checks them one by one.
 func OpenChecked(sh Shape, shards [][]byte, identity age.Identity) ([]byte, error) {
+	return OpenInto(sh, shards, identity, nil)
+}
+
+// OpenInto is OpenChecked decrypting into dst's memory when it is large
+// enough (a buffer from an earlier pack), else into a new buffer.
+func OpenInto(sh Shape, shards [][]byte, identity age.Identity, dst []byte) ([]byte, error) {
 	for _, b := range shards[:sh.K] {
 		if b == nil {
 			enc, err := encoder(sh.K, sh.M)
@@ -410,7 +418,7 @@ func OpenChecked(sh Shape, shards [][]byte, identity age.Identity) ([]byte, erro
 			break
 		}
 	}
-	return decryptShards(sh, shards, identity, nil)
+	return decryptShards(sh, shards, identity, dst[:0])
 }
 
 // Recut cuts a sealed pack's ciphertext again into k data and m parity
