@@ -205,3 +205,5 @@ require (
 	gonum.org/v1/gonum v0.17.0 // indirect
 	gopkg.in/warnings.v0 v0.1.2 // indirect
 )
+
+replace github.com/dgraph-io/badger/v4 => ./third_party/badger
