@@ -274,6 +274,12 @@ func TestKillDuringHeadPublish(t *testing.T) {
 	t.Logf("a publish takes about %v", window.Round(time.Millisecond))
 	rng := rand.New(rand.NewPCG(23, 23))
 	inside := 0
+	// The kill waits a random time up to within after the publish is seen
+	// to begin. Seeing it takes time too (the daemon's output is read
+	// through a pipe), more on a loaded machine: after a kill that came
+	// too late the next rounds aim earlier, after one in time later again,
+	// up to the measured window.
+	within := window
 	for i := range crashRounds() {
 		// New files: the record gets an index segment and a new snapshot.
 		makeFiles(t, filepath.Join(src, fmt.Sprintf("round%02d", i)), uint64(500+i), 600)
@@ -286,12 +292,14 @@ func TestKillDuringHeadPublish(t *testing.T) {
 		}
 		// A random moment inside the publish; kill returns once the
 		// daemon's output is all read.
-		time.Sleep(time.Duration(rng.Int64N(int64(window) + 1)))
+		time.Sleep(time.Duration(rng.Int64N(int64(within) + 1)))
 		c.kill("a")
 		select {
 		case <-end:
+			within /= 2
 		default:
 			inside++
+			within = min(window, within*3/2+time.Millisecond)
 		}
 		_ = cmd.Wait() // it fails when the kill came first, which is the point
 		c.start("a")

@@ -57,6 +57,7 @@ type config struct {
 	timeout    time.Duration
 	restic     string // -restic: the restic to compare with ("" = the one on PATH)
 	profile    string // -profile: where the owner's CPU profiles of each plug row go
+	smallFiles int    // -small-files: the size of the small data set
 }
 
 // row is one measured step of one data set; restic fields are nil when restic is absent.
@@ -107,7 +108,8 @@ const method = "order %s; fresh plugs (bootstrap + A,B,C,D on 127.0.0.1 TCP) per
 
 func main() {
 	var cfg config
-	sets := flag.String("sets", "random,gotree", "comma-separated data sets: random (one file of random bytes), gotree (a copy of $(go env GOROOT))")
+	sets := flag.String("sets", "random,gotree", "comma-separated data sets: random (one file of random bytes), gotree (a copy of $(go env GOROOT)), small (-small-files files of 0-4 KiB in folders of 1,000)")
+	flag.IntVar(&cfg.smallFiles, "small-files", 100_000, "how many files the small data set has")
 	size := flag.String("random-size", "1GiB", "size of the random data set")
 	flag.StringVar(&cfg.workdir, "workdir", os.TempDir(), "`DIR` in which the work directory (data sets, plugs, repositories) is made")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory (and the logs in it) on exit")
@@ -133,8 +135,8 @@ func main() {
 		os.Exit(2)
 	}
 	for _, s := range strings.Split(*sets, ",") {
-		if s = strings.TrimSpace(s); s != "random" && s != "gotree" {
-			fmt.Fprintf(os.Stderr, "benchrestic: unknown data set %q (known: random, gotree)\n", s)
+		if s = strings.TrimSpace(s); s != "random" && s != "gotree" && s != "small" {
+			fmt.Fprintf(os.Stderr, "benchrestic: unknown data set %q (known: random, gotree, small)\n", s)
 			os.Exit(2)
 		}
 		cfg.sets = append(cfg.sets, strings.TrimSpace(s))
@@ -303,6 +305,9 @@ func (b *bench) runSet(ctx context.Context, name string, index int) (*setResult,
 		if goroot, err = exec.CommandContext(ctx, "go", "env", "GOROOT").Output(); err == nil {
 			files, size, err = copyTree(ctx, strings.TrimSpace(string(goroot)), filepath.Join(src, "go"))
 		}
+	case "small":
+		files = b.cfg.smallFiles
+		size, err = writeSmall(src, b.cfg.smallFiles)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
@@ -510,6 +515,34 @@ func (b *bench) resticRows(ctx context.Context, res *setResult) error {
 	}
 	r.ResticNote = "verified"
 	return nil
+}
+
+// writeSmall writes n files of 0 to 4 KiB of random bytes, a thousand to a
+// folder: the many-small-files set (issue 12's scale table).
+func writeSmall(dir string, n int) (int64, error) {
+	rng := rand.New(rand.NewPCG(12, 2026))
+	buf := make([]byte, 4096)
+	var total int64
+	for i := range n {
+		sub := filepath.Join(dir, fmt.Sprintf("d%04d", i/1000))
+		if i%1000 == 0 {
+			if err := os.MkdirAll(sub, 0o755); err != nil {
+				return total, err
+			}
+		}
+		size := rng.IntN(4097)
+		for j := 0; j < size; j += 8 {
+			v := rng.Uint64()
+			for k := 0; k < 8 && j+k < size; k++ {
+				buf[j+k] = byte(v >> (8 * k))
+			}
+		}
+		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%07d", i)), buf[:size], 0o644); err != nil {
+			return total, err
+		}
+		total += int64(size)
+	}
+	return total, nil
 }
 
 // verify checks the tree restored at to+src against src. The tree stays until exit:
