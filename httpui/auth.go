@@ -122,7 +122,7 @@ func secureCookie(r *http.Request) bool {
 
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: s.sessions.create(), Path: "/",
+		Name: sessionCookie, Value: s.sessions.add(struct{}{}), Path: "/",
 		MaxAge: int(sessionTTL / time.Second), HttpOnly: true, Secure: secureCookie(r), SameSite: http.SameSiteStrictMode,
 	})
 }
@@ -177,9 +177,9 @@ func (s *Server) setPasswordStep(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, st := s.setupSession(r)
-	var snap setupState
+	var snap setupView
 	if st != nil {
-		snap = s.setup.snapshot(st)
+		snap = st.snapshot()
 	}
 	fail := func(code int, problem string) {
 		if st != nil {

@@ -179,9 +179,9 @@ type Server struct {
 	mux      *http.ServeMux
 	handler  http.Handler
 	setupB   SetupBackend
-	sessions sessions
-	setup    setupSessions
-	loginSem chan struct{} // bounds concurrent password checks
+	sessions byID[struct{}]    // logged-in browsers
+	setup    byID[*setupState] // browsers in the first setup
+	loginSem chan struct{}     // bounds concurrent password checks
 
 	hostsMu sync.Mutex
 	hosts   []string // Config.AllowedHosts, and names added by AllowHost
@@ -210,7 +210,7 @@ func New(cfg Config, b Backends) (*Server, error) {
 		cfg.PasswordCost = bcrypt.DefaultCost
 	}
 	s := &Server{cfg: cfg, status: b.Status, friends: b.Friends, backups: b.Backups, jobs: b.Jobs, social: b.Social, browse: b.Browse, setupB: b.Setup, log: cfg.Logger, mux: http.NewServeMux(), loginSem: make(chan struct{}, 2), hosts: slices.Clone(cfg.AllowedHosts)}
-	s.sessions.m = make(map[string]time.Time)
+	s.sessions.ttl, s.setup.ttl = sessionTTL, setupTTL
 	s.routes()
 	cop := http.NewCrossOriginProtection()
 	s.handler = s.checkHost(cop.Handler(s.mux))
@@ -273,10 +273,55 @@ func (s *Server) hostAllowed(host string) bool {
 	return slices.ContainsFunc(s.hosts, func(h string) bool { return strings.EqualFold(h, host) })
 }
 
-// sessions are logged-in browsers, by random cookie value.
-type sessions struct {
-	mu sync.Mutex
-	m  map[string]time.Time // id -> expiry
+// byID holds values under random 256-bit IDs (cookie values) until they
+// expire: the logged-in browsers, and those in the first setup.
+type byID[V any] struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[string]expiringValue[V]
+}
+
+type expiringValue[V any] struct {
+	v   V
+	exp time.Time
+}
+
+// add keeps v under a new ID for ttl, and forgets the expired.
+func (b *byID[V]) add(v V) string {
+	var raw [32]byte
+	rand.Read(raw[:])
+	id := hex.EncodeToString(raw[:])
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = make(map[string]expiringValue[V])
+	}
+	for k, e := range b.m {
+		if now.After(e.exp) {
+			delete(b.m, k)
+		}
+	}
+	b.m[id] = expiringValue[V]{v: v, exp: now.Add(b.ttl)}
+	return id
+}
+
+// get returns the value of a live ID.
+func (b *byID[V]) get(id string) (V, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.m[id]
+	if ok && time.Now().After(e.exp) {
+		delete(b.m, id)
+		ok = false
+	}
+	return e.v, ok
+}
+
+func (b *byID[V]) drop(id string) {
+	b.mu.Lock()
+	delete(b.m, id)
+	b.mu.Unlock()
 }
 
 const (
@@ -284,46 +329,14 @@ const (
 	sessionTTL    = 30 * 24 * time.Hour
 )
 
-func (ss *sessions) create() string {
-	var b [32]byte
-	rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	now := time.Now()
-	ss.mu.Lock()
-	for k, exp := range ss.m { // sweep the expired ones
-		if now.After(exp) {
-			delete(ss.m, k)
-		}
-	}
-	ss.m[id] = now.Add(sessionTTL)
-	ss.mu.Unlock()
-	return id
-}
-
-func (ss *sessions) valid(id string) bool {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	exp, ok := ss.m[id]
-	if ok && time.Now().After(exp) {
-		delete(ss.m, id)
-		return false
-	}
-	return ok
-}
-
-func (ss *sessions) drop(id string) {
-	ss.mu.Lock()
-	delete(ss.m, id)
-	ss.mu.Unlock()
-}
-
 // authorized reports whether r carries the API token or a live session.
 func (s *Server) authorized(r *http.Request) bool {
 	if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
 		return subtle.ConstantTimeCompare([]byte(strings.TrimPrefix(a, "Bearer ")), []byte(s.cfg.Token)) == 1
 	}
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		return s.sessions.valid(c.Value)
+		_, ok := s.sessions.get(c.Value)
+		return ok
 	}
 	return false
 }

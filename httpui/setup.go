@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -48,24 +47,17 @@ const (
 
 // setupState is one browser's way through the setup.
 type setupState struct {
-	expires   time.Time
+	mu        sync.Mutex
 	named     bool   // the name step is done
 	wordsSeen bool   // the words were shown and the owner says they are written down
 	wordsOK   bool   // three of them were typed back (or there were none to show)
 	check     [3]int // the places (0-based) asked for, ascending
 }
 
-type setupSessions struct {
-	mu sync.Mutex
-	m  map[string]*setupState
-}
-
-func (ss *setupSessions) create() (string, *setupState) {
-	var b [32]byte
-	rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	st := &setupState{expires: time.Now().Add(setupTTL)}
-	// three different places of the 24, ascending
+// newSetupState starts a way through the setup, with three different
+// places of the 24 words to ask for, ascending.
+func newSetupState() *setupState {
+	st := &setupState{}
 	var picked [24]bool
 	for i := 0; i < 3; {
 		n, _ := rand.Int(rand.Reader, big.NewInt(24))
@@ -81,50 +73,27 @@ func (ss *setupSessions) create() (string, *setupState) {
 			i++
 		}
 	}
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if ss.m == nil {
-		ss.m = make(map[string]*setupState)
-	}
-	now := time.Now()
-	for k, v := range ss.m {
-		if now.After(v.expires) {
-			delete(ss.m, k)
-		}
-	}
-	ss.m[id] = st
-	return id, st
-}
-
-func (ss *setupSessions) get(id string) *setupState {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	st := ss.m[id]
-	if st != nil && time.Now().After(st.expires) {
-		delete(ss.m, id)
-		return nil
-	}
 	return st
 }
 
-func (ss *setupSessions) drop(id string) {
-	ss.mu.Lock()
-	delete(ss.m, id)
-	ss.mu.Unlock()
-}
-
-// update changes a setup state under the lock.
-func (ss *setupSessions) update(st *setupState, fn func(*setupState)) {
-	ss.mu.Lock()
+// update changes the state under its lock.
+func (st *setupState) update(fn func(*setupState)) {
+	st.mu.Lock()
 	fn(st)
-	ss.mu.Unlock()
+	st.mu.Unlock()
 }
 
-// snapshot reads a setup state under the lock.
-func (ss *setupSessions) snapshot(st *setupState) setupState {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return *st
+// setupView is what a page needs of a setup state: a copy.
+type setupView struct {
+	named, wordsSeen, wordsOK bool
+	check                     [3]int
+}
+
+// snapshot reads the state under its lock.
+func (st *setupState) snapshot() setupView {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return setupView{named: st.named, wordsSeen: st.wordsSeen, wordsOK: st.wordsOK, check: st.check}
 }
 
 // setupSession returns the browser's setup state, or nil.
@@ -133,11 +102,13 @@ func (s *Server) setupSession(r *http.Request) (string, *setupState) {
 	if err != nil {
 		return "", nil
 	}
-	return c.Value, s.setup.get(c.Value)
+	st, _ := s.setup.get(c.Value)
+	return c.Value, st
 }
 
 func (s *Server) startSetupSession(w http.ResponseWriter, r *http.Request) *setupState {
-	id, st := s.setup.create()
+	st := newSetupState()
+	id := s.setup.add(st)
 	http.SetCookie(w, &http.Cookie{
 		Name: setupCookie, Value: id, Path: "/", MaxAge: int(setupTTL / time.Second),
 		HttpOnly: true, Secure: secureCookie(r), SameSite: http.SameSiteStrictMode,
@@ -300,11 +271,11 @@ func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
 		}
 		st = s.startSetupSession(w, r) // this machine: no code needed
 	}
-	s.renderStep(w, r, http.StatusOK, s.setup.snapshot(st), "")
+	s.renderStep(w, r, http.StatusOK, st.snapshot(), "")
 }
 
 // renderStep shows the first step not done yet.
-func (s *Server) renderStep(w http.ResponseWriter, r *http.Request, code int, st setupState, problem string) {
+func (s *Server) renderStep(w http.ResponseWriter, r *http.Request, code int, st setupView, problem string) {
 	d := setupData{Problem: problem, NeedToken: false}
 	words, err := s.recoveryWords()
 	if err != nil {
@@ -402,7 +373,7 @@ func (s *Server) setupName(w http.ResponseWriter, r *http.Request, st *setupStat
 		s.renderSetup(w, r, http.StatusBadRequest, setupData{Step: "name", Problem: problem})
 		return
 	}
-	s.setup.update(st, func(st *setupState) { st.named = true })
+	st.update(func(st *setupState) { st.named = true })
 	http.Redirect(w, r, "/setup", http.StatusSeeOther)
 }
 
@@ -412,17 +383,17 @@ func (s *Server) setupName(w http.ResponseWriter, r *http.Request, st *setupStat
 func (s *Server) setupWords(w http.ResponseWriter, r *http.Request, st *setupState) {
 	words, err := s.recoveryWords()
 	if err != nil {
-		s.renderStep(w, r, http.StatusInternalServerError, s.setup.snapshot(st), "")
+		s.renderStep(w, r, http.StatusInternalServerError, st.snapshot(), "")
 		return
 	}
 	switch r.PostFormValue("do") {
 	case "written":
-		s.setup.update(st, func(st *setupState) { st.wordsSeen = true })
+		st.update(func(st *setupState) { st.wordsSeen = true })
 	case "again":
-		s.setup.update(st, func(st *setupState) { st.wordsSeen = false })
+		st.update(func(st *setupState) { st.wordsSeen = false })
 	case "next":
 		if words == nil {
-			s.setup.update(st, func(st *setupState) { st.wordsOK = true })
+			st.update(func(st *setupState) { st.wordsOK = true })
 		}
 	}
 	http.Redirect(w, r, "/setup", http.StatusSeeOther)
@@ -433,10 +404,10 @@ func (s *Server) setupWords(w http.ResponseWriter, r *http.Request, st *setupSta
 func (s *Server) setupCheck(w http.ResponseWriter, r *http.Request, st *setupState) {
 	words, err := s.recoveryWords()
 	if err != nil || words == nil {
-		s.renderStep(w, r, http.StatusConflict, s.setup.snapshot(st), "")
+		s.renderStep(w, r, http.StatusConflict, st.snapshot(), "")
 		return
 	}
-	snap := s.setup.snapshot(st)
+	snap := st.snapshot()
 	wrong := []string{}
 	for i, p := range snap.check {
 		typed := strings.ToLower(strings.TrimSpace(r.PostFormValue("w" + strconv.Itoa(i+1))))
@@ -454,7 +425,7 @@ func (s *Server) setupCheck(w http.ResponseWriter, r *http.Request, st *setupSta
 		return
 	}
 	s.log.Info("the recovery words were written down and checked; the plug deleted its copy")
-	s.setup.update(st, func(st *setupState) { st.wordsOK = true })
+	st.update(func(st *setupState) { st.wordsOK = true })
 	http.Redirect(w, r, "/setup", http.StatusSeeOther)
 }
 
