@@ -2,17 +2,25 @@ package p2p
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/config"
 	corecm "github.com/libp2p/go-libp2p/core/connmgr"
 	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/transport"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	basichost "github.com/libp2p/go-libp2p/p2p/host/basic"
+	"github.com/libp2p/go-libp2p/p2p/host/peerstore/pstoremem"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	"github.com/libp2p/go-libp2p/p2p/net/upgrader"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
@@ -20,6 +28,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+	"go.uber.org/fx"
 )
 
 // Defaults of HostConfig.
@@ -125,61 +134,160 @@ func newHost(cfg HostConfig, hooks hostHooks) (host.Host, error) {
 		cfg.FDLimit = DefaultFDLimit
 	}
 	limits := rcmgr.DefaultLimits
-	libp2p.SetDefaultServiceLimits(&limits)
+	setServiceLimits(&limits)
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.Scale(cfg.MemoryLimit, cfg.FDLimit)))
 	if err != nil {
 		return nil, fmt.Errorf("new host: resource manager: %w", err)
 	}
 	cm, err := connmgr.NewConnManager(64, 128, connmgr.WithGracePeriod(time.Minute))
 	if err != nil {
+		_ = rm.Close() // best-effort: the host was not made, which is what is reported
 		return nil, fmt.Errorf("new host: connection manager: %w", err)
 	}
+	ps, err := pstoremem.NewPeerstore()
+	if err != nil {
+		_ = cm.Close() // best-effort, as above
+		_ = rm.Close()
+		return nil, fmt.Errorf("new host: peerstore: %w", err)
+	}
+	c := libp2pConfig(cfg, hooks, rm, cm, ps)
+	h, err := c.NewNode()
+	if err != nil {
+		// Best-effort: the host was not made, which is what is reported.
+		// NewNode closes some of these itself on some failures; each Close
+		// may be called twice.
+		_ = ps.Close()
+		_ = cm.Close()
+		_ = rm.Close()
+		return nil, fmt.Errorf("new host: %w", err)
+	}
+	return h, nil
+}
+
+// libp2pConfig is the host's whole libp2p configuration, written out field
+// by field instead of built with the options of go-libp2p's root package
+// (libp2p.New). That package cannot be imported without linking every
+// transport it defaults to — WebSocket, WebTransport and WebRTC with pion,
+// some 4 MB of a binary that must fit small ARM boards — because its
+// DefaultTransports is a package variable that names them. The plug uses
+// TCP and QUIC only. TestNoRootLibp2p keeps the root package out of
+// cmd/plug, and TestLibp2pConfigMatchesNew checks this config against the
+// one libp2p.New would build from the options the plug used to give it.
+//
+// libp2p.New(opts...) is the options applied to a zero config.Config, then
+// FallbackDefaults (go-libp2p v0.51.0, defaults.go), then cfg.NewNode().
+// Each field below says which option set it; fields left out are the zero
+// value in both ways of building. The fallback defaults, one by one:
+//
+//   - DefaultListenAddrs: not applied (listen addresses and transports are
+//     given).
+//   - DefaultTransports, DefaultPrivateTransports: not applied (transports
+//     are given).
+//   - DefaultMuxers: not applied (yamux is given, with its window bounded).
+//   - DefaultSecurity: not applied (given: TLS then Noise, the same list).
+//   - RandomIdentity: not applied (the plug's key is given).
+//   - DefaultPeerstore: applied: an in-memory peerstore (pstoremem), which
+//     the caller makes and passes as ps.
+//   - DefaultEnableRelay: not applied (EnableRelay is given; it does the
+//     same).
+//   - DefaultResourceManager, DefaultConnectionManager: not applied (given).
+//   - DefaultPrometheusRegisterer: not applied (metrics are disabled).
+//   - defaultUDPBlackHoleDetector, defaultIPv6BlackHoleDetector: applied:
+//     UDP and IPv6 dials are given up on after 100 dials with fewer than 5
+//     successes (see below).
+//
+// What the host takes when a field is left zero lives outside the root
+// package, so it is the same as before: identify's default user agent (from
+// the binary's build info: module path and version) and protocol version,
+// the swarm's multiaddr DNS resolver (madns.DefaultResolver) and dial
+// timeout, ping on, identify's address discovery on, non-public addresses
+// published, the one QUIC connection manager (dials reuse the listen port)
+// that config makes itself when QUICReuse is empty, TCP listeners not
+// shared (ShareTCPListener off), no private network, no routing wrapper.
+func libp2pConfig(cfg HostConfig, hooks hostHooks, rm network.ResourceManager, cm corecm.ConnManager, ps peerstore.Peerstore) *config.Config {
 	mux := *yamux.DefaultTransport
 	mux.MaxStreamWindowSize = streamWindow
-	opts := []libp2p.Option{
-		libp2p.Identity(cfg.Key),
-		libp2p.ListenAddrs(cfg.ListenAddrs...),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport),
-		libp2p.Security(libp2ptls.ID, libp2ptls.New),
-		libp2p.Security(noise.ID, noise.New),
-		libp2p.Muxer(yamux.ID, &mux),
-		libp2p.ResourceManager(rm),
-		libp2p.ConnectionManager(cm),
-		libp2p.EnableNATService(),
-		libp2p.EnableAutoNATv2(),
-		libp2p.EnableRelay(),
-		libp2p.DisableMetrics(),
+	c := &config.Config{
+		// libp2p.Identity, libp2p.ListenAddrs.
+		PeerKey:     cfg.Key,
+		ListenAddrs: slices.Clone(cfg.ListenAddrs),
+		// libp2p.Transport, once for each.
+		Transports: []fx.Option{
+			transportConstructor(tcp.NewTCPTransport),
+			transportConstructor(quic.NewTransport),
+		},
+		// libp2p.Security, twice: the order is the order of preference.
+		SecurityTransports: []config.Security{
+			{ID: libp2ptls.ID, Constructor: libp2ptls.New},
+			{ID: noise.ID, Constructor: noise.New},
+		},
+		// libp2p.Muxer.
+		Muxers: []upgrader.StreamMuxer{{ID: yamux.ID, Muxer: &mux}},
+		// libp2p.ResourceManager, libp2p.ConnectionManager; DefaultPeerstore.
+		ResourceManager: rm,
+		ConnManager:     cm,
+		Peerstore:       ps,
+		// libp2p.EnableNATService: answer AutoNAT v1 for others.
+		AutoNATConfig: config.AutoNATConfig{EnableService: true},
+		// libp2p.EnableAutoNATv2.
+		EnableAutoNATv2: true,
+		// libp2p.EnableRelay: the relay transport (the client), to dial and
+		// be dialed through relays.
+		RelayCustom: true,
+		Relay:       true,
+		// libp2p.DisableMetrics.
+		DisableMetrics: true,
+		// libp2p.EnableHolePunching; its options, the node's tracers, below.
+		EnableHolePunching: true,
+		// defaultUDPBlackHoleDetector, defaultIPv6BlackHoleDetector: "a black
+		// hole is a binary property", so 5 successes in 100 dials tell it.
+		UDPBlackHoleSuccessCounter:        &swarm.BlackHoleSuccessCounter{N: 100, MinSuccesses: 5, Name: "UDP"},
+		CustomUDPBlackHoleSuccessCounter:  true,
+		IPv6BlackHoleSuccessCounter:       &swarm.BlackHoleSuccessCounter{N: 100, MinSuccesses: 5, Name: "IPv6"},
+		CustomIPv6BlackHoleSuccessCounter: true,
 	}
-	var hp []holepunch.Option
 	if hooks.holePunch != nil {
-		hp = append(hp, holepunch.WithMetricsAndEventTracer(hooks.holePunch, hooks.holePunch))
+		c.HolePunchingOptions = []holepunch.Option{holepunch.WithMetricsAndEventTracer(hooks.holePunch, hooks.holePunch)}
 	}
-	opts = append(opts, libp2p.EnableHolePunching(hp...))
 	if hooks.relayCandidates != nil {
-		opts = append(opts, libp2p.EnableAutoRelayWithPeerSource(hooks.relayCandidates,
+		// libp2p.EnableAutoRelayWithPeerSource: the peer source first.
+		c.EnableAutoRelay = true
+		c.AutoRelayOpts = []autorelay.Option{
+			autorelay.WithPeerSource(hooks.relayCandidates),
 			autorelay.WithNumRelays(relaysWanted),
 			autorelay.WithMinCandidates(1),
 			autorelay.WithBootDelay(0),
 			autorelay.WithMaxCandidateAge(relayCandidateAge),
 			autorelay.WithBackoff(relayBackoff),
-		))
+		}
 	}
 	if hooks.gate != nil {
-		opts = append(opts, libp2p.ConnectionGater(hooks.gate))
+		c.ConnectionGater = hooks.gate // libp2p.ConnectionGater
 	}
 	if hooks.advertised != nil {
-		opts = append(opts, libp2p.AddrsFactory(hooks.advertised))
+		c.AddrsFactory = hooks.advertised // libp2p.AddrsFactory
 	}
 	if !cfg.NoPortMapping && !cfg.loopbackOnly() {
-		opts = append(opts, libp2p.NATPortMap())
+		c.NATManager = basichost.NewNATManager // libp2p.NATPortMap
 	}
-	h, err := libp2p.New(opts...)
-	if err != nil {
-		_ = rm.Close() // best-effort: the host was not made, which is what is reported
-		return nil, fmt.Errorf("new host: %w", err)
-	}
-	return h, nil
+	return c
+}
+
+// transportConstructor is what libp2p.Transport(constructor) adds to
+// config.Config.Transports when given no transport options (go-libp2p
+// v0.51.0, options.go): the constructor, its parameters filled in by fx from
+// what config provides (upgrader, resource manager, key, QUIC connection
+// manager, ...), its result offered as a transport.Transport to the group
+// config adds to the swarm.
+func transportConstructor(constructor any) fx.Option {
+	return fx.Provide(
+		fx.Annotate(
+			constructor,
+			fx.ParamTags(), // as libp2p.Transport has it without options: no tags
+			fx.As(new(transport.Transport)),
+			fx.ResultTags(`group:"transport"`),
+		),
+	)
 }
 
 // FullAddrs returns the host's listen addresses, each ending in /p2p/ID, as
