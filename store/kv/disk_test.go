@@ -308,3 +308,69 @@ func TestDiskFullRefusesWrites(t *testing.T) {
 	wait()
 	mustPut(t, db, Friends, "bob", "v2")
 }
+
+// TestOpenDamagedTable: a table file overwritten with garbage or cut short
+// (a bad disk, a stray tool) makes Open fail with an error, instead of a
+// panic in one of badger's goroutines that ends the plug, and the failed
+// Open leaves no goroutine behind. This rests on two changes to the
+// vendored badger (third_party/badger/PLUG-PATCH.md).
+func TestOpenDamagedTable(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		damage func(path string) error
+	}{
+		{"garbage", func(path string) error {
+			fi, err := os.Stat(path)
+			if err != nil {
+				return err
+			}
+			junk := make([]byte, fi.Size())
+			for i := range junk {
+				junk[i] = byte(i*7 + 3)
+			}
+			return os.WriteFile(path, junk, 0o600)
+		}},
+		{"truncated", func(path string) error { return os.Truncate(path, 10) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "db")
+			db, err := Open(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 100 {
+				mustPut(t, db, Posts, fmt.Sprintf("post-%03d", i), "text")
+			}
+			if err := db.Close(); err != nil { // flushes the memtable to a table
+				t.Fatal(err)
+			}
+			tables, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+			if len(tables) == 0 {
+				t.Fatalf("no table file in %s to damage", dir)
+			}
+			for _, f := range tables {
+				if err := tt.damage(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			before := runtime.NumGoroutine()
+			db, err = Open(dir, Options{})
+			if err == nil {
+				_ = db.Close() // the test fails anyway
+				t.Fatal("Open of a database with a damaged table: no error")
+			}
+			if !strings.Contains(err.Error(), "corrupt") || !strings.Contains(err.Error(), dir) {
+				t.Errorf("error %q does not say that a table of %s is corrupt", err, dir)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if after := runtime.NumGoroutine(); after > before {
+				buf := make([]byte, 1<<20)
+				t.Fatalf("%d goroutines before the failed Open, %d after:\n%s", before, after, buf[:runtime.Stack(buf, true)])
+			}
+		})
+	}
+}

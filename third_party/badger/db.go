@@ -511,6 +511,12 @@ func (db *DB) cleanup() {
 	}
 
 	db.orc.Stop()
+	// plug: also stop the cache monitor and the allocator pool's goroutine,
+	// which upstream leaves running after a failed Open.
+	if db.closers.cacheHealth != nil {
+		db.closers.cacheHealth.Signal()
+	}
+	db.allocPool.Release()
 
 	// Do not use vlog.Close() here. vlog.Close truncates the files. We don't
 	// want to truncate files unless the user has specified the truncate flag.
