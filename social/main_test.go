@@ -10,16 +10,10 @@ import (
 )
 
 // TestMain fails the package's tests when goroutines outlive them. The
-// libp2p hosts, nodes, badger stores and services the tests make are all
-// closed by the tests; the one exception lives for the process:
-//
-//   - bleve_index_api.AnalysisWorker: bleve's package init starts four
-//     analysis workers (bleve.Config's analysis queue) for every index of
-//     the process; nothing stops them, by design.
+// libp2p hosts, nodes, badger stores, search indexes and services the
+// tests make are all closed by the tests.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/blevesearch/bleve_index_api.AnalysisWorker"),
-	)
+	goleak.VerifyTestMain(m)
 }
 
 // serviceFrame marks a goroutine that runs a Service's code.

@@ -6,23 +6,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
-	"github.com/blevesearch/bleve/v2"
-	"github.com/blevesearch/bleve/v2/analysis"
-	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
-	"github.com/blevesearch/bleve/v2/analysis/lang/en"
-	"github.com/blevesearch/bleve/v2/index/scorch"
-	"github.com/blevesearch/bleve/v2/mapping"
-	bolterrors "go.etcd.io/bbolt/errors"
-
-	"github.com/plug-net/plug/store/durable"
+	"github.com/plug-net/plug/store/kv"
 )
 
 // Limits on what goes into the index.
@@ -32,18 +22,19 @@ const (
 	// batch take unbounded memory.
 	MaxTextBytes = 64 << 10
 
-	// putBatchSize is how many documents go into one bleve batch. Each
-	// batch becomes one segment that is written and synced before Put
-	// goes on, so memory stays bounded however many documents Put gets.
+	// putBatchSize is how many documents one write applies. Each is
+	// durable before Put goes on, so memory stays bounded however many
+	// documents Put gets.
 	putBatchSize = 1000
 )
 
 // ErrDamaged is wrapped by the error [Open] returns when the index
 // directory holds something that cannot be opened as an index of this
-// version: garbage files, a half-written index, or an index built by an
-// older, incompatible version of this package. Search wraps it too when
-// reading the index fails in a way only damage explains. The caller
-// removes the directory, opens it again and reindexes from its store.
+// version: garbage files, a half-written index, a write cut short by a
+// crash, or an index built by an older, incompatible version of this
+// package (bleve's, before 2026-12). Writes and Search wrap it too after a
+// write failed half-way. The caller removes the directory, opens it again
+// and reindexes from its store.
 var ErrDamaged = errors.New("search index damaged")
 
 // ErrClosed is returned by calls on an index after Close.
@@ -61,119 +52,103 @@ type Doc struct {
 	Time    time.Time // breaks ties between equal scores, newest first
 }
 
-// Field names in the bleve mapping.
+// The index is kept in a store/kv database of its own (space kv.Search),
+// as five kinds of records:
+//
+//	'm' name              meta: "format", "state" (counts), "dirty"
+//	'd' ID                the document's number, seq (8 bytes)
+//	'r' seq               the document: its ID, its batch, the lengths of
+//	                      its text fields and its terms (to delete it)
+//	'p' field term batch  a block of postings: the documents of one write
+//	                      (batch, 8 bytes) that have the term in the field;
+//	                      see blockEntries
+//	't' seq               the times of the documents of one write, seq
+//	                      being the write's last document; see timeBlock
+//
+// A term is written as its length (uvarint) and its bytes, so no term is
+// a prefix of another's key. Numbers in keys are big-endian, so they sort.
+//
+// Postings are kept in blocks, one per term and write, rather than one
+// record per posting: a write of a thousand documents makes about as
+// many records as it has distinct terms, and a search reads each term's
+// postings as a few long values, adding up their counts for the term's
+// document frequency. Within a block, documents are numbered by the
+// difference from the one before, a byte or two. Deleting a document
+// rewrites the blocks of its write that hold it; the times are never
+// rewritten (a deleted document's time is simply never asked for).
 const (
-	fieldText    = "text"
-	fieldSummary = "summary"
-	fieldAuthor  = "author"
-	fieldSource  = "source"
-	fieldTags    = "tags"
-	fieldTime    = "time"
+	recMeta    = 'm'
+	recDocKey  = 'd'
+	recDoc     = 'r'
+	recPosting = 'p'
+	recTimes   = 't'
 )
+
+// The fields.
+const (
+	fieldText byte = 1 + iota
+	fieldSummary
+	fieldAuthor
+	fieldSource
+	fieldTag
+)
+
+// textField reports whether f is analysed text (scored, with positions).
+func textField(f byte) bool { return f == fieldText || f == fieldSummary }
 
 // formatVersion is kept in the index. Open refuses (with ErrDamaged) an
-// index whose version differs, so changing the mapping or the
-// normalisation below only needs a bump here: the caller then rebuilds.
-const (
-	formatKey     = "plug.search.format"
-	formatVersion = "1"
-)
+// index whose version differs, so changing the layout or the analysis
+// only needs a bump here: the caller then rebuilds.
+const formatVersion = "plug-search-3"
 
-// Every write (Put, Delete) carries a generation number, stored inside the
-// index by the same batch and, once the batch is durable, in genFile next
-// to the index. Scorch, when the newest snapshot of an index cannot be
-// loaded (a damaged or missing segment), silently falls back to an older
-// one; Open notices because the index's generation is then behind
-// genFile's, and reports ErrDamaged rather than serving a stale index.
-const (
-	genKey  = "plug.search.gen"
-	genFile = "plug-search-gen"
-)
+// Memory for the index's database: it is a cache of small records, so it
+// gets smaller memtables and caches than the plug's own database.
+var dbOptions = kv.Options{
+	TableSize:        512 << 10,
+	ValueThreshold:   64,
+	MemTableSize:     2 << 20,
+	BlockCacheSize:   2 << 20,
+	IndexCacheSize:   1 << 20,
+	ValueLogFileSize: 16 << 20,
+}
 
-// bdoc is what bleve sees of a Doc; field names come from the json tags.
-type bdoc struct {
-	Text    string   `json:"text"`
-	Summary string   `json:"summary"`
-	Author  string   `json:"author"`
-	Source  string   `json:"source"`
-	Tags    []string `json:"tags"`
-	Time    string   `json:"time"` // timeKey(Doc.Time)
+// state is what the index keeps counted: the documents, the total length
+// of each text field (for the average length in scoring), and the last
+// sequence number given to a document and to a write.
+type state struct {
+	docs, textLen, summaryLen, seq, batch uint64
+}
+
+func (s state) encode() []byte {
+	var b []byte
+	for _, v := range [...]uint64{s.docs, s.textLen, s.summaryLen, s.seq, s.batch} {
+		b = binary.AppendUvarint(b, v)
+	}
+	return b
+}
+
+func decodeState(b []byte) (state, error) {
+	var v [5]uint64
+	for i := range v {
+		n, k := binary.Uvarint(b)
+		if k <= 0 {
+			return state{}, errors.New("state record is malformed")
+		}
+		v[i], b = n, b[k:]
+	}
+	return state{docs: v[0], textLen: v[1], summaryLen: v[2], seq: v[3], batch: v[4]}, nil
 }
 
 // Index is a full-text index over documents. It is safe for concurrent
 // use. Close it to release the directory.
 type Index struct {
-	idx    bleve.Index
-	an     analysis.Analyzer // the analyser of the text fields, for queries
-	dir    string            // "" for an in-memory index
+	db  *kv.DB
+	dir string // "" in memory
+
+	mu     sync.Mutex // writes hold it; Close takes it to wait for them
 	closed atomic.Bool
-
-	mu  sync.Mutex // serialises writes, so generations stay in order
-	gen uint64     // generation of the last write; see genKey
-}
-
-// analyzerName is the analyser of Text and Summary.
-const analyzerName = en.AnalyzerName
-
-func newIndex(idx bleve.Index, dir string) *Index {
-	return &Index{idx: idx, dir: dir, an: idx.Mapping().AnalyzerNamed(analyzerName)}
-}
-
-// newMapping builds the index mapping: English analysis for the text
-// fields, keywords for author, source and tags, a sortable time, and
-// nothing stored (the document ID is kept by bleve itself).
-func newMapping() *mapping.IndexMappingImpl {
-	text := func() *mapping.FieldMapping {
-		f := mapping.NewTextFieldMapping()
-		f.Analyzer = analyzerName
-		f.Store = false
-		f.IncludeInAll = false
-		f.DocValues = false         // never sorted or faceted on
-		f.IncludeTermVectors = true // positions, for "exact phrase"
-		return f
-	}
-	kw := func() *mapping.FieldMapping {
-		f := mapping.NewKeywordFieldMapping()
-		f.Analyzer = keyword.Name
-		f.Store = false
-		f.IncludeInAll = false
-		f.DocValues = false
-		f.IncludeTermVectors = false
-		f.SkipFreqNorm = true // a filter: every match scores the same
-		return f
-	}
-	// Time is a keyword holding timeKey, not a datetime: a datetime is
-	// indexed as 16 prefix-coded terms per document, all of them kept in
-	// doc values, and sorting by it decompressed ~16 times as much per hit.
-	tm := kw()
-	tm.DocValues = true // for the newest-first tie break
-
-	dm := mapping.NewDocumentStaticMapping()
-	dm.AddFieldMappingsAt(fieldText, text())
-	dm.AddFieldMappingsAt(fieldSummary, text())
-	dm.AddFieldMappingsAt(fieldAuthor, kw())
-	dm.AddFieldMappingsAt(fieldSource, kw())
-	dm.AddFieldMappingsAt(fieldTags, kw())
-	dm.AddFieldMappingsAt(fieldTime, tm)
-	dm.AddSubDocumentMapping("_all", mapping.NewDocumentDisabledMapping())
-
-	im := bleve.NewIndexMapping()
-	im.DefaultMapping = dm
-	im.DefaultAnalyzer = analyzerName
-	im.StoreDynamic = false
-	im.IndexDynamic = false
-	im.DocValuesDynamic = false
-	return im
-}
-
-// scorchConfig is the configuration given to scorch when an index is
-// created or opened.
-func scorchConfig() map[string]any {
-	return map[string]any{
-		// Another process holding the directory makes Open fail after a
-		// second instead of hanging.
-		"bolt_timeout": "1s",
-	}
+	broken atomic.Pointer[error] // a write that failed half-way: rebuild
+	st     atomic.Pointer[state]
 }
 
 // Open opens the index in dir, creating it (and dir) when dir does not
@@ -186,41 +161,38 @@ func Open(dir string) (*Index, error) {
 		return nil, errors.New("open search index: empty directory name")
 	}
 	entries, err := os.ReadDir(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist) || (err == nil && len(entries) == 0):
-		return create(dir)
-	case err != nil:
+	fresh := errors.Is(err, fs.ErrNotExist) || (err == nil && len(entries) == 0)
+	if err != nil && !fresh {
 		if fi, serr := os.Stat(dir); serr == nil && !fi.IsDir() {
 			return nil, fmt.Errorf("open search index %s: %w: not a directory", dir, ErrDamaged)
 		}
 		return nil, fmt.Errorf("open search index %s: %w", dir, err)
 	}
-	idx, err := openExisting(dir)
+	db, err := openDB(dir)
 	if err != nil {
 		return nil, err
 	}
-	x := newIndex(idx, dir)
-	if err := x.check(); err != nil {
-		_ = idx.Close()
+	x := &Index{db: db, dir: dir}
+	if err := x.load(fresh); err != nil {
+		_ = db.Close() // the error reported is the one that matters
 		return nil, fmt.Errorf("open search index %s: %w", dir, err)
 	}
 	return x, nil
 }
 
-// openExisting opens the bleve index in dir, classifying failures as
-// damage or not. Opening a damaged segment can panic inside bleve; that is
-// damage too.
-func openExisting(dir string) (idx bleve.Index, err error) {
+// openDB opens the database in dir, classifying failures as damage or not.
+func openDB(dir string) (db *kv.DB, err error) {
 	defer func() {
+		// badger can panic on files it cannot make sense of.
 		if r := recover(); r != nil {
-			idx, err = nil, fmt.Errorf("open search index %s: %w: %v", dir, ErrDamaged, r)
+			db, err = nil, fmt.Errorf("open search index %s: %w: %v", dir, ErrDamaged, r)
 		}
 	}()
-	idx, err = bleve.OpenUsing(dir, scorchConfig())
+	db, err = kv.Open(dir, dbOptions)
 	switch {
 	case err == nil:
-		return idx, nil
-	case errors.Is(err, bolterrors.ErrTimeout):
+		return db, nil
+	case errors.Is(err, kv.ErrLocked):
 		return nil, fmt.Errorf("open search index %s: in use by another process (or another Open in this one): %w", dir, err)
 	case errors.Is(err, fs.ErrPermission):
 		return nil, fmt.Errorf("open search index %s: %w", dir, err)
@@ -229,92 +201,326 @@ func openExisting(dir string) (idx bleve.Index, err error) {
 	}
 }
 
-// create makes a new, empty index in dir.
-func create(dir string) (*Index, error) {
-	idx, err := bleve.NewUsing(dir, newMapping(), scorch.Name, scorch.Name, scorchConfig())
+// OpenMem returns an empty index held in memory only, for tests and
+// tools. Close releases it.
+func OpenMem() (*Index, error) {
+	db, err := kv.Open("", kv.Options{InMemory: true, MemTableSize: dbOptions.MemTableSize})
 	if err != nil {
-		return nil, fmt.Errorf("create search index %s: %w", dir, err)
+		return nil, fmt.Errorf("create in-memory search index: %w", err)
 	}
-	x := newIndex(idx, dir)
-	b := idx.NewBatch()
-	b.SetInternal([]byte(formatKey), []byte(formatVersion))
-	if err := x.write(b); err != nil {
-		_ = idx.Close()
-		return nil, fmt.Errorf("create search index %s: %w", dir, err)
+	x := &Index{db: db}
+	if err := x.load(true); err != nil {
+		_ = db.Close() // the error reported is the one that matters
+		return nil, fmt.Errorf("create in-memory search index: %w", err)
 	}
 	return x, nil
 }
 
-// OpenMem returns an empty index held in memory only, for tests and
-// tools. Close releases it.
-func OpenMem() (*Index, error) {
-	idx, err := bleve.NewUsing("", newMapping(), scorch.Name, scorch.Name, nil)
+// load reads the index's meta records, or writes them when fresh. It
+// reports ErrDamaged for an index of another format, one without meta
+// records (a directory of something else), or one whose last write was
+// cut short.
+func (x *Index) load(fresh bool) error {
+	var format, st, dirty []byte
+	var okFormat, okState, okDirty bool
+	err := x.db.View(func(tx *kv.Tx) (err error) {
+		if format, okFormat, err = tx.Lookup(kv.Search, metaKey("format"), nil); err != nil {
+			return err
+		}
+		if st, okState, err = tx.Lookup(kv.Search, metaKey("state"), nil); err != nil {
+			return err
+		}
+		dirty, okDirty, err = tx.Lookup(kv.Search, metaKey("dirty"), nil)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("create in-memory search index: %w", err)
+		return fmt.Errorf("%w: read meta records: %v", ErrDamaged, err)
 	}
-	return newIndex(idx, ""), nil
-}
-
-// check reports ErrDamaged unless the index was written with the current
-// formatVersion and holds every write that genFile says was made. It sets
-// x.gen.
-func (x *Index) check() error {
-	v, err := x.idx.GetInternal([]byte(formatKey))
-	if err != nil {
-		return fmt.Errorf("%w: read format version: %v", ErrDamaged, err)
+	if !okFormat {
+		if !fresh {
+			return fmt.Errorf("%w: the directory holds no search index of this plug", ErrDamaged)
+		}
+		s := state{}
+		err := x.db.UpdateSync(func(tx *kv.Tx) error {
+			if err := tx.Put(kv.Search, metaKey("format"), []byte(formatVersion)); err != nil {
+				return err
+			}
+			return tx.Put(kv.Search, metaKey("state"), s.encode())
+		})
+		if err != nil {
+			return fmt.Errorf("write meta records: %w", err)
+		}
+		x.st.Store(&s)
+		return nil
 	}
-	if string(v) != formatVersion {
-		return fmt.Errorf("%w: format version %q, this plug writes %q", ErrDamaged, v, formatVersion)
+	if string(format) != formatVersion {
+		return fmt.Errorf("%w: format %q, this plug writes %q", ErrDamaged, format, formatVersion)
 	}
-	g, err := x.idx.GetInternal([]byte(genKey))
-	if err != nil || len(g) != 8 {
-		return fmt.Errorf("%w: read generation: %q, %v", ErrDamaged, g, err)
+	if okDirty {
+		return fmt.Errorf("%w: a write was cut short (%s)", ErrDamaged, dirty)
 	}
-	x.gen = binary.BigEndian.Uint64(g)
-	data, err := os.ReadFile(filepath.Join(x.dir, genFile))
+	if !okState {
+		return fmt.Errorf("%w: no state record", ErrDamaged)
+	}
+	s, err := decodeState(st)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrDamaged, err)
 	}
-	want, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrDamaged, genFile, err)
-	}
-	if x.gen < want {
-		return fmt.Errorf("%w: holds writes up to %d of %d; segments were lost", ErrDamaged, x.gen, want)
-	}
+	x.st.Store(&s)
 	return nil
 }
 
-// write applies b as the next generation: the generation goes into the
-// index with b, and into genFile once b is durable.
-func (x *Index) write(b *bleve.Batch) error {
-	if x.closed.Load() {
-		return ErrClosed
-	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	gen := x.gen + 1
-	b.SetInternal([]byte(genKey), binary.BigEndian.AppendUint64(nil, gen))
-	err := x.idx.Batch(b)
-	if errors.Is(err, bleve.ErrorIndexClosed) {
-		return ErrClosed
-	}
-	if err != nil {
-		return err
-	}
-	x.gen = gen
-	if x.dir == "" {
-		return nil
-	}
-	return writeGen(x.dir, gen)
+func metaKey(name string) []byte { return append([]byte{recMeta}, name...) }
+
+// appendTerm appends field and term as they start a posting or df key.
+func appendTerm(b []byte, field byte, term string) []byte {
+	b = append(b, field)
+	b = binary.AppendUvarint(b, uint64(len(term)))
+	return append(b, term...)
 }
 
-// writeGen replaces genFile in dir, atomically.
-func writeGen(dir string, gen uint64) error {
-	if err := durable.WriteFile(filepath.Join(dir, genFile), fmt.Appendf(nil, "%d\n", gen), 0o600); err != nil {
-		return fmt.Errorf("write generation: %w", err)
+// postingPrefix is the key prefix of a term's blocks in field.
+func postingPrefix(field byte, term string) []byte {
+	return appendTerm([]byte{recPosting}, field, term)
+}
+
+// blockKey is the key of the block of a term's postings in field made by
+// write number batch.
+func blockKey(field byte, term string, batch uint64) []byte {
+	return binary.BigEndian.AppendUint64(postingPrefix(field, term), batch)
+}
+
+func seqKey(rec byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{rec}, seq)
+}
+
+// posting is one term of a document in one field.
+type posting struct {
+	field byte
+	term  string
+	val   []byte // for a text field: length, frequency, positions; see blockEntries
+}
+
+// A block holds the number of its entries (uvarint), then the entries in
+// the order of their documents. An entry is the document's number less
+// the one before it in the block (the first: less 0), then for a text
+// field the field's length in terms, the term's frequency in it and its
+// positions, each as the difference from the one before, all uvarints.
+
+// entry is one document's entry in a block.
+type entry struct {
+	seq       uint64
+	flen, tf  uint64
+	positions []byte // aliases the block: tf uvarints
+}
+
+// blockEntries reads the number of entries at the start of a block and
+// returns the entries.
+func blockEntries(b []byte) (uint64, []byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return 0, nil, errBlock
 	}
-	return nil
+	return n, b[k:], nil
+}
+
+var errBlock = fmt.Errorf("%w: block of postings is malformed", ErrDamaged)
+
+// nextEntry decodes the entry at the start of b, whose document number is
+// prev plus what it holds, and returns the rest.
+func nextEntry(b []byte, text bool, prev uint64) (entry, []byte, error) {
+	d, k := binary.Uvarint(b)
+	if k <= 0 {
+		return entry{}, nil, errBlock
+	}
+	e := entry{seq: prev + d}
+	b = b[k:]
+	if !text {
+		return e, b, nil
+	}
+	if e.flen, k = binary.Uvarint(b); k <= 0 {
+		return entry{}, nil, errBlock
+	}
+	b = b[k:]
+	if e.tf, k = binary.Uvarint(b); k <= 0 || e.tf > uint64(len(b)) {
+		return entry{}, nil, errBlock
+	}
+	b = b[k:]
+	start := b
+	for range e.tf {
+		if _, k = binary.Uvarint(b); k <= 0 {
+			return entry{}, nil, errBlock
+		}
+		b = b[k:]
+	}
+	e.positions = start[:len(start)-len(b)]
+	return e, b, nil
+}
+
+// decodePositions decodes an entry's positions, in order, into dst.
+func (e entry) decodePositions(dst []uint64) []uint64 {
+	b := e.positions
+	var last uint64
+	for len(b) > 0 {
+		d, k := binary.Uvarint(b)
+		b = b[k:]
+		last += d
+		dst = append(dst, last)
+	}
+	return dst
+}
+
+// appendEntry appends to a block the entry of document seq, prev being
+// the block's entry before (0 for the first); val is the text field's
+// part of the entry (nil for the others).
+func appendEntry(block []byte, prev, seq uint64, val []byte) []byte {
+	block = binary.AppendUvarint(block, seq-prev)
+	return append(block, val...)
+}
+
+// A time block holds the number of its entries (uvarint), then for each
+// document of the write its number less the one before (uvarint) and its
+// time: Unix seconds with the sign bit flipped, 8 bytes big-endian, so
+// that later times are larger.
+func timeKey(t time.Time) uint64 { return uint64(t.Unix()) ^ (1 << 63) }
+
+// analysed is a document turned into its postings.
+type analysed struct {
+	id                  string
+	time                time.Time
+	textLen, summaryLen int
+	postings            []posting
+}
+
+// analyseDoc turns d into postings, normalising the keyword fields the
+// way queries are normalised.
+func analyseDoc(d Doc) analysed {
+	a := analysed{id: d.ID, time: d.Time}
+	for _, f := range [...]struct {
+		field byte
+		text  string
+		n     *int
+	}{{fieldText, truncate(d.Text, MaxTextBytes), &a.textLen}, {fieldSummary, d.Summary, &a.summaryLen}} {
+		toks := analyse(f.text)
+		*f.n = len(toks)
+		at := make(map[string][]int, len(toks))
+		var order []string
+		for _, t := range toks {
+			if _, ok := at[t.term]; !ok {
+				order = append(order, t.term)
+			}
+			at[t.term] = append(at[t.term], t.pos)
+		}
+		for _, term := range order {
+			pos := at[term]
+			v := binary.AppendUvarint(nil, uint64(len(toks)))
+			v = binary.AppendUvarint(v, uint64(len(pos)))
+			last := 0
+			for _, p := range pos {
+				v = binary.AppendUvarint(v, uint64(p-last))
+				last = p
+			}
+			a.postings = append(a.postings, posting{field: f.field, term: term, val: v})
+		}
+	}
+	keyword := func(field byte, v string) {
+		if v == "" {
+			return
+		}
+		for _, p := range a.postings {
+			if p.field == field && p.term == v {
+				return
+			}
+		}
+		a.postings = append(a.postings, posting{field: field, term: v})
+	}
+	keyword(fieldAuthor, normAuthor(d.Author))
+	keyword(fieldSource, normSource(d.Source))
+	for _, t := range d.Tags {
+		keyword(fieldTag, normTag(t))
+	}
+	return a
+}
+
+// record encodes the document record: ID, batch, field lengths, terms.
+func (a analysed) record(batch uint64) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(a.id)))
+	b = append(b, a.id...)
+	b = binary.AppendUvarint(b, batch)
+	b = binary.AppendUvarint(b, uint64(a.textLen))
+	b = binary.AppendUvarint(b, uint64(a.summaryLen))
+	b = binary.AppendUvarint(b, uint64(len(a.postings)))
+	for _, p := range a.postings {
+		b = appendTerm(b, p.field, p.term)
+	}
+	return b
+}
+
+// docRecord is a decoded document record.
+type docRecord struct {
+	seq                 uint64 // not in the record: its key
+	id                  string
+	batch               uint64
+	textLen, summaryLen uint64
+	terms               []posting // without values
+}
+
+// decodeRecord decodes a document record; with idOnly it stops after
+// the ID.
+func decodeRecord(b []byte, idOnly bool) (docRecord, error) {
+	var r docRecord
+	bad := errors.New("document record is malformed")
+	str := func() (string, bool) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return "", false
+		}
+		s := string(b[k : k+int(n)])
+		b = b[k+int(n):]
+		return s, true
+	}
+	num := func() (uint64, bool) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 {
+			return 0, false
+		}
+		b = b[k:]
+		return n, true
+	}
+	var ok bool
+	if r.id, ok = str(); !ok {
+		return r, bad
+	}
+	if idOnly {
+		return r, nil
+	}
+	var n uint64
+	if r.batch, ok = num(); !ok {
+		return r, bad
+	}
+	if r.textLen, ok = num(); !ok {
+		return r, bad
+	}
+	if r.summaryLen, ok = num(); !ok {
+		return r, bad
+	}
+	if n, ok = num(); !ok || n > uint64(len(b)) {
+		return r, bad
+	}
+	r.terms = make([]posting, 0, n)
+	for range n {
+		if len(b) == 0 {
+			return r, bad
+		}
+		field := b[0]
+		b = b[1:]
+		term, ok := str()
+		if !ok {
+			return r, bad
+		}
+		r.terms = append(r.terms, posting{field: field, term: term})
+	}
+	return r, nil
 }
 
 // Put adds documents, replacing any already indexed under the same ID.
@@ -331,13 +537,7 @@ func (x *Index) Put(docs ...Doc) error {
 	}
 	for start := 0; start < len(docs); start += putBatchSize {
 		end := min(start+putBatchSize, len(docs))
-		b := x.idx.NewBatch()
-		for _, d := range docs[start:end] {
-			if err := b.Index(d.ID, toBleve(d)); err != nil {
-				return fmt.Errorf("put search document %q: %w", d.ID, err)
-			}
-		}
-		if err := x.write(b); err != nil {
+		if err := x.write(docs[start:end], nil); err != nil {
 			return fmt.Errorf("put %d search documents: %w", end-start, err)
 		}
 	}
@@ -348,68 +548,267 @@ func (x *Index) Put(docs ...Doc) error {
 func (x *Index) Delete(ids ...string) error {
 	for start := 0; start < len(ids); start += putBatchSize {
 		end := min(start+putBatchSize, len(ids))
-		b := x.idx.NewBatch()
-		for _, id := range ids[start:end] {
-			if id != "" {
-				b.Delete(id)
-			}
-		}
-		if err := x.write(b); err != nil {
+		if err := x.write(nil, ids[start:end]); err != nil {
 			return fmt.Errorf("delete %d search documents: %w", end-start, err)
 		}
 	}
 	return nil
 }
 
-// Count returns the number of documents in the index.
-func (x *Index) Count() (uint64, error) {
-	if x.closed.Load() {
-		return 0, ErrClosed
+// write applies one batch: the documents in put replace any of the same
+// ID, and those in del go. The batch may be committed in several
+// transactions: a "dirty" mark is its first write and its removal the
+// last, so an index found marked was cut short and is damaged. The batch
+// is durable when write returns.
+func (x *Index) write(put []Doc, del []string) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err := x.usable(); err != nil {
+		return err
 	}
-	n, err := x.idx.DocCount()
-	if errors.Is(err, bleve.ErrorIndexClosed) {
-		return 0, ErrClosed
+
+	// The later of two documents with one ID wins.
+	last := make(map[string]int, len(put))
+	for i, d := range put {
+		last[d.ID] = i
+	}
+	var add []analysed
+	for i, d := range put {
+		if last[d.ID] == i {
+			add = append(add, analyseDoc(d))
+		}
+	}
+	gone := make(map[string]bool, len(del)+len(add))
+	for _, id := range del {
+		if id != "" {
+			gone[id] = true
+		}
+	}
+	for _, a := range add {
+		gone[a.id] = true
+	}
+
+	// Read what the batch replaces or deletes, and the blocks that hold
+	// them.
+	var olds []docRecord
+	oldSeqs := make(map[uint64]bool)
+	blocks := make(map[string][]byte) // block key → block, for the blocks that lose entries
+	err := x.db.View(func(tx *kv.Tx) error {
+		for id := range gone {
+			sk, ok, err := tx.Lookup(kv.Search, append([]byte{recDocKey}, id...), nil)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			if len(sk) != 8 {
+				return fmt.Errorf("%w: document %q has a number of %d bytes", ErrDamaged, id, len(sk))
+			}
+			seq := binary.BigEndian.Uint64(sk)
+			rb, ok, err := tx.Lookup(kv.Search, seqKey(recDoc, seq), nil)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("%w: document %q has no record", ErrDamaged, id)
+			}
+			rec, err := decodeRecord(rb, false)
+			if err != nil {
+				return fmt.Errorf("%w: document %q: %v", ErrDamaged, id, err)
+			}
+			rec.seq = seq
+			olds = append(olds, rec)
+			oldSeqs[seq] = true
+			for _, p := range rec.terms {
+				bk := string(blockKey(p.field, p.term, rec.batch))
+				if _, ok := blocks[bk]; ok {
+					continue
+				}
+				b, ok, err := tx.Lookup(kv.Search, []byte(bk), nil)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fmt.Errorf("%w: document %q has no postings for a term", ErrDamaged, id)
+				}
+				blocks[bk] = b
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return x.fail(err)
+	}
+
+	// The old documents' entries leave their blocks.
+	for bk, b := range blocks {
+		text := textField(bk[1])
+		_, rest, err := blockEntries(b)
+		if err != nil {
+			return x.fail(err)
+		}
+		var kept []byte
+		var n, prev, keptPrev uint64
+		for len(rest) > 0 {
+			e, next, err := nextEntry(rest, text, prev)
+			if err != nil {
+				return x.fail(err)
+			}
+			if !oldSeqs[e.seq] {
+				_, k := binary.Uvarint(rest)
+				kept = appendEntry(kept, keptPrev, e.seq, rest[k:len(rest)-len(next)])
+				keptPrev = e.seq
+				n++
+			}
+			prev, rest = e.seq, next
+		}
+		if n == 0 {
+			blocks[bk] = nil
+		} else {
+			blocks[bk] = append(binary.AppendUvarint(nil, n), kept...)
+		}
+	}
+
+	// The new documents make this write's blocks, in the order of their
+	// numbers, and its time block.
+	st := *x.st.Load()
+	st.batch++
+	for _, o := range olds {
+		st.docs--
+		st.textLen -= o.textLen
+		st.summaryLen -= o.summaryLen
+	}
+	type newEntry struct {
+		seq uint64
+		val []byte
+	}
+	fresh := make(map[string][]newEntry)
+	seqs := make([]uint64, len(add))
+	var times []byte
+	var prevT uint64
+	for i, a := range add {
+		st.seq++
+		seqs[i] = st.seq
+		for _, p := range a.postings {
+			bk := string(blockKey(p.field, p.term, st.batch))
+			fresh[bk] = append(fresh[bk], newEntry{st.seq, p.val})
+		}
+		times = binary.AppendUvarint(times, st.seq-prevT)
+		times = binary.BigEndian.AppendUint64(times, timeKey(a.time))
+		prevT = st.seq
+		st.docs++
+		st.textLen += uint64(a.textLen)
+		st.summaryLen += uint64(a.summaryLen)
+	}
+
+	err = x.db.Batch(func(b *kv.Batch) error {
+		if err := b.Put(kv.Search, metaKey("dirty"), []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+			return err
+		}
+		for _, o := range olds {
+			if err := b.Delete(kv.Search, seqKey(recDoc, o.seq)); err != nil {
+				return err
+			}
+			if err := b.Delete(kv.Search, append([]byte{recDocKey}, o.id...)); err != nil {
+				return err
+			}
+		}
+		for bk, blk := range blocks {
+			var err error
+			if len(blk) == 0 {
+				err = b.Delete(kv.Search, []byte(bk))
+			} else {
+				err = b.Put(kv.Search, []byte(bk), blk)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		var blk []byte
+		for bk, es := range fresh {
+			blk = binary.AppendUvarint(blk[:0], uint64(len(es)))
+			var prev uint64
+			for _, e := range es {
+				blk = appendEntry(blk, prev, e.seq, e.val)
+				prev = e.seq
+			}
+			if err := b.Put(kv.Search, []byte(bk), blk); err != nil {
+				return err
+			}
+		}
+		if len(add) > 0 {
+			tb := append(binary.AppendUvarint(nil, uint64(len(add))), times...)
+			if err := b.Put(kv.Search, seqKey(recTimes, st.seq), tb); err != nil {
+				return err
+			}
+		}
+		for i, a := range add {
+			if err := b.Put(kv.Search, seqKey(recDoc, seqs[i]), a.record(st.batch)); err != nil {
+				return err
+			}
+			if err := b.Put(kv.Search, append([]byte{recDocKey}, a.id...), binary.BigEndian.AppendUint64(nil, seqs[i])); err != nil {
+				return err
+			}
+		}
+		if err := b.Put(kv.Search, metaKey("state"), st.encode()); err != nil {
+			return err
+		}
+		return b.Delete(kv.Search, metaKey("dirty"))
+	})
+	if err == nil {
+		err = x.db.Sync()
 	}
 	if err != nil {
-		return 0, fmt.Errorf("count search documents: %w", err)
+		return x.fail(err)
 	}
-	return n, nil
+	x.st.Store(&st)
+	return nil
 }
 
-// Close waits for background merging to stop and releases the index.
-// Closing a closed index does nothing.
-func (x *Index) Close() error {
-	if !x.closed.CompareAndSwap(false, true) {
-		return nil
+// fail records that a write failed half-way: the index no longer matches
+// what was put, and every later call says it is damaged.
+func (x *Index) fail(err error) error {
+	if errors.Is(err, kv.ErrClosed) {
+		return ErrClosed
 	}
-	if err := x.idx.Close(); err != nil && !errors.Is(err, bleve.ErrorIndexClosed) {
-		return fmt.Errorf("close search index: %w", err)
+	err = fmt.Errorf("%w: a write failed: %v", ErrDamaged, err)
+	x.broken.Store(&err)
+	return err
+}
+
+// usable returns ErrClosed after Close, the damage after a failed write,
+// and nil otherwise.
+func (x *Index) usable() error {
+	if x.closed.Load() {
+		return ErrClosed
+	}
+	if err := x.broken.Load(); err != nil {
+		return *err
 	}
 	return nil
 }
 
-// toBleve converts a Doc to what bleve indexes, normalising the keyword
-// fields the way queries are normalised.
-func toBleve(d Doc) bdoc {
-	b := bdoc{
-		Text:    truncate(d.Text, MaxTextBytes),
-		Summary: d.Summary,
-		Author:  normAuthor(d.Author),
-		Source:  normSource(d.Source),
-		Time:    timeKey(d.Time),
+// Count returns the number of documents in the index.
+func (x *Index) Count() (uint64, error) {
+	if err := x.usable(); err != nil {
+		return 0, err
 	}
-	for _, t := range d.Tags {
-		if t = normTag(t); t != "" {
-			b.Tags = append(b.Tags, t)
-		}
-	}
-	return b
+	return x.st.Load().docs, nil
 }
 
-// timeKey encodes t as 16 hex digits that sort like the times: Unix
-// seconds with the sign bit flipped. The zero Time sorts oldest.
-func timeKey(t time.Time) string {
-	return fmt.Sprintf("%016x", uint64(t.Unix())^(1<<63))
+// Close releases the index. It waits for a write in progress. Closing a
+// closed index does nothing.
+func (x *Index) Close() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !x.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if err := x.db.Close(); err != nil {
+		return fmt.Errorf("close search index: %w", err)
+	}
+	return nil
 }
 
 // truncate cuts s to at most n bytes, on a rune boundary.

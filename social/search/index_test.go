@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plug-net/plug/store/kv"
 )
 
 // backends are the ways to get an index; every round-trip test runs on each.
@@ -442,38 +444,42 @@ func TestOpenDamaged(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"meta garbage", func(t *testing.T, dir string) {
-			writeOver(t, filepath.Join(dir, "index_meta.json"))
-		}},
-		{"meta missing", func(t *testing.T, dir string) {
-			if err := os.Remove(filepath.Join(dir, "index_meta.json")); err != nil {
+		{"an index of an older plug (bleve)", func(t *testing.T, dir string) {
+			if err := os.RemoveAll(dir); err != nil {
 				t.Fatal(err)
 			}
-		}},
-		{"root.bolt garbage", func(t *testing.T, dir string) {
-			writeOver(t, filepath.Join(dir, "store", "root.bolt"))
-		}},
-		{"segments garbage", func(t *testing.T, dir string) {
-			zaps, _ := filepath.Glob(filepath.Join(dir, "store", "*.zap"))
-			if len(zaps) == 0 {
-				t.Fatal("no .zap segments to damage")
+			if err := os.MkdirAll(filepath.Join(dir, "store"), 0o700); err != nil {
+				t.Fatal(err)
 			}
-			for _, z := range zaps {
-				writeOver(t, z)
-			}
-		}},
-		{"segments truncated", func(t *testing.T, dir string) {
-			zaps, _ := filepath.Glob(filepath.Join(dir, "store", "*.zap"))
-			for _, z := range zaps {
-				if err := os.Truncate(z, 10); err != nil {
+			for _, name := range []string{"index_meta.json", "plug-search-gen", "store/root.bolt", "store/000000000001.zap"} {
+				if err := os.WriteFile(filepath.Join(dir, name), garbage, 0o600); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}},
-		{"segments missing", func(t *testing.T, dir string) {
-			zaps, _ := filepath.Glob(filepath.Join(dir, "store", "*.zap"))
-			for _, z := range zaps {
-				if err := os.Remove(z); err != nil {
+		{"MANIFEST garbage", func(t *testing.T, dir string) {
+			writeOver(t, filepath.Join(dir, "MANIFEST"))
+		}},
+		{"MANIFEST missing", func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, "MANIFEST")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"tables garbage", func(t *testing.T, dir string) {
+			for _, f := range tables(t, dir) {
+				writeOver(t, f)
+			}
+		}},
+		{"tables truncated", func(t *testing.T, dir string) {
+			for _, f := range tables(t, dir) {
+				if err := os.Truncate(f, 10); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{"tables missing", func(t *testing.T, dir string) {
+			for _, f := range tables(t, dir) {
+				if err := os.Remove(f); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -491,7 +497,21 @@ func TestOpenDamaged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := x.idx.SetInternal([]byte(formatKey), []byte("0")); err != nil {
+			if err := x.db.Put(kv.Search, metaKey("format"), []byte("plug-search-0")); err != nil {
+				t.Fatal(err)
+			}
+			if err := x.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a write cut short", func(t *testing.T, dir string) {
+			// What a crash between the start and the end of a batch
+			// leaves: the batch's mark.
+			x, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := x.db.Put(kv.Search, metaKey("dirty"), []byte("2026-12-03T12:00:00Z")); err != nil {
 				t.Fatal(err)
 			}
 			if err := x.Close(); err != nil {
@@ -538,6 +558,17 @@ func TestOpenDamaged(t *testing.T) {
 			count(t, x, 7)
 		})
 	}
+}
+
+// tables returns the index's table files, failing the test when there are
+// none to damage.
+func tables(t *testing.T, dir string) []string {
+	t.Helper()
+	fs, err := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if err != nil || len(fs) == 0 {
+		t.Fatalf("no table files in %s to damage (%v)", dir, err)
+	}
+	return fs
 }
 
 func writeOver(t *testing.T, path string) {
@@ -672,8 +703,7 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 // TestCloseStopsGoroutines checks that a closed index leaves no goroutine
-// behind (bleve's four analysis workers, started when the package loads,
-// are there before and after).
+// behind.
 func TestCloseStopsGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for _, b := range backends {

@@ -5,22 +5,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/blevesearch/bleve/v2/analysis"
 )
 
-func testAnalyzer(t testing.TB) analysis.Analyzer {
-	t.Helper()
-	x, err := OpenMem()
-	if err != nil {
-		t.Fatalf("OpenMem: %v", err)
-	}
-	t.Cleanup(func() { closeOK(t, x) })
-	return x.an
-}
-
 func TestParse(t *testing.T) {
-	an := testAnalyzer(t)
 	tests := []struct {
 		in   string
 		want parsed
@@ -48,7 +35,7 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := parse(tt.in, an)
+			got, err := parse(tt.in)
 			if err != nil {
 				t.Fatalf("parse: %v", err)
 			}
@@ -60,14 +47,13 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseLimits(t *testing.T) {
-	an := testAnalyzer(t)
-	if _, err := parse(strings.Repeat("x", MaxQueryBytes), an); err != nil {
+	if _, err := parse(strings.Repeat("x", MaxQueryBytes)); err != nil {
 		t.Fatalf("query of MaxQueryBytes: %v", err)
 	}
-	if _, err := parse(strings.Join(commonWords[:MaxQueryTerms], " "), an); err != nil {
+	if _, err := parse(strings.Join(commonWords[:MaxQueryTerms], " ")); err != nil {
 		t.Fatalf("query of MaxQueryTerms words: %v", err)
 	}
-	_, err := parse(strings.Join(commonWords[:MaxQueryTerms+1], " "), an)
+	_, err := parse(strings.Join(commonWords[:MaxQueryTerms+1], " "))
 	if !errors.Is(err, ErrQueryTooLarge) {
 		t.Fatalf("query of MaxQueryTerms+1 words: %v, want ErrQueryTooLarge", err)
 	}

@@ -110,6 +110,7 @@ func TestOpenBadOptions(t *testing.T) {
 		{"negative threshold", dir, Options{ValueThreshold: -1}},
 		{"tiny value log file", dir, Options{ValueLogFileSize: 1000}},
 		{"huge value log file", dir, Options{ValueLogFileSize: 4 << 30}},
+		{"tiny tables", dir, Options{TableSize: 1000}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			db, err := Open(tt.dir, tt.opt)

@@ -103,6 +103,13 @@ type Options struct {
 	// Ignored in memory, where every value stays in the tree.
 	ValueThreshold int64
 
+	// TableSize, when not 0, is the size of every table below level 0.
+	// Compaction builds up to ten tables at once, each in a buffer of twice
+	// the table's size in the Go heap, so this bounds compaction's memory.
+	// 0 means badger's default: 2 MiB at the first level, doubling at each
+	// level further down.
+	TableSize int64
+
 	// FreeSpace tells the free bytes of the disk under a directory (tests
 	// pretend a full disk); nil asks the file system.
 	FreeSpace func(dir string) (int64, error)
@@ -261,6 +268,13 @@ func badgerOptions(dir string, opt Options) (badger.Options, int64, error) {
 		WithNumCompactors(2).
 		WithDetectConflicts(true).
 		WithNumVersionsToKeep(1)
+	if opt.TableSize != 0 {
+		if opt.TableSize < 64<<10 || opt.TableSize > 256<<20 {
+			return badger.Options{}, 0, fmt.Errorf("table size %d is outside [64 KiB, 256 MiB]", opt.TableSize)
+		}
+		bopt = bopt.WithBaseTableSize(opt.TableSize)
+		bopt.TableSizeMultiplier = 1
+	}
 	return bopt, maxValue, nil
 }
 

@@ -56,6 +56,7 @@ func testSuite(t *testing.T, open func(t *testing.T) *DB) {
 	}{
 		{"PutGetDelete", testPutGetDelete},
 		{"NotFound", testNotFound},
+		{"Lookup", testLookup},
 		{"SpacesIsolated", testSpacesIsolated},
 		{"BadSpace", testBadSpace},
 		{"Iterate", testIterate},
@@ -138,6 +139,28 @@ func testNotFound(t *testing.T, db *DB) {
 	}
 	if err := db.Delete(Packs, []byte("x")); err != nil {
 		t.Fatalf("Delete missing: %v", err)
+	}
+}
+
+func testLookup(t *testing.T, db *DB) {
+	mustPut(t, db, Search, "k", "value")
+	err := db.View(func(tx *Tx) error {
+		buf := []byte("x")
+		v, ok, err := tx.Lookup(Search, []byte("k"), buf)
+		if err != nil || !ok || string(v) != "xvalue" {
+			t.Errorf("Lookup(k) = %q, %v, %v; want the value appended to the buffer", v, ok, err)
+		}
+		v, ok, err = tx.Lookup(Search, []byte("missing"), buf[:0])
+		if err != nil || ok || len(v) != 0 {
+			t.Errorf("Lookup(missing) = %q, %v, %v; want not found and no error", v, ok, err)
+		}
+		if _, _, err := tx.Lookup(Space(0xff), []byte("k"), nil); !errors.Is(err, ErrBadSpace) {
+			t.Errorf("Lookup in an unknown space: %v, want ErrBadSpace", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -43,9 +43,12 @@ const (
 	Trees Space = 0x0c
 	// Local holds the owner's backup state: sources, schedule, job records.
 	Local Space = 0x0d
+	// Search is the full-text index (social/search), which keeps it in a
+	// database of its own: a cache, rebuilt from Posts.
+	Search Space = 0x0e
 
 	// lastSpace is the highest space in use. Move it when adding one.
-	lastSpace = Local
+	lastSpace = Search
 )
 
 // String returns the space's name, such as "chunks".
@@ -77,6 +80,8 @@ func (s Space) String() string {
 		return "trees"
 	case Local:
 		return "local"
+	case Search:
+		return "search"
 	}
 	return fmt.Sprintf("space(0x%02x)", byte(s))
 }

@@ -39,6 +39,30 @@ func (tx *Tx) Get(s Space, key []byte) ([]byte, error) {
 	return val, nil
 }
 
+// Lookup appends the value under key in space s to dst and reports
+// whether the key exists; a missing key is not an error. It is Get for hot
+// loops, where a miss is common and a buffer can be reused.
+func (tx *Tx) Lookup(s Space, key, dst []byte) (val []byte, ok bool, err error) {
+	if err := tx.check(s, false); err != nil {
+		return dst, false, fmt.Errorf("kv: lookup %s %s: %w", s, fmtKey(key), err)
+	}
+	item, err := tx.txn.Get(fullKey(s, key))
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return dst, false, nil
+	case err != nil:
+		return dst, false, fmt.Errorf("kv: lookup %s %s: %w", s, fmtKey(key), mapErr(err))
+	}
+	err = item.Value(func(v []byte) error {
+		dst = append(dst, v...)
+		return nil
+	})
+	if err != nil {
+		return dst, false, fmt.Errorf("kv: lookup %s %s: %w", s, fmtKey(key), mapErr(err))
+	}
+	return dst, true, nil
+}
+
 // Has reports whether key exists in space s, without reading its value.
 func (tx *Tx) Has(s Space, key []byte) (bool, error) {
 	if err := tx.check(s, false); err != nil {
