@@ -5,8 +5,10 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -108,4 +110,55 @@ func TestVersionVariable(t *testing.T) {
 		}
 	}
 	t.Fatalf("cmd/plug has no package-level var %s: mkdeb's -X %s=VERSION would set nothing, and \"plug version\" would not say the package's version", name, versionVar)
+}
+
+// TestNotInlined keeps the list of packages compiled without inlining
+// honest: every pattern names packages the plug links (a stale one would
+// hide that a new dependency is missing from the list), and none of them
+// is on the path of a backup's bytes, which must keep the compiler's
+// inlining.
+func TestNotInlined(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command to list the plug's packages")
+	}
+	out, err := exec.CommandContext(t.Context(), "go", "list", "-deps", "github.com/plug-net/plug/cmd/plug").Output()
+	if err != nil {
+		t.Fatalf("go list -deps ./cmd/plug: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	match := func(pattern, pkg string) bool {
+		if base, ok := strings.CutSuffix(pattern, "/..."); ok {
+			return pkg == base || strings.HasPrefix(pkg, base+"/")
+		}
+		return pkg == pattern
+	}
+	hot := []string{
+		"runtime", "sync", "io", "bufio", "bytes", "os", "syscall", "crypto/tls", "crypto/aes",
+		"crypto/sha256", "hash/crc32", "compress/flate", "golang.org/x/crypto/chacha20poly1305",
+		"golang.org/x/sys/unix", "github.com/plug-net/plug/store/packer", "github.com/plug-net/plug/p2p/holdstore",
+		"github.com/klauspost/reedsolomon", "github.com/klauspost/compress/zstd", "github.com/zeebo/blake3",
+		"lukechampine.com/blake3/bao", "filippo.io/age", "github.com/dgraph-io/badger/v4",
+		"github.com/quic-go/quic-go", "github.com/libp2p/go-yamux/v5",
+	}
+	for _, p := range notInlined {
+		n := 0
+		for _, d := range deps {
+			if match(p, d) {
+				n++
+			}
+		}
+		if n == 0 {
+			t.Errorf("notInlined has %q, which matches none of the plug's packages: drop it", p)
+		}
+		for _, h := range hot {
+			if match(p, h) {
+				t.Errorf("notInlined has %q, which takes inlining from %s, on the path of a backup's bytes", p, h)
+			}
+		}
+	}
+	for _, h := range hot {
+		if !slices.Contains(deps, h) {
+			t.Errorf("%s is not among the plug's packages any more: update the test's list of hot packages", h)
+		}
+	}
 }

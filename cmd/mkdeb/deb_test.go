@@ -40,8 +40,13 @@ func TestParseArches(t *testing.T) {
 
 func TestParseArgs(t *testing.T) {
 	opt, err := parseArgs(nil, io.Discard)
-	if err != nil || opt.out != "dist" || len(opt.arches) != 3 || opt.version != "" || opt.maxSize != defaultMaxSize {
-		t.Fatalf("the defaults are %+v, %v; want -out dist, three architectures, the version from git, -max-size %d", opt, err, defaultMaxSize)
+	if err != nil || opt.out != "dist" || len(opt.arches) != 3 || opt.version != "" || opt.maxSize != 0 {
+		t.Fatalf("the defaults are %+v, %v; want -out dist, three architectures, the version from git, each architecture's size limit", opt, err)
+	}
+	for _, a := range opt.arches {
+		if want := map[string]int64{"amd64": pcMaxSize, "arm64": 30_000_000, "armhf": 30_000_000}[a.deb]; a.maxSize != want {
+			t.Errorf("%s: size limit %d, want %d", a.deb, a.maxSize, want)
+		}
 	}
 	opt, err = parseArgs([]string{"-out", "/tmp/x", "-arch", "arm64", "-version", "1.0~rc1", "-max-size", "30MiB"}, io.Discard)
 	if err != nil || opt.out != "/tmp/x" || archNames(opt.arches) != "arm64" || opt.version != "1.0~rc1" || opt.maxSize != 30<<20 {

@@ -1,7 +1,8 @@
 // Command mkdeb builds the Debian packages of plug: it cross-compiles
 // ./cmd/plug for amd64, arm64 and armhf (static, stripped, -trimpath, with
 // the package's version linked in as the one "plug version" prints),
-// checks each binary (its version, and its size against -max-size) and
+// checks each binary (its version, and its size: at most 30 MB for a board,
+// or -max-size) and
 // packs it with the systemd service, the maintainer scripts that
 // make the system user plug and its data directory /var/lib/plug, the man
 // page and the documentation, with nfpm used as a library. It is a build
@@ -57,7 +58,7 @@ type options struct {
 	out     string
 	arches  []arch
 	version string // "" reads it from git
-	maxSize int64  // bytes a stripped plug may have
+	maxSize int64  // bytes a stripped plug may have; 0: each architecture's own
 }
 
 func parseArgs(args []string, stderr io.Writer) (options, error) {
@@ -66,7 +67,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	out := fs.String("out", "dist", "`DIR` to write the packages to (made if missing)")
 	archList := fs.String("arch", allArches(), "comma-separated Debian `ARCHITECTURES` to build")
 	version := fs.String("version", "", "Debian `VERSION` of the packages (default: from git describe)")
-	maxSize := fs.String("max-size", humanize.IBytes(defaultMaxSize), "largest stripped plug binary to pack, in bytes or with a unit (`SIZE`: 30MiB)")
+	maxSize := fs.String("max-size", "", "largest stripped plug binary to pack, in bytes or with a unit (`SIZE`: 30MB; default 30 MB for arm64 and armhf, 34 MB for amd64)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return options{}, err
@@ -88,9 +89,12 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 			return options{}, &usageError{fmt.Sprintf("-version %q: %v", *version, err)}
 		}
 	}
-	limit, err := humanize.ParseBytes(*maxSize)
-	if err != nil || limit == 0 || limit > 1<<40 {
-		return options{}, &usageError{fmt.Sprintf("-max-size %q: not a size (such as 30MiB or 31457280)", *maxSize)}
+	var limit uint64
+	if *maxSize != "" {
+		limit, err = humanize.ParseBytes(*maxSize)
+		if err != nil || limit == 0 || limit > 1<<40 {
+			return options{}, &usageError{fmt.Sprintf("-max-size %q: not a size (such as 30MB or 30000000)", *maxSize)}
+		}
 	}
 	return options{out: *out, arches: arches, version: *version, maxSize: int64(limit)}, nil
 }
