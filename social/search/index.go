@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -238,6 +239,9 @@ func (x *Index) load(fresh bool) error {
 	}
 	if !okFormat {
 		if !fresh {
+			if _, err := os.Stat(filepath.Join(x.dir, "index_meta.json")); err == nil {
+				return fmt.Errorf("%w: it is the search index of an older plug (bleve's), which this plug rebuilds in its own format", ErrDamaged)
+			}
 			return fmt.Errorf("%w: the directory holds no search index of this plug", ErrDamaged)
 		}
 		s := state{}

@@ -543,6 +543,9 @@ func TestOpenDamaged(t *testing.T) {
 			if !strings.Contains(err.Error(), dir) {
 				t.Errorf("error %q does not name the directory", err)
 			}
+			if strings.Contains(tt.name, "older plug") && !strings.Contains(err.Error(), "older plug") {
+				t.Errorf("error %q does not say the index is an older plug's", err)
+			}
 
 			// The documented recovery.
 			if err := os.RemoveAll(dir); err != nil {
