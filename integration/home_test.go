@@ -504,6 +504,18 @@ func TestMovingPlug(t *testing.T) {
 	}
 	pairLab(t, ann, bob)
 	pairLab(t, ann, cat)
+	// The first backup needs both friends on links that carry data, which
+	// hole punching gives a few seconds after pairing; what this test is
+	// about starts with the move.
+	waitUntil(t, time.Minute, "ann's links to bob and cat to carry a backup", func() bool {
+		usable := 0
+		for _, f := range ann.friends() {
+			if f.Online && !f.Limited {
+				usable++
+			}
+		}
+		return usable == 2
+	}, ann, bob, cat)
 	src := filepath.Join(base, "src")
 	makeFiles(t, src, 6, 50, 2<<20)
 	backupLab(t, ann, src)
