@@ -291,7 +291,7 @@ type recodingPacks struct {
 	moved int
 }
 
-func (p *recodingPacks) Fetch(ctx context.Context, rec catalog.PackRecord) ([]byte, []pack.Entry, error) {
+func (p *recodingPacks) FetchInto(ctx context.Context, rec catalog.PackRecord, buf []byte) ([]byte, []pack.Entry, error) {
 	p.once.Do(func() {
 		if _, err := p.r.SetRedundancy(2); err != nil {
 			p.t.Error(err)
@@ -302,7 +302,7 @@ func (p *recodingPacks) Fetch(ctx context.Context, rec catalog.PackRecord) ([]by
 		}
 		p.moved = rep.Packs
 	})
-	return p.r.fetcher.Fetch(ctx, rec)
+	return p.r.fetcher.FetchInto(ctx, rec, buf)
 }
 
 // TestRestoreWhileRecoding: packs replaced while a restore runs (here all

@@ -106,6 +106,13 @@ func (f *Fetcher) order(rec catalog.PackRecord) []int {
 // of its trailer. An error wraps seal.ErrNotEnoughShards when fewer than k intact
 // shards could be had.
 func (f *Fetcher) Fetch(ctx context.Context, rec catalog.PackRecord) ([]byte, []pack.Entry, error) {
+	return f.FetchInto(ctx, rec, getPlain(rec.Shape.Size))
+}
+
+// FetchInto is Fetch opening the pack into buf's memory, when it is large
+// enough (else into a new buffer): a caller fetching pack after pack keeps
+// one buffer, and its memory does not depend on the collector's timing.
+func (f *Fetcher) FetchInto(ctx context.Context, rec catalog.PackRecord, buf []byte) ([]byte, []pack.Entry, error) {
 	sh := rec.Shape
 	if err := sh.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("fetch pack %s: %w", rec.ID.Short(), err)
@@ -193,7 +200,7 @@ func (f *Fetcher) Fetch(ctx context.Context, rec catalog.PackRecord) ([]byte, []
 		for i, b := range shards {
 			fetched[i] = b != nil
 		}
-		plain, err := seal.OpenInto(sh, shards, f.identity, getPlain(sh.Size))
+		plain, err := seal.OpenInto(sh, shards, f.identity, buf)
 		if err == nil {
 			cancel() // stop the slower fetches
 			entries, err := pack.Parse(plain)

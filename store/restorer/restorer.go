@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -77,7 +78,9 @@ type Index interface {
 
 // Packs fetches packs from the friends: a fetch.Fetcher.
 type Packs interface {
-	Fetch(ctx context.Context, rec catalog.PackRecord) ([]byte, []pack.Entry, error)
+	// FetchInto returns a pack's plaintext, in buf's memory when it is
+	// large enough, and the entries of its trailer.
+	FetchInto(ctx context.Context, rec catalog.PackRecord, buf []byte) ([]byte, []pack.Entry, error)
 }
 
 // Config is what a restore reads from.
@@ -91,17 +94,45 @@ type Config struct {
 // packsAtOnce is how many packs are fetched at once.
 const packsAtOnce = 3
 
-// item is one entry to restore.
+// batchUses bounds the chunk placements planned ahead of the writes: the
+// files are planned a part at a time, while the packs of the part before
+// are fetched and written, so a restore's memory does not grow with the
+// number of files in the snapshot.
+const batchUses = 4096
+
+// carryPacks is how many of the packs used last by a part of the plan may
+// stay planned for the next part (while they hold less than two parts): the
+// next files most likely continue in them, and a pack fetched once for
+// both parts is not fetched twice.
+const carryPacks = 4
+
+// item is one file being restored. It is kept small: a part of the plan
+// holds thousands.
 type item struct {
-	orig    string // its path in the snapshot
-	dest    string // where it goes
-	node    data.Node
-	tmp     string
-	left    atomic.Int64 // chunks still to write
-	mu      sync.Mutex   // serializes creation, writes and finalization
+	dir     string // where it goes: the folder's path, shared by its files,
+	name    string // and its name
+	mode    fs.FileMode
+	mtime   int64      // unix nanoseconds
+	size    int64      // the sum of its chunks' lengths
+	mu      sync.Mutex // serializes creation, writes and finalization
+	left    int        // chunks still to write (mu)
 	created bool
 	done    bool
+	lost    bool   // a chunk of it could not be fetched: it is not restored
 	ino     fileID // of the temporary file made, checked at every open
+}
+
+// tmp is where the file is written until it is whole.
+func (it *item) tmp() string { return tempName(it.path()) }
+
+// path is where the file goes.
+func (it *item) path() string { return filepath.Join(it.dir, it.name) }
+
+// entry is a directory or symlink, made or given its mode and time once
+// the files are written.
+type entry struct {
+	dest string
+	node data.Node // without its Content and Subtree
 }
 
 // fileID tells one file from any other on the machine.
@@ -114,19 +145,38 @@ type use struct {
 	id     data.ID
 }
 
-// plan is what a restore will do.
+// job is one pack to fetch and the places its chunks go.
+type job struct {
+	pack data.ID
+	uses []use
+}
+
+// plan is what a restore will do. Directories and symlinks are listed
+// whole; files are listed by a first walk of the trees only as counts and
+// clashes, and planned again, a part at a time, as they are written.
 type plan struct {
-	cfg         Config
-	opt         Options
-	dir, base   string
-	dirs, files []*item
-	links       []*item
-	uses        map[data.ID][]use // by pack
-	packs       []data.ID         // in the order files need them
-	total       Progress
-	skipped     int64        // already there from an earlier run
-	doneFiles   atomic.Int64 // files done
-	doneBytes   atomic.Int64 // bytes written
+	cfg       Config
+	opt       Options
+	dir, base string
+	sel       data.Node
+	dirs      []entry  // parents first
+	links     []entry  // to make at the end
+	skip      []uint64 // by the order of files and links in the walk: whole at their place from an earlier run
+	clash     struct {
+		files, dirs     int
+		fileEgs, dirEgs []string
+	}
+	total     Progress
+	skipped   int64        // already there from an earlier run
+	doneFiles atomic.Int64 // files done
+	doneBytes atomic.Int64 // bytes written
+
+	mu       sync.Mutex
+	open     map[*item]struct{} // created and not finished: removed if the restore fails
+	lost     []error            // why files could not be restored
+	missing  []string           // the first few files that could not be restored
+	nMissing int
+	writeErr error // the first error writing at the destination
 }
 
 // Restore writes snapshot snap (or its opt.Path) under dir, each path at
@@ -136,7 +186,7 @@ type plan struct {
 // rebuilt (fewer than k intact shards) are named in the error with the
 // files they cost.
 func Restore(ctx context.Context, cfg Config, snap data.Snapshot, dir string, opt Options) (Stats, error) {
-	p, err := makePlan(ctx, cfg, snap, dir, opt)
+	p, err := survey(ctx, cfg, snap, dir, opt)
 	if err != nil {
 		return Stats{}, err
 	}
@@ -152,38 +202,76 @@ func Restore(ctx context.Context, cfg Config, snap data.Snapshot, dir string, op
 	return st, p.finish(&st)
 }
 
-// makePlan lists every directory, file and symlink to restore, and where
-// each chunk goes.
-func makePlan(ctx context.Context, cfg Config, snap data.Snapshot, dir string, opt Options) (*plan, error) {
+// survey walks what is to be restored once: it lists the directories and
+// symlinks, counts the files and their bytes, and finds what is at the
+// destination already (a clash, or a file restored whole by an earlier run
+// of the same restore, cut short).
+func survey(ctx context.Context, cfg Config, snap data.Snapshot, dir string, opt Options) (*plan, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{cfg: cfg, opt: opt, dir: dir, uses: map[data.ID][]use{}}
-	sel, base, err := p.selection(ctx, snap)
+	p := &plan{cfg: cfg, opt: opt, dir: dir, open: map[*item]struct{}{}}
+	if p.sel, p.base, err = p.selection(ctx, snap); err != nil {
+		return nil, err
+	}
+	ord := 0
+	err = p.walk(ctx, p.base, p.sel, func(path string, n data.Node) error {
+		dest := filepath.Join(p.dir, path)
+		n.Content, n.Subtree = nil, nil
+		if n.Type == data.TypeDir {
+			if path == "/" {
+				return nil // the destination itself is not restored over
+			}
+			p.dirs = append(p.dirs, entry{dest: dest, node: n})
+			if fi, err := os.Lstat(dest); err == nil && !fi.IsDir() {
+				p.clash.dirs++
+				if len(p.clash.dirEgs) < 5 {
+					p.clash.dirEgs = append(p.clash.dirEgs, dest)
+				}
+			}
+			return nil
+		}
+		if n.Type != data.TypeFile && n.Type != data.TypeSymlink {
+			return nil
+		}
+		i := ord
+		ord++
+		if fi, err := os.Lstat(dest); err == nil && !opt.Overwrite {
+			// A restore run again after it was cut short keeps what it
+			// finished: a file is renamed to its name only whole, with its
+			// time set last.
+			if restoredAlready(fi, dest, n) {
+				if len(p.skip) <= i/64 {
+					p.skip = append(p.skip, make([]uint64, i/64+1-len(p.skip))...)
+				}
+				p.skip[i/64] |= 1 << (i % 64)
+				p.skipped++
+				return nil
+			}
+			p.clash.files++
+			if len(p.clash.fileEgs) < 5 {
+				p.clash.fileEgs = append(p.clash.fileEgs, dest)
+			}
+		}
+		if n.Type == data.TypeSymlink {
+			p.links = append(p.links, entry{dest: dest, node: n})
+			return nil
+		}
+		p.total.FilesTotal++
+		p.total.BytesTotal += n.Size
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	p.base = base
-	if err := p.walk(ctx, base, sel); err != nil {
-		return nil, err
-	}
-	if len(p.dirs) > 0 && base == "/" {
-		p.dirs = p.dirs[1:] // the destination itself is not restored over
-	}
-	// A restore run again after it was cut short keeps what it finished:
-	// a file is renamed to its name only whole, with its time set last.
-	if !opt.Overwrite {
-		p.files = slices.DeleteFunc(p.files, func(it *item) bool { return p.restoredAlready(it) })
-		p.links = slices.DeleteFunc(p.links, func(it *item) bool { return p.restoredAlready(it) })
-	}
-	for _, it := range p.files {
-		if err := p.placeChunks(it); err != nil {
-			return nil, err
-		}
-		it.tmp = tempName(it.dest)
-	}
 	return p, nil
+}
+
+// isSkipped reports whether the i-th file or link of the walk is whole at
+// its place already.
+func (p *plan) isSkipped(i int) bool {
+	return i/64 < len(p.skip) && p.skip[i/64]&(1<<(i%64)) != 0
 }
 
 // selection finds the node at opt.Path (the whole snapshot when empty).
@@ -216,106 +304,58 @@ func (p *plan) selection(ctx context.Context, snap data.Snapshot) (data.Node, st
 	return sel, path, nil
 }
 
-// walk adds n at path, and under it everything its trees hold.
-func (p *plan) walk(ctx context.Context, path string, n data.Node) error {
+// walk calls visit for n at path and for everything its trees hold, parents
+// first, in the trees' order: the same order every time.
+func (p *plan) walk(ctx context.Context, path string, n data.Node, visit func(string, data.Node) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	it := &item{orig: path, dest: filepath.Join(p.dir, path), node: n}
-	switch n.Type {
-	case data.TypeDir:
-		p.dirs = append(p.dirs, it)
-		t, err := p.cfg.Trees.LoadTree(ctx, n.Subtree)
-		if err != nil {
-			return fmt.Errorf("read directory %s: %w", path, err)
-		}
-		for _, c := range t.Nodes {
-			if err := p.walk(ctx, filepath.Join(path, c.Name), c); err != nil {
-				return err
-			}
-		}
-	case data.TypeFile:
-		p.files = append(p.files, it)
-	case data.TypeSymlink:
-		p.links = append(p.links, it)
+	if err := visit(path, n); err != nil {
+		return err
 	}
-	return nil
-}
-
-// restoredAlready reports whether it is at its place as a restore leaves
-// it: a file of its size, mode and time to the nanosecond (set only once it
-// was whole), or a link to its target.
-func (p *plan) restoredAlready(it *item) bool {
-	fi, err := os.Lstat(it.dest)
+	if n.Type != data.TypeDir {
+		return nil
+	}
+	t, err := p.cfg.Trees.LoadTree(ctx, n.Subtree)
 	if err != nil {
-		return false
+		return fmt.Errorf("read directory %s: %w", path, err)
 	}
-	ok := false
-	switch it.node.Type {
-	case data.TypeFile:
-		ok = fi.Mode().IsRegular() && fi.Size() == it.node.Size && fi.ModTime().UnixNano() == it.node.ModTime &&
-			fi.Mode().Perm() == it.node.FileMode().Perm()
-	case data.TypeSymlink:
-		target, err := os.Readlink(it.dest)
-		ok = err == nil && fi.Mode()&fs.ModeSymlink != 0 && target == it.node.Target
-	}
-	if ok {
-		p.skipped++
-	}
-	return ok
-}
-
-// placeChunks records where each chunk of a file goes.
-func (p *plan) placeChunks(it *item) error {
-	var off int64
-	for _, id := range it.node.Content {
-		ref, ok, err := p.cfg.Index.Chunk(id)
-		if err != nil {
+	for _, c := range t.Nodes {
+		if err := p.walk(ctx, filepath.Join(path, c.Name), c, visit); err != nil {
 			return err
 		}
-		if !ok {
-			return fmt.Errorf("%w: %s of %s", catalog.ErrUnknownChunk, id.Short(), it.dest)
-		}
-		if _, seen := p.uses[ref.Pack]; !seen {
-			p.packs = append(p.packs, ref.Pack)
-		}
-		p.uses[ref.Pack] = append(p.uses[ref.Pack], use{item: it, offset: off, id: id})
-		off += int64(ref.RawLength)
 	}
-	it.node.Size = off
-	it.left.Store(int64(len(it.node.Content)))
-	p.total.FilesTotal++
-	p.total.BytesTotal += off
 	return nil
+}
+
+// restoredAlready reports whether fi, at dest, is n as a restore leaves
+// it: a file of its size, mode and time to the nanosecond (set only once it
+// was whole), or a link to its target.
+func restoredAlready(fi fs.FileInfo, dest string, n data.Node) bool {
+	switch n.Type {
+	case data.TypeFile:
+		return fi.Mode().IsRegular() && fi.Size() == n.Size && fi.ModTime().UnixNano() == n.ModTime &&
+			fi.Mode().Perm() == n.FileMode().Perm()
+	case data.TypeSymlink:
+		target, err := os.Readlink(dest)
+		return err == nil && fi.Mode()&fs.ModeSymlink != 0 && target == n.Target
+	}
+	return false
 }
 
 // checkClashes refuses to replace a file silently.
 func (p *plan) checkClashes() error {
-	var clash []string
-	for _, it := range slices.Concat(p.files, p.links) {
-		if _, err := os.Lstat(it.dest); err == nil && !p.opt.Overwrite {
-			clash = append(clash, it.dest)
-		}
-	}
-	var dirClash []string
-	for _, it := range p.dirs {
-		if fi, err := os.Lstat(it.dest); err == nil && !fi.IsDir() {
-			dirClash = append(dirClash, it.dest)
-		}
-	}
-	if len(dirClash) > 0 {
+	if p.clash.dirs > 0 {
 		// Never replaced, --overwrite or not: a link there would take the
 		// restore elsewhere.
-		show := dirClash[:min(len(dirClash), 5)]
 		return fmt.Errorf("%w: %d folders of the snapshot are files or links at the destination, for example %s; move them away, or restore into an empty directory",
-			ErrExists, len(dirClash), strings.Join(show, ", "))
+			ErrExists, p.clash.dirs, strings.Join(p.clash.dirEgs, ", "))
 	}
-	if len(clash) == 0 {
+	if p.clash.files == 0 {
 		return nil
 	}
-	show := clash[:min(len(clash), 5)]
 	return fmt.Errorf("%w: %d files already exist, for example %s; restore into an empty directory, or add --overwrite to replace them",
-		ErrExists, len(clash), strings.Join(show, ", "))
+		ErrExists, p.clash.files, strings.Join(p.clash.fileEgs, ", "))
 }
 
 // reportLoop calls the progress function twice a second until the
@@ -344,7 +384,8 @@ func (p *plan) reportLoop() (stop func()) {
 }
 
 // write makes the directories (owner-writable until the end), then the
-// files, pack by pack, a few packs at once.
+// files: a second walk plans them a part at a time and hands each pack
+// with the places of its chunks to a few workers, which fetch and write.
 func (p *plan) write(ctx context.Context) (Stats, error) {
 	var st Stats
 	for _, it := range p.dirs {
@@ -355,8 +396,6 @@ func (p *plan) write(ctx context.Context) (Stats, error) {
 	if err := os.MkdirAll(filepath.Join(p.dir, filepath.Dir(p.base)), 0o755); err != nil {
 		return st, err
 	}
-	emptyErr := make(chan error, 1)
-	go func() { emptyErr <- p.writeEmpty() }()
 	var badMu sync.Mutex
 	var bads []fetch.BadShard
 	fctx := fetch.WithBadShards(ctx, func(b fetch.BadShard) {
@@ -364,10 +403,7 @@ func (p *plan) write(ctx context.Context) (Stats, error) {
 		defer badMu.Unlock()
 		bads = append(bads, b)
 	})
-	lost, writeErr := p.fetchAndWrite(fctx)
-	if err := <-emptyErr; err != nil && writeErr == nil {
-		writeErr = err
-	}
+	planErr := p.fetchAndWrite(fctx)
 	badMu.Lock()
 	st.BadShards = slices.Clone(bads)
 	badMu.Unlock()
@@ -375,40 +411,27 @@ func (p *plan) write(ctx context.Context) (Stats, error) {
 		p.cleanup()
 		return st, err
 	}
-	if writeErr != nil {
+	var de destError
+	if errors.As(planErr, &de) && p.writeErr == nil {
+		p.writeErr = de.err
+	}
+	if p.writeErr != nil {
 		// The destination, not the friends: said once, what to do with it.
 		p.cleanup()
 		what := "could not write the restored files"
-		if errors.Is(writeErr, syscall.ENOSPC) || errors.Is(writeErr, syscall.EDQUOT) {
+		if errors.Is(p.writeErr, syscall.ENOSPC) || errors.Is(p.writeErr, syscall.EDQUOT) {
 			what = "the disk of the destination is full"
 		}
-		return st, fmt.Errorf("restore to %s: %s: %w; free space there or restore elsewhere (nothing partial was left under a file's name)", p.dir, what, writeErr)
+		return st, fmt.Errorf("restore to %s: %s: %w; free space there or restore elsewhere (nothing partial was left under a file's name)", p.dir, what, p.writeErr)
 	}
-	if len(lost) > 0 {
-		return st, p.failed(lost)
+	if planErr != nil {
+		p.cleanup()
+		return st, planErr
+	}
+	if p.nMissing > 0 {
+		return st, p.failed()
 	}
 	return st, nil
-}
-
-// writeEmpty makes the files without content; the others are created when
-// their first chunk arrives.
-func (p *plan) writeEmpty() error {
-	for _, it := range p.files {
-		if len(it.node.Content) > 0 {
-			continue
-		}
-		it.mu.Lock()
-		err := it.create()
-		if err == nil {
-			err = it.finish()
-		}
-		it.mu.Unlock()
-		if err != nil {
-			return err
-		}
-		p.doneFiles.Add(1)
-	}
-	return nil
 }
 
 // destError is an error writing at the destination, not of the data.
@@ -417,48 +440,215 @@ type destError struct{ err error }
 func (e destError) Error() string { return e.err.Error() }
 func (e destError) Unwrap() error { return e.err }
 
-// fetchAndWrite fetches every pack the files need and writes its chunks
-// where they go; it returns what could not be fetched, and the first error
-// writing at the destination (which stops it: a full disk stays full).
-func (p *plan) fetchAndWrite(ctx context.Context) (lost []error, writeErr error) {
+// fetchAndWrite plans the files and fetches every pack they need, and
+// writes its chunks where they go. What cannot be fetched is recorded
+// (p.lost) and the rest goes on; an error writing at the destination stops
+// it (a full disk stays full), and so does an error of the plan itself,
+// which it returns.
+func (p *plan) fetchAndWrite(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		sem = make(chan struct{}, packsAtOnce)
-	)
-	fail := func(err error) {
-		mu.Lock()
-		lost = append(lost, err)
-		mu.Unlock()
-	}
-	for _, pid := range p.packs {
-		if ctx.Err() != nil {
-			break
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			err := p.fetchPack(ctx, pid, p.uses[pid], 0)
-			var de destError
-			switch {
-			case err == nil:
-			case errors.As(err, &de):
-				mu.Lock()
-				if writeErr == nil {
-					writeErr = de.err
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	for range packsAtOnce {
+		wg.Go(func() {
+			// Each worker keeps the buffer of its last pack for the next:
+			// a restore holds packsAtOnce of them, whatever the collector does.
+			var buf []byte
+			for j := range jobs {
+				var err error
+				buf, err = p.fetchPack(ctx, j.pack, j.uses, 0, buf)
+				var de destError
+				switch {
+				case err == nil:
+				case errors.As(err, &de):
+					p.mu.Lock()
+					if p.writeErr == nil {
+						p.writeErr = de.err
+					}
+					p.mu.Unlock()
+					cancel()
+				case ctx.Err() == nil:
+					p.lose(j.uses, err)
 				}
-				mu.Unlock()
-				cancel()
-			case ctx.Err() == nil:
-				fail(err)
 			}
-		}()
+		})
 	}
+	err := p.planFiles(ctx, func(j job) bool {
+		select {
+		case jobs <- j:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	})
+	close(jobs)
 	wg.Wait()
-	return lost, writeErr
+	if ctx.Err() != nil {
+		return nil // said by the caller: cancelled, or the destination's error
+	}
+	return err
+}
+
+// planFiles walks the files to restore again and sends, a part at a time,
+// each pack they need with the places of its chunks. Empty files are made
+// here; a file whose chunk the catalog does not know is lost, not fatal.
+func (p *plan) planFiles(ctx context.Context, send func(job) bool) error {
+	var (
+		uses  = map[data.ID][]use{}
+		order []data.ID           // the packs in the order the files need them
+		last  = map[data.ID]int{} // when each pack was needed last
+		n     int                 // uses planned
+		seq   int
+	)
+	// flush sends the packs planned but, unless all, the few used last
+	// while they hold less than two parts of the plan: the next files most
+	// likely continue in them (a pack of small files is seldom split).
+	flush := func(all bool) bool {
+		keep := map[data.ID]bool{}
+		if !all {
+			recent := slices.Clone(order)
+			slices.SortFunc(recent, func(a, b data.ID) int { return last[b] - last[a] })
+			kept := 0
+			for _, id := range recent[:min(carryPacks, len(recent))] {
+				if kept+len(uses[id]) >= 2*batchUses {
+					break
+				}
+				keep[id] = true
+				kept += len(uses[id])
+			}
+		}
+		var kept []data.ID
+		n = 0
+		for _, id := range order {
+			if keep[id] {
+				kept = append(kept, id)
+				n += len(uses[id])
+				continue
+			}
+			j := job{pack: id, uses: uses[id]}
+			delete(uses, id)
+			delete(last, id)
+			if !send(j) {
+				return false
+			}
+		}
+		order = kept
+		return true
+	}
+	ord := 0
+	var parentPath, parentDest string // the files of a folder share its path
+	err := p.walk(ctx, p.base, p.sel, func(path string, node data.Node) error {
+		if node.Type != data.TypeFile && node.Type != data.TypeSymlink {
+			return nil
+		}
+		i := ord
+		ord++
+		if node.Type != data.TypeFile || p.isSkipped(i) {
+			return nil
+		}
+		if parent := filepath.Dir(path); parent != parentPath {
+			parentPath, parentDest = parent, filepath.Join(p.dir, parent)
+		}
+		it := &item{dir: parentDest, name: filepath.Base(path), mode: node.FileMode(), mtime: node.ModTime, left: len(node.Content)}
+		if it.left == 0 {
+			return p.writeEmpty(it)
+		}
+		var off int64
+		for _, id := range node.Content {
+			ref, ok, err := p.cfg.Index.Chunk(id)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				// The catalog is damaged: this file is lost; the rest
+				// is restored, and the error says which.
+				p.lose([]use{{item: it}}, fmt.Errorf("%w: %s of %s", catalog.ErrUnknownChunk, id.Short(), it.path()))
+				return nil
+			}
+			if _, seen := uses[ref.Pack]; !seen {
+				order = append(order, ref.Pack)
+			}
+			uses[ref.Pack] = append(uses[ref.Pack], use{item: it, offset: off, id: id})
+			seq++
+			last[ref.Pack] = seq
+			off += int64(ref.RawLength)
+		}
+		// The uses now hold the item: its chunks are planned.
+		it.size = off
+		if n += len(node.Content); n >= batchUses && !flush(false) {
+			return ctx.Err()
+		}
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	flush(true)
+	return nil
+}
+
+// writeEmpty makes a file without content.
+func (p *plan) writeEmpty(it *item) error {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	f, err := p.create(it)
+	if err == nil {
+		err = p.finishFile(it, f)
+	}
+	if err != nil {
+		return destError{err}
+	}
+	p.doneFiles.Add(1)
+	return nil
+}
+
+// lose records that the files of uses cannot be restored, and why; their
+// temporary files are removed.
+func (p *plan) lose(uses []use, why error) {
+	var names []string
+	for _, u := range uses {
+		it := u.item
+		it.mu.Lock()
+		if !it.lost && !it.done {
+			it.lost = true
+			if it.created {
+				_ = os.Remove(it.tmp()) // best-effort: a hidden ".plug-restore-" file
+				p.track(it, false)
+			}
+			names = append(names, p.orig(it))
+		}
+		it.mu.Unlock()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lost = append(p.lost, why)
+	p.nMissing += len(names)
+	p.missing = append(p.missing, names[:min(len(names), max(0, 10-len(p.missing)))]...)
+}
+
+// orig is the path in the snapshot of a file restored to it.path().
+func (p *plan) orig(it *item) string {
+	rel, err := filepath.Rel(p.dir, it.path())
+	if err != nil {
+		return it.path()
+	}
+	return "/" + rel
+}
+
+// track adds or removes a file made and not finished, which a failed
+// restore removes (it.mu held: the order is it.mu, then p.mu).
+func (p *plan) track(it *item, open bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if open {
+		p.open[it] = struct{}{}
+	} else {
+		delete(p.open, it)
+	}
 }
 
 // maxMoves bounds how many times the chunks of a pack are followed to the
@@ -470,27 +660,33 @@ const maxMoves = 3
 // pack with the same chunks, the old one dropped and later released): when
 // pid is gone from the catalog, the chunks are looked up again and fetched
 // from the packs that hold them now.
-func (p *plan) fetchPack(ctx context.Context, pid data.ID, uses []use, moves int) error {
+func (p *plan) fetchPack(ctx context.Context, pid data.ID, uses []use, moves int, buf []byte) ([]byte, error) {
 	rec, ok, err := p.cfg.Index.Pack(pid)
 	if err != nil {
-		return err
+		return buf, err
 	}
 	if !ok {
-		return p.followChunks(ctx, pid, uses, moves, nil)
+		return buf, p.followChunks(ctx, pid, uses, moves, nil)
 	}
-	plain, entries, err := p.cfg.Packs.Fetch(ctx, rec)
+	plain, entries, err := p.cfg.Packs.FetchInto(ctx, rec, buf)
 	if err != nil {
 		if ctx.Err() == nil {
 			if _, still, lerr := p.cfg.Index.Pack(pid); lerr == nil && !still {
-				return p.followChunks(ctx, pid, uses, moves, err) // replaced while it was fetched
+				return buf, p.followChunks(ctx, pid, uses, moves, err) // replaced while it was fetched
 			}
 		}
-		return err
+		return buf, err
 	}
 	err = p.writeUses(plain, entries, uses)
-	fetch.Release(plain) // written: the next pack may use its memory
-	return err           // a destError, or the pack's content
+	if cap(plain) > maxKeptBuffer {
+		plain = nil // a pack made of one huge blob: not kept
+	}
+	return plain[:0], err // a destError, or the pack's content
 }
+
+// maxKeptBuffer bounds the plaintext buffer a worker keeps for its next
+// pack: any pack closed at its target size fits.
+const maxKeptBuffer = pack.MaxPlainSize + 1<<20
 
 // followChunks fetches the chunks of uses from the packs the catalog names
 // for them now (pid, which held them, is gone); why is the error that
@@ -518,39 +714,36 @@ func (p *plan) followChunks(ctx context.Context, pid data.ID, uses []use, moves 
 		byPack[ref.Pack] = append(byPack[ref.Pack], u)
 	}
 	for _, np := range order {
-		if err := p.fetchPack(ctx, np, byPack[np], moves+1); err != nil {
+		if _, err := p.fetchPack(ctx, np, byPack[np], moves+1, nil); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// failed removes what was written and says which files were lost.
-func (p *plan) failed(lost []error) error {
-	var missing []string
-	for _, it := range p.files {
-		if !it.done {
-			missing = append(missing, it.orig)
-		}
-	}
+// failed says which files were lost; what was written of them is removed.
+func (p *plan) failed() error {
 	p.cleanup()
-	show := missing[:min(len(missing), 10)]
 	more := ""
-	if len(missing) > len(show) {
-		more = fmt.Sprintf(" and %d more", len(missing)-len(show))
+	if p.nMissing > len(p.missing) {
+		more = fmt.Sprintf(" and %d more", p.nMissing-len(p.missing))
 	}
 	return fmt.Errorf("%w: %d files of the snapshot could not be restored (%s%s); no partial file was written: %w",
-		seal.ErrNotEnoughShards, len(missing), strings.Join(show, ", "), more, errors.Join(lost...))
+		seal.ErrNotEnoughShards, p.nMissing, strings.Join(p.missing, ", "), more, errors.Join(p.lost...))
 }
 
 // cleanup removes the temporary files of files not finished. It runs once
 // the restore has failed, which is what the caller reports: removing is
 // best-effort, and a leftover is only a hidden ".plug-restore-" file.
 func (p *plan) cleanup() {
-	for _, it := range p.files {
+	p.mu.Lock()
+	open := slices.Collect(maps.Keys(p.open))
+	p.mu.Unlock()
+	for _, it := range open {
 		it.mu.Lock()
 		if it.created && !it.done {
-			_ = os.Remove(it.tmp)
+			_ = os.Remove(it.tmp())
+			p.track(it, false)
 		}
 		it.mu.Unlock()
 	}
@@ -586,7 +779,7 @@ func (p *plan) finish(st *Stats) error {
 		}
 		st.Dirs++
 	}
-	st.Files = int64(len(p.files))
+	st.Files = p.total.FilesTotal
 	st.Bytes = p.total.BytesTotal
 	st.Skipped = p.skipped
 	if len(errs) > 0 {
@@ -595,26 +788,44 @@ func (p *plan) finish(st *Stats) error {
 	return nil
 }
 
-// writeUses writes the chunks of one pack where they go.
+// writeUses writes the chunks of one pack where they go. A chunk used
+// more than once is extracted once, and kept only until its last use.
 func (p *plan) writeUses(plain []byte, entries []pack.Entry, uses []use) error {
-	byID := make(map[data.ID]pack.Entry, len(entries))
-	for _, e := range entries {
-		byID[e.ID] = e
+	type want struct {
+		at   int32  // its entry, +1 (0: not in the pack)
+		left int32  // uses still to write
+		b    []byte // extracted, while uses are left
 	}
-	cache := map[data.ID][]byte{}
+	wants := make(map[data.ID]want, len(uses))
 	for _, u := range uses {
-		b, ok := cache[u.id]
-		if !ok {
-			e, found := byID[u.id]
-			if !found {
+		w := wants[u.id]
+		w.left++
+		wants[u.id] = w
+	}
+	for i, e := range entries {
+		if w, ok := wants[e.ID]; ok {
+			w.at = int32(i + 1)
+			wants[e.ID] = w
+		}
+	}
+	for _, u := range uses {
+		w := wants[u.id]
+		b := w.b
+		if b == nil {
+			if w.at == 0 {
 				return fmt.Errorf("chunk %s is not in its pack", u.id.Short())
 			}
 			var err error
-			if b, err = pack.Extract(plain, e, p.cfg.Keyer); err != nil {
+			if b, err = pack.Extract(plain, entries[w.at-1], p.cfg.Keyer); err != nil {
 				return err
 			}
-			cache[u.id] = b
 		}
+		if w.left--; w.left > 0 {
+			w.b = b
+		} else {
+			w.b = nil
+		}
+		wants[u.id] = w
 		if err := p.writeUse(u, b); err != nil {
 			return err
 		}
@@ -627,73 +838,81 @@ func (p *plan) writeUses(plain []byte, entries []pack.Entry, uses []use) error {
 func (p *plan) writeUse(u use, b []byte) error {
 	it := u.item
 	it.mu.Lock()
-	err := it.create()
-	if err == nil {
-		err = it.writeAt(b, u.offset)
+	defer it.mu.Unlock()
+	if it.lost || it.done {
+		return nil // another of its chunks was lost: the file is not restored
 	}
-	it.mu.Unlock()
+	var f *os.File
+	var err error
+	if it.created {
+		f, err = it.open()
+	} else {
+		f, err = p.create(it)
+	}
+	if err == nil {
+		_, err = f.WriteAt(b, u.offset)
+	}
+	if it.left--; err == nil && it.left == 0 {
+		err = p.finishFile(it, f) // closes f
+		if err == nil {
+			p.doneFiles.Add(1)
+		}
+	} else if f != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
 	if err != nil {
-		return destError{fmt.Errorf("restore %s: %w", it.dest, err)}
+		return destError{fmt.Errorf("restore %s: %w", it.path(), err)}
 	}
 	p.doneBytes.Add(int64(len(b)))
-	if it.left.Add(-1) == 0 {
-		it.mu.Lock()
-		err := it.finish()
-		it.mu.Unlock()
-		if err != nil {
-			return destError{err}
-		}
-		p.doneFiles.Add(1)
-	}
 	return nil
 }
 
-// create makes the item's temporary file at its full size, its blocks
-// allocated (it.mu held).
+// create makes the item's temporary file and returns it open for writing;
+// a file of more than one chunk gets its blocks allocated at its full size
+// (it.mu held).
 // The file is new and its own: a leftover of an earlier restore, or
 // anything planted at its name (a symlink to a file outside the target),
 // is removed first — never followed — and the file is made exclusively.
-func (it *item) create() error {
-	if it.created {
-		return nil
+func (p *plan) create(it *item) (*os.File, error) {
+	if err := os.Remove(it.tmp()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("restore %s: clear the temporary name: %w", it.path(), err)
 	}
-	if err := os.Remove(it.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("restore %s: clear the temporary name: %w", it.dest, err)
-	}
-	f, err := os.OpenFile(it.tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
+	f, err := os.OpenFile(it.tmp(), os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
-		return fmt.Errorf("restore %s: %w", it.dest, err)
+		return nil, fmt.Errorf("restore %s: %w", it.path(), err)
 	}
 	it.created = true
+	p.track(it, true)
 	it.ino, err = idOf(f)
-	if err == nil && it.node.Size > 0 {
+	if err == nil && it.left > 1 && it.size > 0 {
 		// The blocks are reserved at once, as restic does: the writes
 		// then fill allocated space (cheaper than a sparse file's), and a
 		// destination without room says so before anything is written.
-		err = unix.Fallocate(int(f.Fd()), 0, 0, it.node.Size)
+		// A file written in one piece needs no reservation.
+		err = unix.Fallocate(int(f.Fd()), 0, 0, it.size)
 		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
-			err = f.Truncate(it.node.Size) // a file system without fallocate
+			err = f.Truncate(it.size) // a file system without fallocate
 		}
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		return fmt.Errorf("restore %s: %w", it.dest, err)
+		_ = f.Close() // the error is what counts
+		return nil, fmt.Errorf("restore %s: %w", it.path(), err)
 	}
-	return nil
+	return f, nil
 }
 
 // open opens the item's temporary file again for writing, refusing
 // anything but the very file create made (it.mu held).
 func (it *item) open() (*os.File, error) {
-	f, err := os.OpenFile(it.tmp, os.O_WRONLY|unix.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(it.tmp(), os.O_WRONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, err
 	}
 	id, err := idOf(f)
 	if err == nil && id != it.ino {
-		err = fmt.Errorf("%s was replaced during the restore: refusing to write through it", it.tmp)
+		err = fmt.Errorf("%s was replaced during the restore: refusing to write through it", it.tmp())
 	}
 	if err != nil {
 		_ = f.Close() // not written to
@@ -710,45 +929,29 @@ func idOf(f *os.File) (fileID, error) {
 	return fileID{dev: uint64(st.Dev), ino: st.Ino}, nil
 }
 
-// finish gives a complete file its mode and times, through its open file,
-// and its real name (it.mu held).
-func (it *item) finish() error {
-	f, err := it.open()
-	if err != nil {
-		return fmt.Errorf("restore %s: %w", it.dest, err)
-	}
-	mode := it.node.FileMode()
-	err = f.Chmod(mode.Perm() | mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+// finishFile gives a complete file its mode and times, through f, its
+// open temporary file, which it closes, and its real name (it.mu held).
+func (p *plan) finishFile(it *item, f *os.File) error {
+	mode := it.mode
+	err := f.Chmod(mode.Perm() | mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
 	if err == nil {
 		// By name but never through a link, while the file is open and
 		// known to be ours: times to the nanosecond, which futimes lacks.
-		ts := unix.NsecToTimespec(it.node.ModTime)
-		err = unix.UtimesNanoAt(unix.AT_FDCWD, it.tmp, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+		ts := unix.NsecToTimespec(it.mtime)
+		err = unix.UtimesNanoAt(unix.AT_FDCWD, it.tmp(), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return fmt.Errorf("restore %s: %w", it.dest, err)
+	if err == nil {
+		err = os.Rename(it.tmp(), it.path())
 	}
-	if err := os.Rename(it.tmp, it.dest); err != nil {
-		return fmt.Errorf("restore %s: %w", it.dest, err)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", it.path(), err)
 	}
 	it.done = true
+	p.track(it, false)
 	return nil
-}
-
-// writeAt writes b at off of the item's temporary file (it.mu held).
-func (it *item) writeAt(b []byte, off int64) error {
-	f, err := it.open()
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteAt(b, off)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // tempName is where a file is written before it is complete: beside its
