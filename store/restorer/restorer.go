@@ -10,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
@@ -216,6 +218,13 @@ func survey(ctx context.Context, cfg Config, snap data.Snapshot, dir string, opt
 		return nil, err
 	}
 	ord := 0
+	absent := "" // a folder not at the destination: nothing under it is either
+	lstat := func(path, dest string) (fs.FileInfo, error) {
+		if absent != "" && strings.HasPrefix(path, absent) {
+			return nil, fs.ErrNotExist
+		}
+		return os.Lstat(dest)
+	}
 	err = p.walk(ctx, p.base, p.sel, func(path string, n data.Node) error {
 		dest := filepath.Join(p.dir, path)
 		n.Content, n.Subtree = nil, nil
@@ -224,7 +233,13 @@ func survey(ctx context.Context, cfg Config, snap data.Snapshot, dir string, opt
 				return nil // the destination itself is not restored over
 			}
 			p.dirs = append(p.dirs, entry{dest: dest, node: n})
-			if fi, err := os.Lstat(dest); err == nil && !fi.IsDir() {
+			fi, err := lstat(path, dest)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				if absent == "" || !strings.HasPrefix(path, absent) {
+					absent = path + "/"
+				}
+			case err == nil && !fi.IsDir():
 				p.clash.dirs++
 				if len(p.clash.dirEgs) < 5 {
 					p.clash.dirEgs = append(p.clash.dirEgs, dest)
@@ -237,7 +252,7 @@ func survey(ctx context.Context, cfg Config, snap data.Snapshot, dir string, opt
 		}
 		i := ord
 		ord++
-		if fi, err := os.Lstat(dest); err == nil && !opt.Overwrite {
+		if fi, err := lstat(path, dest); err == nil && !opt.Overwrite {
 			// A restore run again after it was cut short keeps what it
 			// finished: a file is renamed to its name only whole, with its
 			// time set last.
@@ -876,24 +891,35 @@ func (p *plan) writeUse(u use, b []byte) error {
 // anything planted at its name (a symlink to a file outside the target),
 // is removed first — never followed — and the file is made exclusively.
 func (p *plan) create(it *item) (*os.File, error) {
-	if err := os.Remove(it.tmp()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("restore %s: clear the temporary name: %w", it.path(), err)
+	tmp := it.tmp()
+	perm, _ := createPerm(it)
+	flags := os.O_CREATE | os.O_EXCL | os.O_WRONLY | unix.O_NOFOLLOW
+	f, err := os.OpenFile(tmp, flags, perm)
+	if errors.Is(err, fs.ErrExist) {
+		// A leftover, or something planted: removed, never followed.
+		if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("restore %s: clear the temporary name: %w", it.path(), err)
+		}
+		f, err = os.OpenFile(tmp, flags, perm)
 	}
-	f, err := os.OpenFile(it.tmp(), os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", it.path(), err)
 	}
 	it.created = true
 	p.track(it, true)
-	it.ino, err = idOf(f)
-	if err == nil && it.left > 1 && it.size > 0 {
-		// The blocks are reserved at once, as restic does: the writes
-		// then fill allocated space (cheaper than a sparse file's), and a
-		// destination without room says so before anything is written.
-		// A file written in one piece needs no reservation.
-		err = unix.Fallocate(int(f.Fd()), 0, 0, it.size)
-		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
-			err = f.Truncate(it.size) // a file system without fallocate
+	if it.left > 1 {
+		// Opened again for each later chunk: its identity is checked.
+		it.ino, err = idOf(f)
+		if err == nil && it.size > 0 {
+			// The blocks are reserved at once, as restic does: the
+			// writes then fill allocated space (cheaper than a sparse
+			// file's), and a destination without room says so before
+			// anything is written. A file written in one piece needs no
+			// reservation.
+			err = unix.Fallocate(int(f.Fd()), 0, 0, it.size)
+			if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+				err = f.Truncate(it.size) // a file system without fallocate
+			}
 		}
 	}
 	if err != nil {
@@ -902,6 +928,35 @@ func (p *plan) create(it *item) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// createPerm is the permission a file's temporary file is made with, and
+// whether it needs a chmod once whole: its own permission when the umask
+// leaves it whole and the file can be opened again for writing (or is
+// written in one piece), with no setuid, setgid or sticky bit; else 0600.
+func createPerm(it *item) (fs.FileMode, bool) {
+	perm := it.mode.Perm()
+	if m, ok := umask(); ok && it.mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == 0 &&
+		perm&m == 0 && (perm&0o200 != 0 || it.left == 1) {
+		return perm, false
+	}
+	return 0o600, true
+}
+
+// umask returns the process's umask, read once from /proc (setting it to
+// read it would race with files made meanwhile).
+var umask = sync.OnceValues(func() (fs.FileMode, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			return fs.FileMode(m) & fs.ModePerm, err == nil
+		}
+	}
+	return 0, false
+})
 
 // open opens the item's temporary file again for writing, refusing
 // anything but the very file create made (it.mu held).
@@ -932,25 +987,48 @@ func idOf(f *os.File) (fileID, error) {
 // finishFile gives a complete file its mode and times, through f, its
 // open temporary file, which it closes, and its real name (it.mu held).
 func (p *plan) finishFile(it *item, f *os.File) error {
-	mode := it.mode
-	err := f.Chmod(mode.Perm() | mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+	var err error
+	if _, chmod := createPerm(it); chmod {
+		err = f.Chmod(it.mode.Perm() | it.mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+	}
 	if err == nil {
-		// By name but never through a link, while the file is open and
-		// known to be ours: times to the nanosecond, which futimes lacks.
+		// Through the open file: times to the nanosecond (futimens),
+		// which os.File lacks.
 		ts := unix.NsecToTimespec(it.mtime)
-		err = unix.UtimesNanoAt(unix.AT_FDCWD, it.tmp(), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+		err = futimens(f, [2]unix.Timespec{ts, ts})
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(it.tmp(), it.path())
+		// rename(2) itself: os.Rename looks at the new name first, a
+		// system call per file that a restore of many small files feels.
+		err = syscall.Rename(it.tmp(), it.path())
 	}
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", it.path(), err)
 	}
 	it.done = true
 	p.track(it, false)
+	return nil
+}
+
+// futimens sets the access and modification times of an open file, to
+// the nanosecond: utimensat with the file and no path.
+func futimens(f *os.File, ts [2]unix.Timespec) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var errno syscall.Errno
+	if err := rc.Control(func(fd uintptr) {
+		_, _, errno = unix.Syscall6(unix.SYS_UTIMENSAT, fd, 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	}); err != nil {
+		return err
+	}
+	if errno != 0 {
+		return &os.PathError{Op: "futimens", Path: f.Name(), Err: errno}
+	}
 	return nil
 }
 
