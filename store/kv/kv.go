@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -139,6 +140,30 @@ type DB struct {
 	evMu sync.Mutex // serializes AppendEvent so that seq order is commit order
 
 	room *room // nil in memory
+
+	stopTrim chan struct{} // closed by Close; nil in memory
+	trimDone chan struct{}
+}
+
+// trimEvery is how often the pages of the value log that the process
+// mapped are given back (badger.DB.TrimMapped): what a burst of writes or
+// reads mapped leaves the resident set within this long.
+const trimEvery = 500 * time.Millisecond
+
+// trimLoop gives the value log's mapped pages back every trimEvery until
+// Close.
+func (db *DB) trimLoop() {
+	defer close(db.trimDone)
+	t := time.NewTicker(trimEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stopTrim:
+			return
+		case <-t.C:
+			db.bdb.TrimMapped()
+		}
+	}
 }
 
 // Open opens or creates the database in dir (the daemon uses DIR/db),
@@ -198,6 +223,10 @@ func Open(dir string, opt Options) (*DB, error) {
 	if err := db.checkFormat(); err != nil {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("kv: open %s: %w", where(dir), err)
+	}
+	if !opt.InMemory {
+		db.stopTrim, db.trimDone = make(chan struct{}), make(chan struct{})
+		go db.trimLoop()
 	}
 	return db, nil
 }
@@ -325,6 +354,10 @@ func (db *DB) Close() error {
 	db.closed = true
 	db.mu.Unlock()
 	db.active.Wait()
+	if db.stopTrim != nil {
+		close(db.stopTrim)
+		<-db.trimDone
+	}
 
 	var errs []error
 	db.seqMu.Lock()
