@@ -106,7 +106,7 @@ func (f *Fetcher) order(rec catalog.PackRecord) []int {
 // of its trailer. An error wraps seal.ErrNotEnoughShards when fewer than k intact
 // shards could be had.
 func (f *Fetcher) Fetch(ctx context.Context, rec catalog.PackRecord) ([]byte, []pack.Entry, error) {
-	return f.FetchInto(ctx, rec, getPlain(rec.Shape.Size))
+	return f.FetchInto(ctx, rec, nil) // a buffer of the pack's size
 }
 
 // FetchInto is Fetch opening the pack into buf's memory, when it is large
@@ -237,36 +237,6 @@ func (f *Fetcher) FetchInto(ctx context.Context, rec catalog.PackRecord, buf []b
 			return nil, nil, err // every shard is what it should be: the pack itself does not open
 		}
 	}
-}
-
-// plains keeps the plaintext buffers of packs that callers gave back
-// (Release), so that a restore does not zero a new one for every pack.
-var plains sync.Pool
-
-// plainCap is the size of the buffers kept: any pack closed at its target
-// size fits, with its encryption's overhead (one larger, made of a single
-// big blob, gets its own).
-const plainCap = pack.MaxPlainSize + 1<<20
-
-func getPlain(size int) []byte {
-	if b, ok := plains.Get().(*[]byte); ok && cap(*b) >= size {
-		return (*b)[:0]
-	}
-	if size > plainCap {
-		return nil // OpenInto makes one of the pack's size
-	}
-	return make([]byte, 0, plainCap)
-}
-
-// Release gives back the plaintext of a pack that Fetch returned, once
-// nothing uses it or the chunks extracted from it any more: the next Fetch
-// may reuse its memory.
-func Release(plain []byte) {
-	if cap(plain) != plainCap {
-		return // not one of ours
-	}
-	plain = plain[:0]
-	plains.Put(&plain)
 }
 
 func shortName(s string) string {
