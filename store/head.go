@@ -116,10 +116,15 @@ func (r *Repo) publishWith(ctx context.Context, holders []target.Holder, w *pack
 	return err
 }
 
+// segmentSize bounds one index segment, so that one is one blob (a
+// variable for tests).
+var segmentSize = 4 << 20
+
 // writeIndex stores an index segment for the pending packs (or a fresh full
-// index when segments have piled up) and records its blobs.
+// index when segments have piled up) and records its blobs. It holds one
+// segment at a time, whatever the number of chunks.
 func (r *Repo) writeIndex(ctx context.Context, w *packer.Writer) error {
-	pend, err := r.cat.Pending()
+	pend, err := r.cat.PendingPacks()
 	if err != nil {
 		return err
 	}
@@ -131,22 +136,26 @@ func (r *Repo) writeIndex(ctx context.Context, w *packer.Writer) error {
 	if len(pend) == 0 && !forced {
 		return nil
 	}
-	full := len(refs) >= maxIndexRefs || forced
-	if full {
-		if pend, err = r.cat.AllEntries(); err != nil {
-			return err
-		}
-		refs = nil
-	}
-	// Segments of at most 4 MiB each, so that one is one blob.
-	segs := index.Segments(pend, 4<<20)
 	var ids []data.ID
-	for _, s := range segs {
+	seg := index.Segmenter{Max: segmentSize, Emit: func(s []byte) error {
 		id := data.ID(r.keyer.ID(s))
 		if _, err := w.Add(ctx, data.IndexBlob, id, s); err != nil {
 			return err
 		}
 		ids = append(ids, id)
+		return nil
+	}}
+	if full := len(refs) >= maxIndexRefs || forced; full {
+		refs = nil
+		err = r.cat.EachPacked(segmentSize, seg.AddPacked)
+	} else {
+		err = r.cat.EachPending(func(_ data.ID, packed []byte) error { return seg.AddPacked(packed) })
+	}
+	if err != nil {
+		return err
+	}
+	if err := seg.Flush(); err != nil {
+		return err
 	}
 	if err := w.Flush(ctx); err != nil {
 		return err

@@ -20,8 +20,11 @@ import (
 	"github.com/plug-net/plug/crypto"
 	"github.com/plug-net/plug/crypto/cryptotest"
 	"github.com/plug-net/plug/store/archiver"
+	"github.com/plug-net/plug/store/catalog"
 	"github.com/plug-net/plug/store/check"
+	"github.com/plug-net/plug/store/data"
 	"github.com/plug-net/plug/store/head"
+	"github.com/plug-net/plug/store/kv"
 	"github.com/plug-net/plug/store/restorer"
 	"github.com/plug-net/plug/store/seal"
 	"github.com/plug-net/plug/store/target"
@@ -395,4 +398,64 @@ func TestBackupSkipsUnreadable(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(o, src, "ok")); string(b) != "fine" {
 		t.Fatal("the readable file was not backed up")
 	}
+}
+
+// TestIndexInSegments: an index larger than one segment goes out as several
+// (each segment held alone while written), for the pending packs and for a
+// full index alike, and a plug recovered from either knows every chunk.
+func TestIndexInSegments(t *testing.T) {
+	defer func(n int) { segmentSize = n }(segmentSize)
+	segmentSize = 3000 // ~60 entries
+	keys := cryptotest.FixedKeys(t)
+	net := newMemNet(4)
+	r := newTestRepo(t, keys, net)
+	src := t.TempDir()
+	makeTree(t, src)
+	ctx := t.Context()
+	snap, err := r.Backup(ctx, []string{src}, BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recoverAndRestore := func(what string) {
+		t.Helper()
+		refs, err := r.loadRefs(keyIndexRefs)
+		if err != nil || len(refs) < 2 {
+			t.Fatalf("%s: the head names %d index segments (%v), want several", what, len(refs), err)
+		}
+		r2 := newTestRepo(t, keys, net)
+		if _, err := r2.Recover(ctx); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		n, n2 := 0, 0
+		mustOK(t, r.cat.EachChunk(func(id data.ID, ref catalog.ChunkRef) error {
+			if ref.Type != data.IndexBlob {
+				n++
+				if ok, err := r2.cat.HasChunk(id); err != nil || !ok {
+					t.Errorf("%s: the recovered plug does not know chunk %s (%v)", what, id.Short(), err)
+				}
+			}
+			return nil
+		}))
+		mustOK(t, r2.cat.EachChunk(func(_ data.ID, ref catalog.ChunkRef) error {
+			if ref.Type != data.IndexBlob {
+				n2++
+			}
+			return nil
+		}))
+		if n2 != n || n < 200 {
+			t.Fatalf("%s: recovered %d chunks of %d", what, n2, n)
+		}
+		o := t.TempDir()
+		if _, err := r2.Restore(ctx, snap, o, restorer.Options{}); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		sameTree(t, src, filepath.Join(o, src))
+	}
+	recoverAndRestore("pending packs")
+	if ids, err := r.cat.PendingPacks(); err != nil || len(ids) != 0 {
+		t.Fatalf("%d packs still pending after the publish (%v)", len(ids), err)
+	}
+	mustOK(t, r.db.Put(kv.Local, keyIndexFull, []byte{1}))
+	mustOK(t, r.Publish(ctx))
+	recoverAndRestore("full index")
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -138,18 +139,65 @@ var pendingPrefix = []byte("pend/")
 
 func pendingKey(id data.ID) []byte { return append(append([]byte(nil), pendingPrefix...), id[:]...) }
 
-// Pending returns the packs not yet described by an index segment.
-func (c *Catalog) Pending() ([]index.Packed, error) {
-	var out []index.Packed
-	err := c.db.Iterate(kv.Local, kv.IterOptions{Prefix: pendingPrefix}, func(_, v []byte) error {
-		pes, err := index.DecodePacked(v)
-		if err != nil {
-			return err
+// PendingPacks returns the packs not yet described by an index segment.
+func (c *Catalog) PendingPacks() ([]data.ID, error) {
+	var out []data.ID
+	err := c.db.Iterate(kv.Local, kv.IterOptions{Prefix: pendingPrefix, KeysOnly: true}, func(k, _ []byte) error {
+		if len(k) != len(pendingPrefix)+len(data.ID{}) {
+			return fmt.Errorf("damaged pending-pack mark %x", k)
 		}
-		out = append(out, pes...)
+		out = append(out, data.ID(k[len(pendingPrefix):]))
 		return nil
 	})
 	return out, err
+}
+
+// pendingPage is about how many bytes of pending packs EachPending reads
+// in one transaction.
+const pendingPage = 1 << 20
+
+// EachPending calls fn with each pack not yet described by an index
+// segment, in pack-ID order, in the form index.AppendPacked gives (checked).
+// It reads them a page at a time and calls fn outside any transaction, so
+// that fn may take its time (store a segment with friends): what it holds
+// does not grow with the number of packs. packed is valid only during the
+// call.
+func (c *Catalog) EachPending(fn func(id data.ID, packed []byte) error) error {
+	var (
+		start []byte
+		buf   []byte
+		ends  []int
+	)
+	for {
+		buf, ends = buf[:0], ends[:0]
+		more := false
+		err := c.db.Iterate(kv.Local, kv.IterOptions{Prefix: pendingPrefix, Start: start}, func(k, v []byte) error {
+			if len(buf) >= pendingPage {
+				start, more = append(start[:0], k...), true
+				return kv.ErrStop
+			}
+			buf = append(buf, v...)
+			ends = append(ends, len(buf))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		off := 0
+		for _, end := range ends {
+			id, err := index.CheckPacked(buf[off:end])
+			if err != nil {
+				return fmt.Errorf("damaged pending-pack record: %w", err)
+			}
+			if err := fn(id, buf[off:end]); err != nil {
+				return err
+			}
+			off = end
+		}
+		if !more {
+			return nil
+		}
+	}
 }
 
 // Pack returns a pack's record.
@@ -193,10 +241,10 @@ func (c *Catalog) Sync() error { return c.db.Sync() }
 
 // ClearPending forgets that packs await an index segment (one now
 // describes them).
-func (c *Catalog) ClearPending(packs []index.Packed) error {
+func (c *Catalog) ClearPending(packs []data.ID) error {
 	return c.db.Batch(func(b *kv.Batch) error {
-		for _, pe := range packs {
-			if err := b.Delete(kv.Local, pendingKey(pe.Pack)); err != nil {
+		for _, id := range packs {
+			if err := b.Delete(kv.Local, pendingKey(id)); err != nil {
 				return err
 			}
 		}
@@ -204,22 +252,60 @@ func (c *Catalog) ClearPending(packs []index.Packed) error {
 	})
 }
 
-// AllEntries returns every pack's entries, from the chunk index, index
-// blobs left out (the head record names them), sorted by pack ID.
-func (c *Catalog) AllEntries() ([]index.Packed, error) {
-	byPack := map[data.ID][]pack.Entry{}
-	err := c.EachChunk(func(id data.ID, ref ChunkRef) error {
+// EachPacked calls fn with every pack's entries, from the chunk index, index
+// blobs left out (the head record names them), in the form
+// index.AppendPacked gives and in pack-ID order. It holds about budget
+// bytes of them at a time, not the whole index (46 MB at a million chunks):
+// it reads the chunk index once to count each pack's chunks, then once for
+// each part of the packs that fits the budget (a pack larger than the budget
+// is a part of its own). packed is valid only during the call.
+func (c *Catalog) EachPacked(budget int, fn func(packed []byte) error) error {
+	count := map[data.ID]int{}
+	err := c.EachChunk(func(_ data.ID, ref ChunkRef) error {
 		if ref.Type != data.IndexBlob {
-			byPack[ref.Pack] = append(byPack[ref.Pack], ref.Entry(id))
+			count[ref.Pack]++
 		}
 		return nil
 	})
-	out := make([]index.Packed, 0, len(byPack))
-	for p, es := range byPack {
-		out = append(out, index.Packed{Pack: p, Entries: es})
+	if err != nil {
+		return err
 	}
-	slices.SortFunc(out, func(a, b index.Packed) int { return bytes.Compare(a.Pack[:], b.Pack[:]) })
-	return out, err
+	packs := slices.SortedFunc(maps.Keys(count), func(a, b data.ID) int { return bytes.Compare(a[:], b[:]) })
+	for len(packs) > 0 {
+		// The next part: packs, in order, while their entries fit.
+		n, size := 0, 0
+		for ; n < len(packs); n++ {
+			s := index.HeaderSize + count[packs[n]]*index.EntrySize
+			if n > 0 && size+s > budget {
+				break
+			}
+			size += s
+		}
+		part := map[data.ID][]byte{}
+		for _, p := range packs[:n] {
+			part[p] = index.AppendHeader(make([]byte, 0, index.HeaderSize+count[p]*index.EntrySize), p, 0)
+		}
+		err := c.EachChunk(func(id data.ID, ref ChunkRef) error {
+			if b, ok := part[ref.Pack]; ok && ref.Type != data.IndexBlob {
+				part[ref.Pack] = index.AppendEntry(b, ref.Entry(id))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, p := range packs[:n] {
+			b := part[p]
+			// The count read first, unless the index changed in between.
+			binary.LittleEndian.PutUint32(b[32:], uint32((len(b)-index.HeaderSize)/index.EntrySize))
+			if err := fn(b); err != nil {
+				return err
+			}
+			delete(part, p)
+		}
+		packs = packs[n:]
+	}
+	return nil
 }
 
 // EachChunk calls fn for every chunk in the index.

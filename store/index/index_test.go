@@ -34,6 +34,17 @@ func FuzzDecodeIndex(f *testing.F) {
 	f.Add(Encode([]Packed{{Pack: data.ID{1}, Entries: []pack.Entry{{Type: data.DataBlob, ID: data.ID{2}, Length: 10, RawLength: 10}}}}))
 	f.Add([]byte(indexMagic + "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff"))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// CheckPacked accepts exactly what DecodePacked reads as one pack.
+		if len(b) >= len(indexMagic) {
+			one, err := DecodePacked(b[len(indexMagic):])
+			id, cerr := CheckPacked(b[len(indexMagic):])
+			if (cerr == nil) != (err == nil && len(one) == 1) {
+				t.Fatalf("CheckPacked: %v; DecodePacked: %d packs, %v", cerr, len(one), err)
+			}
+			if cerr == nil && id != one[0].Pack {
+				t.Fatalf("CheckPacked gave pack %s, DecodePacked %s", id.Short(), one[0].Pack.Short())
+			}
+		}
 		packs, err := Decode(b)
 		if err != nil {
 			return
