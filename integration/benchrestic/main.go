@@ -3,7 +3,7 @@
 //
 // Run it from the repository root:
 //
-//	go run ./integration/benchrestic [-restic PATH] [-sets random,gotree] [-random-size 1GiB] [-workdir DIR] [-keep] [-json FILE]
+//	go run ./integration/benchrestic [-restic PATH] [-sets random,gotree] [-random-size 1GiB] [-mixed-size 10GiB] [-workdir DIR] [-keep] [-json FILE]
 //
 // -restic names the restic to compare with; the newest (0.19.0) is on the Go module proxy:
 //
@@ -15,7 +15,7 @@
 // restic rows, which use a local restic repository. Plug goes first unless -order says
 // otherwise. Nothing drops the page cache: every data set is freshly written into the work
 // directory, so both tools read it warm; `sync` runs before every timed step, and nothing
-// is deleted before exit.
+// is deleted before exit but the plugs' own directories once they are stopped.
 package main
 
 import (
@@ -49,6 +49,7 @@ import (
 type config struct {
 	sets       []string
 	randomSize int64
+	mixedSize  int64
 	workdir    string
 	keep       bool
 	jsonOut    string
@@ -102,15 +103,16 @@ type report struct {
 }
 
 const method = "order %s; fresh plugs (bootstrap + A,B,C,D on 127.0.0.1 TCP) per data set, stopped before restic runs; " +
-	"sync before each timed step, page cache not dropped (data freshly written, warm for both); nothing deleted until exit; " +
+	"sync before each timed step, page cache not dropped (data freshly written, warm for both); nothing deleted until exit but the stopped plugs' directories; " +
 	"restic: local repository, default options; plug RSS: VmHWM of the daemons, reset per row via /proc/PID/clear_refs; " +
 	"restic RSS: ru_maxrss of the command; restore verified (size + SHA-256 of every file) outside the timing"
 
 func main() {
 	var cfg config
-	sets := flag.String("sets", "random,gotree", "comma-separated data sets: random (one file of random bytes), gotree (a copy of $(go env GOROOT)), small (-small-files files of 0-4 KiB in folders of 1,000)")
+	sets := flag.String("sets", "random,gotree", "comma-separated data sets: random (one file of random bytes), gotree (a copy of $(go env GOROOT)), small (-small-files files of 0-4 KiB in folders of 1,000), mixed (-mixed-size of random bytes: four large files, about 900 of 64 KiB-4 MiB, 100,000 of 0-4 KiB at 10 GiB)")
 	flag.IntVar(&cfg.smallFiles, "small-files", 100_000, "how many files the small data set has")
 	size := flag.String("random-size", "1GiB", "size of the random data set")
+	mixed := flag.String("mixed-size", "10GiB", "size of the mixed data set (it needs about four times as much free space in the work directory)")
 	flag.StringVar(&cfg.workdir, "workdir", os.TempDir(), "`DIR` in which the work directory (data sets, plugs, repositories) is made")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory (and the logs in it) on exit")
 	flag.StringVar(&cfg.jsonOut, "json", "", "also write the results as JSON to `FILE`")
@@ -130,13 +132,18 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.randomSize = int64(n)
+	if n, err = humanize.ParseBytes(*mixed); err != nil || n < 64<<20 {
+		fmt.Fprintf(os.Stderr, "benchrestic: bad -mixed-size %q: give a size of at least 64MiB, such as 10GiB\n", *mixed)
+		os.Exit(2)
+	}
+	cfg.mixedSize = int64(n)
 	if cfg.order != "plug-first" && cfg.order != "restic-first" && cfg.order != "alternate" {
 		fmt.Fprintf(os.Stderr, "benchrestic: bad -order %q: give plug-first, restic-first or alternate\n", cfg.order)
 		os.Exit(2)
 	}
 	for _, s := range strings.Split(*sets, ",") {
-		if s = strings.TrimSpace(s); s != "random" && s != "gotree" && s != "small" {
-			fmt.Fprintf(os.Stderr, "benchrestic: unknown data set %q (known: random, gotree, small)\n", s)
+		if s = strings.TrimSpace(s); s != "random" && s != "gotree" && s != "small" && s != "mixed" {
+			fmt.Fprintf(os.Stderr, "benchrestic: unknown data set %q (known: random, gotree, small, mixed)\n", s)
 			os.Exit(2)
 		}
 		cfg.sets = append(cfg.sets, strings.TrimSpace(s))
@@ -299,7 +306,7 @@ func (b *bench) runSet(ctx context.Context, name string, index int) (*setResult,
 	fmt.Printf("\n== data set %s: preparing %s\n", name, src)
 	switch name {
 	case "random":
-		files, size, err = 1, b.cfg.randomSize, writeRandom(filepath.Join(src, "random.bin"), b.cfg.randomSize)
+		files, size, err = 1, b.cfg.randomSize, writeRandom(filepath.Join(src, "random.bin"), b.cfg.randomSize, 0)
 	case "gotree":
 		var goroot []byte
 		if goroot, err = exec.CommandContext(ctx, "go", "env", "GOROOT").Output(); err == nil {
@@ -308,6 +315,8 @@ func (b *bench) runSet(ctx context.Context, name string, index int) (*setResult,
 	case "small":
 		files = b.cfg.smallFiles
 		size, err = writeSmall(src, b.cfg.smallFiles)
+	case "mixed":
+		files, size, err = writeMixed(src, b.cfg.mixedSize)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
@@ -328,6 +337,13 @@ func (b *bench) runSet(ctx context.Context, name string, index int) (*setResult,
 		}
 		if err := tools[tool](ctx, res); err != nil {
 			fmt.Printf("   %s: %v\n", tool, err)
+		}
+		if tool == "plug" && !b.cfg.keep {
+			// The plugs are stopped: their shards (a set's size and half
+			// again) make room for restic's repository.
+			if err := os.RemoveAll(filepath.Join(b.work, "plugs-"+name)); err != nil {
+				fmt.Printf("   could not remove the plugs' directories: %v\n", err)
+			}
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -543,6 +559,53 @@ func writeSmall(dir string, n int) (int64, error) {
 		total += int64(size)
 	}
 	return total, nil
+}
+
+// writeMixed writes the mixed set of size bytes, all random: 100,000 files
+// of 0-4 KiB per 10 GiB (small/, in folders of 1,000), 18% of the size in
+// files of 64 KiB to 4 MiB (medium/, in folders of 100), and four large
+// files with the rest (large/).
+func writeMixed(dir string, size int64) (files int, total int64, err error) {
+	nSmall := int(size * 100_000 / (10 << 30))
+	if total, err = writeSmall(filepath.Join(dir, "small"), nSmall); err != nil {
+		return 0, total, err
+	}
+	files = nSmall
+	rng := rand.New(rand.NewPCG(13, 2026))
+	buf := make([]byte, 4<<20)
+	for i := 0; total < size*20/100; i++ {
+		sub := filepath.Join(dir, "medium", fmt.Sprintf("d%03d", i/100))
+		if i%100 == 0 {
+			if err := os.MkdirAll(sub, 0o755); err != nil {
+				return files, total, err
+			}
+		}
+		n := 64<<10 + rng.IntN(4<<20-64<<10+1)
+		for j := 0; j < n; j += 8 {
+			v := rng.Uint64()
+			for k := 0; k < 8 && j+k < n; k++ {
+				buf[j+k] = byte(v >> (8 * k))
+			}
+		}
+		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("m%05d", i)), buf[:n], 0o644); err != nil {
+			return files, total, err
+		}
+		files++
+		total += int64(n)
+	}
+	large := (size - total) / 4
+	for i := range 4 {
+		n := large
+		if i == 3 {
+			n = size - total
+		}
+		if err := writeRandom(filepath.Join(dir, "large", fmt.Sprintf("large%d.bin", i)), n, byte(1+i)); err != nil {
+			return files, total, err
+		}
+		files++
+		total += n
+	}
+	return files, total, nil
 }
 
 // verify checks the tree restored at to+src against src. The tree stays until exit:
@@ -807,8 +870,9 @@ func otherLoad(busy, ours, wall time.Duration) float64 {
 	return max(0, 100*(busy-ours).Seconds()/(wall.Seconds()*float64(runtime.NumCPU())))
 }
 
-// writeRandom writes size bytes from a ChaCha8 stream with a fixed seed.
-func writeRandom(path string, size int64) error {
+// writeRandom writes size bytes from a ChaCha8 stream with a fixed seed
+// (one per seed number).
+func writeRandom(path string, size int64, seed byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -816,7 +880,7 @@ func writeRandom(path string, size int64) error {
 	if err != nil {
 		return err
 	}
-	rng := rand.NewChaCha8([32]byte{'b', 'e', 'n', 'c', 'h'})
+	rng := rand.NewChaCha8([32]byte{'b', 'e', 'n', 'c', 'h', seed})
 	w := bufio.NewWriterSize(f, 4<<20)
 	_, err = io.CopyN(w, rng, size)
 	if err == nil {
