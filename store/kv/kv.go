@@ -51,6 +51,7 @@ const (
 	DefaultIndexCacheSize   = 4 << 20
 	DefaultValueLogFileSize = 64 << 20
 	DefaultValueThreshold   = 4 << 10
+	DefaultTableSize        = 1 << 20
 )
 
 // MaxKeySize is the longest key a space accepts (badger's 65000-byte limit
@@ -104,11 +105,12 @@ type Options struct {
 	// Ignored in memory, where every value stays in the tree.
 	ValueThreshold int64
 
-	// TableSize, when not 0, is the size of every table below level 0.
-	// Compaction builds up to ten tables at once, each in a buffer of twice
-	// the table's size in the Go heap, so this bounds compaction's memory.
-	// 0 means badger's default: 2 MiB at the first level, doubling at each
-	// level further down.
+	// TableSize is the size of every table below level 0. Compaction
+	// builds up to ten tables at once, each in a buffer of twice the table's
+	// size in the Go heap, so this bounds compaction's memory. 0 means
+	// DefaultTableSize (1 MiB; badger's own default, 2 MiB at the first level
+	// doubling at each level further down, had compaction hold 60 MB at a
+	// million chunks).
 	TableSize int64
 
 	// FreeSpace tells the free bytes of the disk under a directory (tests
@@ -188,6 +190,9 @@ func (db *DB) trimLoop() {
 //   - values from 4 KiB up in the value log: small records (index entries,
 //     events, settings) are never rewritten by value log GC, while shards and
 //     images are not rewritten by every LSM compaction;
+//   - tables of 1 MiB at every level: compaction holds each table it builds
+//     in the Go heap (badger's 2, 4, 8 MiB tables down the levels had it
+//     hold 60 MB at a million chunks);
 //   - two compactors (badger's minimum) and no compression: what we store is
 //     mostly encrypted or hashed, random bytes;
 //   - conflict detection on, so that read-modify-write transactions (quota
@@ -297,13 +302,12 @@ func badgerOptions(dir string, opt Options) (badger.Options, int64, error) {
 		WithNumCompactors(2).
 		WithDetectConflicts(true).
 		WithNumVersionsToKeep(1)
-	if opt.TableSize != 0 {
-		if opt.TableSize < 64<<10 || opt.TableSize > 256<<20 {
-			return badger.Options{}, 0, fmt.Errorf("table size %d is outside [64 KiB, 256 MiB]", opt.TableSize)
-		}
-		bopt = bopt.WithBaseTableSize(opt.TableSize)
-		bopt.TableSizeMultiplier = 1
+	tableSize := def(opt.TableSize, DefaultTableSize)
+	if tableSize < 64<<10 || tableSize > 256<<20 {
+		return badger.Options{}, 0, fmt.Errorf("table size %d is outside [64 KiB, 256 MiB]", tableSize)
 	}
+	bopt = bopt.WithBaseTableSize(tableSize)
+	bopt.TableSizeMultiplier = 1
 	return bopt, maxValue, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -127,15 +128,15 @@ func TestValueLogLeavesTheResidentSet(t *testing.T) {
 			if _, err := db.Get(Trees, fmt.Appendf(nil, "k%04d", i/2)); err != nil {
 				t.Fatal(err)
 			}
-			peak = max(peak, vlogResident(t, dir))
+			peak = max(peak, mappedResident(t, dir, ".vlog"))
 		}
 	}
 	t.Logf("value log resident at most %d KiB while 40 MiB were written", peak)
 	deadline := time.Now().Add(5 * trimEvery)
-	for vlogResident(t, dir) > 2<<10 {
+	for mappedResident(t, dir, ".vlog") > 2<<10 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the value log still has %d KiB resident %v after the writes (at most %d KiB while writing): its pages are not given back",
-				vlogResident(t, dir), 5*trimEvery, peak)
+				mappedResident(t, dir, ".vlog"), 5*trimEvery, peak)
 		}
 		time.Sleep(trimEvery / 10) // polling /proc: the trim has no event to wait for
 	}
@@ -150,9 +151,62 @@ func TestValueLogLeavesTheResidentSet(t *testing.T) {
 	}
 }
 
-// vlogResident sums the resident KiB of this process's maps of the value
-// log files in dir.
-func vlogResident(t *testing.T, dir string) int {
+// TestTablesLeaveTheResidentSet: the tables and the memtables' logs are
+// memory maps too. A plug with a million chunks carried 90 MiB of them in
+// its RSS; their pages must leave it too, and every record read back whole.
+func TestTablesLeaveTheResidentSet(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	val := func(i int) []byte { return fmt.Appendf(nil, "%064d", i*7919) } // under the value threshold: in the tables
+	const n, batch = 400_000, 10_000                                       // ~40 MB of records: tables at two levels
+	peak := 0
+	for i := 0; i < n; i += batch {
+		err := db.Batch(func(b *Batch) error {
+			for j := i; j < i+batch; j++ {
+				if err := b.Put(Chunks, fmt.Appendf(nil, "k%08d", j), val(j)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Get(Chunks, fmt.Appendf(nil, "k%08d", i/2)); err != nil {
+			t.Fatal(err)
+		}
+		peak = max(peak, mappedResident(t, dir, ".sst", ".mem"))
+	}
+	t.Logf("tables and memtable logs resident at most %d KiB while %d records were written", peak, n)
+	if peak < 4<<10 {
+		t.Fatalf("only %d KiB of tables were ever resident: the test wrote too little to tell", peak)
+	}
+	deadline := time.Now().Add(5 * trimEvery)
+	for mappedResident(t, dir, ".sst", ".mem") > 2<<10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the tables still have %d KiB resident %v after the writes (at most %d KiB while writing): their pages are not given back",
+				mappedResident(t, dir, ".sst", ".mem"), 5*trimEvery, peak)
+		}
+		time.Sleep(trimEvery / 10) // polling /proc: the trim has no event to wait for
+	}
+	for i := 0; i < n; i += 997 {
+		got, err := db.Get(Chunks, fmt.Appendf(nil, "k%08d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, val(i)) {
+			t.Fatalf("record %d changed after its pages were given back", i)
+		}
+	}
+}
+
+// mappedResident sums the resident KiB of this process's maps of the files
+// in dir whose names end in one of suffixes.
+func mappedResident(t *testing.T, dir string, suffixes ...string) int {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
@@ -163,7 +217,7 @@ func vlogResident(t *testing.T, dir string) int {
 		f := strings.Fields(line)
 		switch {
 		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
-			in = len(f) >= 6 && strings.HasPrefix(f[5], dir) && strings.HasSuffix(f[5], ".vlog")
+			in = len(f) >= 6 && strings.HasPrefix(f[5], dir) && slices.ContainsFunc(suffixes, func(s string) bool { return strings.HasSuffix(f[5], s) })
 		case in && len(f) >= 2 && f[0] == "Rss:":
 			v, _ := strconv.Atoi(f[1])
 			kib += v

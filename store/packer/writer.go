@@ -116,7 +116,9 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = max(runtime.GOMAXPROCS(0), 2)
 	}
-	zenc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	// A 1 MiB window: trees and index segments find their matches close by,
+	// and the default 8 MiB one kept an 8 MB history for the whole backup.
+	zenc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("start the compressor: %w", err)
 	}
