@@ -6,8 +6,10 @@
 package table
 
 import (
+	"bufio"
 	"crypto/aes"
 	"errors"
+	"io"
 	"math"
 	"runtime"
 	"sync"
@@ -413,6 +415,28 @@ func (bd *buildData) Copy(dst []byte) int {
 	written += copy(dst[written:], bd.checksum)
 	written += copy(dst[written:], y.U32ToBytes(uint32(len(bd.checksum))))
 	return written
+}
+
+// WriteTo writes the table to w, as Copy would into a slice (plug).
+func (bd *buildData) WriteTo(w io.Writer) (int, error) {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var written int
+	put := func(b []byte) error {
+		n, err := bw.Write(b)
+		written += n
+		return err
+	}
+	for _, bl := range bd.blockList {
+		if err := put(bl.data[:bl.end]); err != nil {
+			return written, err
+		}
+	}
+	for _, b := range [][]byte{bd.index, y.U32ToBytes(uint32(len(bd.index))), bd.checksum, y.U32ToBytes(uint32(len(bd.checksum)))} {
+		if err := put(b); err != nil {
+			return written, err
+		}
+	}
+	return written, bw.Flush()
 }
 
 func (b *Builder) Done() buildData {
