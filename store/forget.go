@@ -42,6 +42,9 @@ func (r *Repo) Forget(ctx context.Context, ret prune.Retention, withPrune bool) 
 		if err := r.db.Delete(kv.Snapshots, s.ID[:]); err != nil {
 			return rep, err
 		}
+		if err := r.db.Delete(kv.Local, snapDropsKey(s.ID)); err != nil {
+			return rep, err
+		}
 		rep.Removed++
 	}
 	if rep.Removed > 0 {

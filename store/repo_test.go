@@ -459,3 +459,92 @@ func TestIndexInSegments(t *testing.T) {
 	mustOK(t, r.Publish(ctx))
 	recoverAndRestore("full index")
 }
+
+// TestUnchangedFilesTrustTheParent: an unchanged file's chunks are not
+// looked up when no chunk has left the index since the parent snapshot; once
+// one has (a prune, a pack dropped), they are, and a file whose chunks went
+// is stored again rather than named by a snapshot that cannot restore it.
+func TestUnchangedFilesTrustTheParent(t *testing.T) {
+	keys := cryptotest.FixedKeys(t)
+	net := newMemNet(4)
+	r := newTestRepo(t, keys, net)
+	src := t.TempDir()
+	makeTree(t, src)
+	ctx := t.Context()
+	s1, err := r.Backup(ctx, []string{src}, BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.parentStored(s1.ID) {
+		t.Fatal("a fresh snapshot is not trusted as a parent")
+	}
+	// Drop the pack of one file's chunks, as a lost pack would be.
+	f := filepath.Join(src, "exec.sh")
+	tree, err := r.LoadTree(ctx, s1.Tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := findNode(t, r, tree, f)
+	ref, ok, err := r.cat.Chunk(node.Content[0])
+	if err != nil || !ok {
+		t.Fatalf("chunk of %s not in the catalog (%v)", f, err)
+	}
+	var inPack []data.ID
+	mustOK(t, r.cat.EachChunk(func(id data.ID, cr catalog.ChunkRef) error {
+		if cr.Pack == ref.Pack {
+			inPack = append(inPack, id)
+		}
+		return nil
+	}))
+	mustOK(t, r.cat.DropPack(ref.Pack, inPack))
+	if r.parentStored(s1.ID) {
+		t.Fatal("the parent is still trusted after chunks left the index")
+	}
+	s2, err := r.Backup(ctx, []string{src}, BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.NewBytes == 0 {
+		t.Fatal("the backup after the drop stored nothing again: it trusted its parent")
+	}
+	o := t.TempDir()
+	if _, err := r.Restore(ctx, s2, o, restorer.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, src, filepath.Join(o, src))
+	if !r.parentStored(s2.ID) {
+		t.Fatal("the new snapshot is not trusted as a parent")
+	}
+	s3, err := r.Backup(ctx, []string{src}, BackupOptions{})
+	if err != nil || s3.NewBytes != 0 || s3.Files != s2.Files {
+		t.Fatalf("unchanged re-backup: %+v %v", s3, err)
+	}
+	// A recovered plug has no notes: it looks its chunks up.
+	r2 := newTestRepo(t, keys, net)
+	if _, err := r2.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r2.parentStored(s3.ID) {
+		t.Fatal("a recovered plug trusts a parent it did not make")
+	}
+}
+
+// findNode walks tree down to the file at path.
+func findNode(t *testing.T, r *Repo, tree *data.Tree, path string) *data.Node {
+	t.Helper()
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for i, p := range parts {
+		n := tree.Find(p)
+		if n == nil {
+			t.Fatalf("%s: no %s in the snapshot", path, p)
+		}
+		if i == len(parts)-1 {
+			return n
+		}
+		var err error
+		if tree, err = r.LoadTree(t.Context(), n.Subtree); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return nil
+}

@@ -355,9 +355,44 @@ func (c *Catalog) IndexPacks(packs []index.Packed) error {
 	return nil
 }
 
+var keyDrops = []byte("chunk-drops")
+
+// Drops counts the times chunks left the index (DropPack with chunks). A
+// backup whose parent snapshot was made at the same count knows that every
+// chunk the parent names is still stored, without looking each one up.
+func (c *Catalog) Drops() (uint64, error) {
+	return decodeDrops(c.db.Get(kv.Local, keyDrops))
+}
+
+func decodeDrops(b []byte, err error) (uint64, error) {
+	if errors.Is(err, kv.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(b) != 8 {
+		return 0, fmt.Errorf("damaged chunk-drop count (%d bytes)", len(b))
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
 // DropPack removes a pack record, its pending index entries and the given
-// chunks of the index, in one batch.
+// chunks of the index, in one batch. When chunks leave, the drop count goes
+// up first (should the batch not follow, the count is only cautious).
 func (c *Catalog) DropPack(id data.ID, chunks []data.ID) error {
+	if len(chunks) > 0 {
+		err := c.db.Update(func(tx *kv.Tx) error {
+			n, err := decodeDrops(tx.Get(kv.Local, keyDrops))
+			if err != nil {
+				return err
+			}
+			return tx.Put(kv.Local, keyDrops, binary.BigEndian.AppendUint64(nil, n+1))
+		})
+		if err != nil {
+			return fmt.Errorf("drop pack %s: %w", id.Short(), err)
+		}
+	}
 	return c.db.Batch(func(b *kv.Batch) error {
 		for _, k := range chunks {
 			if err := b.Delete(kv.Chunks, k[:]); err != nil {

@@ -258,7 +258,7 @@ func Open(opt Options) (*DB, error) {
 		valueDirGuard:    valueDirLockGuard,
 		orc:              newOracle(opt),
 		pub:              newPublisher(),
-		allocPool:        z.NewAllocatorPool(8),
+		allocPool:        z.NewAllocatorPool(0), // plug: no pool, see PLUG-PATCH.md
 		bannedNamespaces: &lockedKeys{keys: make(map[uint64]struct{})},
 		threshold:        initVlogThreshold(&opt),
 	}
@@ -1122,6 +1122,12 @@ func buildL0Table(iter y.Iterator, dropPrefixes [][]byte, bopts table.Options) *
 // handleMemTableFlush must be run serially.
 func (db *DB) handleMemTableFlush(mt *memTable, dropPrefixes [][]byte) error {
 	bopts := buildTableOptions(db)
+	// plug: the builder starts with a buffer of twice TableSize and doubles
+	// it while the table grows. A level-0 table holds a memtable, so start
+	// it with a buffer of the memtable's size (its arena holds more than the
+	// table will) rather than growing 2, 4, 8 MiB buffers from a 1 MiB
+	// table size.
+	bopts.TableSize = max(bopts.TableSize, uint64(mt.sl.MemSize())/2)
 	itr := mt.sl.NewUniIterator(false)
 	builder := buildL0Table(itr, nil, bopts)
 	defer builder.Close()

@@ -389,6 +389,17 @@ func (lf *logFile) read(p valuePointer) (buf []byte, err error) {
 		// dropAll and iterations are running simultaneously.
 		int64(offset+valsz) > int64(lfsz) {
 		err = y.ErrEOF
+	} else if lf.Fd != nil {
+		// plug: a copy read with pread(2), not a slice of the map: on Linux
+		// 6.x a fault maps a whole large folio (1 MiB here), so reading
+		// values through the map made the value log resident faster than
+		// DB.TrimMapped gave it back (77 MiB at the end of a backup of a
+		// million files). The map and the file share the page cache, so
+		// what was just written through the map is what pread sees.
+		buf = make([]byte, valsz)
+		if _, err = lf.Fd.ReadAt(buf, int64(offset)); err != nil {
+			buf = nil
+		}
 	} else {
 		buf = lf.Data[offset : offset+valsz]
 	}
