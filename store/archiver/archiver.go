@@ -451,7 +451,14 @@ func (a *Archiver) storeFile(ctx context.Context, c *chunker.Chunker, job fileJo
 		return data.Node{}, fmt.Errorf("changed into a %s while being read", fi.Mode().Type())
 	}
 	n := nodeFromInfo(job.node.Name, fi)
-	c.Reset(f)
+	if fi.Size() > 0 {
+		// What fstat saw, and no read(2) to find the end: a file that grows
+		// meanwhile is backed up as it was (the pseudo-files of /proc and
+		// /sys that say 0 are read to the end).
+		c.Reset(io.LimitReader(f, fi.Size()))
+	} else {
+		c.Reset(f)
+	}
 	var size int64
 	for {
 		ch, err := c.Next()
@@ -624,12 +631,29 @@ func (a *Archiver) ReportLoop(ctx context.Context) {
 
 // OpenForBackup opens a file to read it without touching its access time
 // where the plug may.
+//
+// It opens with open(2) and wraps the descriptor with os.NewFile, which
+// costs one fcntl; os.OpenFile costs five more system calls on Linux (it
+// sets the descriptor non-blocking, fails to add a regular file to the
+// poller, and sets it back), a tenth of a small file's cost.
 func OpenForBackup(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOATIME, 0)
-	if errors.Is(err, syscall.EPERM) {
-		f, err = os.Open(path) // O_NOATIME needs ownership
+	fd, err := openRead(path, syscall.O_NOATIME)
+	if err == syscall.EPERM {
+		fd, err = openRead(path, 0) // O_NOATIME needs ownership
 	}
-	return f, err
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+func openRead(path string, flags int) (int, error) {
+	for {
+		fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|flags, 0)
+		if err != syscall.EINTR {
+			return fd, err
+		}
+	}
 }
 
 // specialKind names a file that is neither a folder, a file nor a link.
