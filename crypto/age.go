@@ -31,6 +31,21 @@ func Decrypt(src io.Reader, identities ...age.Identity) (io.Reader, error) {
 	return r, nil
 }
 
+// DecryptReaderAt returns a ReaderAt of the plaintext of the age file of
+// size bytes in src, and the plaintext's size. Each ReadAt authenticates the
+// chunks it reads (and the final chunk is checked first, so a truncated or
+// extended file fails here); ReadAt may be called from several goroutines.
+// It copies less than Decrypt: a chunk is read, opened in place and copied
+// out, where Decrypt's reader copies each byte three times and allocates a
+// chunk buffer per chunk.
+func DecryptReaderAt(src io.ReaderAt, size int64, identities ...age.Identity) (io.ReaderAt, int64, error) {
+	r, n, err := age.DecryptReaderAt(src, size, identities...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("age decrypt: %w", err)
+	}
+	return r, n, nil
+}
+
 // EncryptedSize returns the size of the age file for a plaintext of n bytes,
 // without the header: 16 bytes of nonce, then 64 KiB chunks each with a
 // 16-byte tag.

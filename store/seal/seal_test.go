@@ -31,7 +31,7 @@ func TestSealOpenAnyK(t *testing.T) {
 	keys := cryptotest.FixedKeys(t)
 	for _, km := range [][2]int{{1, 0}, {1, 1}, {2, 1}, {3, 1}, {4, 2}, {3, 3}} {
 		k, m := km[0], km[1]
-		for _, size := range []int{1, 1000, 1 << 20} {
+		for _, size := range []int{1, 1000, 1 << 20, 3<<20 + 777} {
 			t.Run(fmt.Sprintf("%d+%d/%d", k, m, size), func(t *testing.T) {
 				plain := randBytes(uint64(size), size)
 				s, err := NewSealer(keys.AgeRecipient()).Seal(plain, k, m)
