@@ -311,6 +311,12 @@ func (t *FriendTarget) putFailed(ctx context.Context, err error) error {
 // GetShard fetches a shard. Its bytes are not checked here: the caller checks
 // them against the ID.
 func (t *FriendTarget) GetShard(ctx context.Context, id [32]byte) ([]byte, error) {
+	return t.GetShardInto(ctx, id, nil)
+}
+
+// GetShardInto is GetShard reading into buf's memory when it is large
+// enough (a restore reuses its shard buffers), else into a new buffer.
+func (t *FriendTarget) GetShardInto(ctx context.Context, id [32]byte, buf []byte) ([]byte, error) {
 	s, err := t.open(ctx, shardRequest{Op: opGet, ID: hex.EncodeToString(id[:])})
 	if err != nil {
 		return nil, err
@@ -324,7 +330,11 @@ func (t *FriendTarget) GetShard(ctx context.Context, id [32]byte) ([]byte, error
 		s.Reset()
 		return nil, fmt.Errorf("get shard %x from %s: %w: %d bytes", id[:4], t.p, ErrFrameTooLarge, r.Size)
 	}
-	b := make([]byte, r.Size)
+	b := buf[:0]
+	if int64(cap(b)) < r.Size {
+		b = make([]byte, r.Size)
+	}
+	b = b[:r.Size]
 	if _, err := io.ReadFull(s, b); err != nil {
 		return nil, fmt.Errorf("get shard %x from %s: %w", id[:4], t.p, err)
 	}

@@ -144,7 +144,7 @@ func (f *Fetcher) FetchInto(ctx context.Context, rec catalog.PackRecord, buf []b
 			if tg == nil {
 				err = fmt.Errorf("holder %s is not a friend any more", rec.Holders[i])
 			} else {
-				b, err = tg.GetShard(ctx, sh.ShardIDs[i])
+				b, err = getShard(ctx, tg, sh.ShardIDs[i])
 			}
 			results <- result{i, b, err, time.Since(t0)}
 		}()
@@ -153,6 +153,13 @@ func (f *Fetcher) FetchInto(ctx context.Context, rec catalog.PackRecord, buf []b
 		start()
 	}
 	shards := make([][]byte, len(rec.Holders))
+	// The shards' memory serves the next pack once this one is open (or
+	// given up): the plaintext is in buf, not in them.
+	defer func() {
+		for _, b := range shards {
+			putShardBuf(b)
+		}
+	}()
 	good := 0
 	var problems []error
 	// The shards are not hashed as they arrive: the pack's authenticated
@@ -183,6 +190,7 @@ func (f *Fetcher) FetchInto(ctx context.Context, rec catalog.PackRecord, buf []b
 			}
 			f.observe(rec.Holders[r.i], r.d, bad.Problem == "")
 			if bad.Problem != "" {
+				putShardBuf(r.b)
 				report(ctx, bad)
 				problems = append(problems, fmt.Errorf("shard %d on %s: %s", r.i, shortName(bad.Holder), bad.Problem))
 				if next < len(order) {
@@ -236,6 +244,40 @@ func (f *Fetcher) FetchInto(ctx context.Context, rec catalog.PackRecord, buf []b
 		if good == sh.K {
 			return nil, nil, err // every shard is what it should be: the pack itself does not open
 		}
+	}
+}
+
+// shardInto is a target that can read a shard into a caller's memory
+// (p2p.FriendTarget, target.MemTarget).
+type shardInto interface {
+	GetShardInto(ctx context.Context, id [32]byte, buf []byte) ([]byte, error)
+}
+
+// shardBufs keeps shard buffers between packs: a restore of 1 GiB otherwise
+// allocates, zeroes and collects 1.3 GB of them.
+var shardBufs sync.Pool // of *[]byte
+
+func getShard(ctx context.Context, tg target.ShardTarget, id [32]byte) ([]byte, error) {
+	into, ok := tg.(shardInto)
+	if !ok {
+		return tg.GetShard(ctx, id)
+	}
+	var buf []byte
+	if p, ok := shardBufs.Get().(*[]byte); ok {
+		buf = *p
+	}
+	b, err := into.GetShardInto(ctx, id, buf)
+	if err != nil {
+		putShardBuf(buf)
+		return nil, err
+	}
+	return b, nil
+}
+
+func putShardBuf(b []byte) {
+	if cap(b) > 0 {
+		b = b[:0]
+		shardBufs.Put(&b)
 	}
 }
 

@@ -53,6 +53,21 @@ func TestTarget(t *testing.T, newTarget func(t *testing.T) Target) {
 			if !bytes.Equal(got, b) {
 				t.Fatalf("GetShard returned %d bytes differing from the %d put", len(got), len(b))
 			}
+			if into, ok := tg.(interface {
+				GetShardInto(ctx context.Context, id [32]byte, buf []byte) ([]byte, error)
+			}); ok {
+				// Into a buffer too small (a new one), then into one large
+				// enough, full of other bytes (its memory, overwritten).
+				for _, buf := range [][]byte{make([]byte, 0, n/2), bytes.Repeat([]byte{0xee}, n+100)} {
+					got, err := into.GetShardInto(ctx, id, buf)
+					if err != nil || !bytes.Equal(got, b) {
+						t.Fatalf("GetShardInto(buffer of %d): %d bytes, %v; want the %d put", cap(buf), len(got), err, n)
+					}
+					if cap(buf) >= n && &got[0] != &buf[:1][0] {
+						t.Fatalf("GetShardInto did not use a buffer of %d bytes for %d", cap(buf), n)
+					}
+				}
+			}
 			if err := tg.DeleteShard(ctx, id); err != nil {
 				t.Fatalf("DeleteShard: %v", err)
 			}

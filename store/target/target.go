@@ -100,6 +100,12 @@ func (t *MemTarget) PutShard(ctx context.Context, id [32]byte, data []byte) erro
 
 // GetShard returns a copy of the stored bytes.
 func (t *MemTarget) GetShard(ctx context.Context, id [32]byte) ([]byte, error) {
+	return t.GetShardInto(ctx, id, nil)
+}
+
+// GetShardInto copies the stored bytes into buf's memory when it is large
+// enough, else into a new buffer.
+func (t *MemTarget) GetShardInto(ctx context.Context, id [32]byte, buf []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -112,7 +118,7 @@ func (t *MemTarget) GetShard(ctx context.Context, id [32]byte) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("get shard %x from %s: %w", id[:4], t.name, fs.ErrNotExist)
 	}
-	return slices.Clone(b), nil
+	return append(buf[:0], b...), nil
 }
 
 // HasShard reports whether the shard is stored.
