@@ -12,6 +12,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -122,10 +123,17 @@ func NewTableBuilder(opts Options) *Builder {
 		sz = maxAllocatorInitialSz
 	}
 	b := &Builder{
-		alloc: opts.AllocPool.Get(sz, "TableBuilder"),
-		opts:  &opts,
+		opts: &opts,
 	}
-	b.alloc.Tag = "Builder"
+	// plug: no z.Allocator where int is 32 bits. Its Allocate moves to a
+	// second buffer with uint64((bufIdx+1)<<32), which overflows int to 0
+	// there and loops forever: a table larger than the first buffer hung
+	// its flush (store/kv TestSuite/memory/LargeValues under qemu-arm). A
+	// nil allocator allocates each block with make.
+	if strconv.IntSize == 64 {
+		b.alloc = opts.AllocPool.Get(sz, "TableBuilder")
+		b.alloc.Tag = "Builder"
+	}
 	b.curBlock = &bblock{
 		data: b.alloc.Allocate(opts.BlockSize + padding),
 	}
