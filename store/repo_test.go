@@ -406,16 +406,8 @@ func TestBackupSkipsUnreadable(t *testing.T) {
 func TestIndexInSegments(t *testing.T) {
 	defer func(n int) { segmentSize = n }(segmentSize)
 	segmentSize = 3000 // ~60 entries
-	keys := cryptotest.FixedKeys(t)
-	net := newMemNet(4)
-	r := newTestRepo(t, keys, net)
-	src := t.TempDir()
-	makeTree(t, src)
+	keys, net, r, src, snap := backedUpTree(t)
 	ctx := t.Context()
-	snap, err := r.Backup(ctx, []string{src}, BackupOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	recoverAndRestore := func(what string) {
 		t.Helper()
 		refs, err := r.loadRefs(keyIndexRefs)
@@ -465,16 +457,8 @@ func TestIndexInSegments(t *testing.T) {
 // one has (a prune, a pack dropped), they are, and a file whose chunks went
 // is stored again rather than named by a snapshot that cannot restore it.
 func TestUnchangedFilesTrustTheParent(t *testing.T) {
-	keys := cryptotest.FixedKeys(t)
-	net := newMemNet(4)
-	r := newTestRepo(t, keys, net)
-	src := t.TempDir()
-	makeTree(t, src)
+	keys, net, r, src, s1 := backedUpTree(t)
 	ctx := t.Context()
-	s1, err := r.Backup(ctx, []string{src}, BackupOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if !r.parentStored(s1.ID) {
 		t.Fatal("a fresh snapshot is not trusted as a parent")
 	}
@@ -527,6 +511,21 @@ func TestUnchangedFilesTrustTheParent(t *testing.T) {
 	if r2.parentStored(s3.ID) {
 		t.Fatal("a recovered plug trusts a parent it did not make")
 	}
+}
+
+// backedUpTree backs up makeTree's tree with four friends in memory.
+func backedUpTree(t *testing.T) (*crypto.Keys, *memNet, *Repo, string, data.Snapshot) {
+	t.Helper()
+	keys := cryptotest.FixedKeys(t)
+	net := newMemNet(4)
+	r := newTestRepo(t, keys, net)
+	src := t.TempDir()
+	makeTree(t, src)
+	snap, err := r.Backup(t.Context(), []string{src}, BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys, net, r, src, snap
 }
 
 // findNode walks tree down to the file at path.
