@@ -44,8 +44,10 @@ const (
 	lanSettle = 30 * time.Second
 	// punchRetryAfter is how long a friend may stay on a stranger's limited
 	// relay before it is dialed again to retry hole punching (doubling each
-	// time, up to 32 times as long).
-	punchRetryAfter = 20 * time.Second
+	// time, up to 8 times as long, until a link carries data again; half as
+	// long again on the side with the greater peer ID).
+	punchRetryAfter    = 20 * time.Second
+	maxPunchRetryShift = 3
 )
 
 // Link kinds, as `plug friends` shows them.
@@ -121,9 +123,12 @@ type links struct {
 	reach    string // the reachability text last logged
 	started  time.Time
 	localIPs string // the local addresses last seen
+	lookedUp bool   // localIPs holds a look (it may be "": no address)
+	wasLAN   bool   // the last reachability known was "LAN only"
 	upgraded time.Time
 	observed map[string]time.Time // last dial to be seen over a transport
 	repunch  bool                 // retry hole punching at the next look
+	public   map[string]bool      // this plug's public direct addresses at the last look
 }
 
 // friendLink is what the keeper knows of one friend.
@@ -223,6 +228,13 @@ func (l *links) round(ctx context.Context) {
 	// "unknown" is a passing state, and "LAN only" is what every plug is
 	// for a moment after it starts: neither is news unless it lasts.
 	settling := r.State == "unknown" || (r.State == "lan" && time.Since(l.started) < lanSettle)
+	// Back on the internet (a DHT peer answered after a move or an outage):
+	// friends whose dials failed meanwhile are worth a dial now, not at the
+	// end of their backoff.
+	online := l.wasLAN && r.State != "lan" && r.State != "unknown"
+	if r.State != "unknown" {
+		l.wasLAN = r.State == "lan"
+	}
 	if r.Text != l.reach && !settling {
 		l.reach = r.Text
 		l.mu.Unlock()
@@ -230,9 +242,15 @@ func (l *links) round(ctx context.Context) {
 	} else {
 		l.mu.Unlock()
 	}
+	if online {
+		l.resetBackoff()
+	}
 	now := time.Now()
+	grew := l.publicAddrsGrew()
 	l.mu.Lock()
-	repunch := l.repunch
+	// A public address this plug did not have (peers now see it from
+	// outside, as after a move) may be what the last hole punch lacked.
+	repunch := l.repunch || grew
 	l.repunch = false
 	l.mu.Unlock()
 	var present []peer.ID
@@ -261,11 +279,20 @@ func (l *links) round(ctx context.Context) {
 			l.n.log.Info("friend's link changed", "friend", f.Name, "from", old, "to", s)
 			l.mu.Lock()
 		}
-		if link.Kind != LinkRelayed || !link.Limited {
+		// Only a link that carries data ends the backoff: between two tries
+		// the friend is offline for a moment while it is dialed again.
+		if link.Kind != LinkOffline && !link.Limited {
 			fl.punches = 0
 		}
+		// Both sides of a limited link keep this clock; the one with the
+		// greater ID waits half as long again, so that they do not both
+		// redial at once and start two punches that spoil each other.
+		punchWait := punchRetryAfter << min(fl.punches, maxPunchRetryShift)
+		if l.n.h.ID() > p {
+			punchWait += punchWait / 2
+		}
 		switch {
-		case link.Limited && l.n.cfg.ReconnectEvery > 0 && (repunch || now.Sub(link.opened) > punchRetryAfter<<min(fl.punches, 5)):
+		case link.Limited && l.n.cfg.ReconnectEvery > 0 && (repunch || now.Sub(link.opened) > punchWait):
 			// Stuck on a stranger's relay: hole punching was skipped or
 			// failed. Dial again through the relay, which makes the other
 			// side try a punch anew (with a growing wait: behind a
@@ -363,6 +390,32 @@ func (l *links) punchAgain() {
 	l.repunch = true
 	l.mu.Unlock()
 	l.kick()
+}
+
+// publicAddrsGrew reports whether the host has a public direct address
+// (an interface's, or one peers observed) that it did not have at the last
+// look. The first look reports nothing.
+func (l *links) publicAddrsGrew() bool {
+	h, ok := l.n.h.(interface{ AllAddrs() []ma.Multiaddr })
+	if !ok {
+		return false
+	}
+	now := map[string]bool{}
+	for _, a := range h.AllAddrs() {
+		if _, relayed := relayOf(a); !relayed && manet.IsPublicAddr(a) {
+			now[a.String()] = true
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	grew := false
+	if l.public != nil {
+		for a := range now {
+			grew = grew || !l.public[a]
+		}
+	}
+	l.public = now
+	return grew
 }
 
 // resetBackoff makes every offline friend due for a dial now.
@@ -670,10 +723,13 @@ func (l *links) checkNetwork() {
 	}
 	key := strings.Join(ips, " ")
 	l.mu.Lock()
-	old := l.localIPs
-	l.localIPs = key
+	old, looked := l.localIPs, l.lookedUp
+	l.localIPs, l.lookedUp = key, true
 	l.mu.Unlock()
-	if old == "" || old == key {
+	// A move can pass through no address at all (the cable is out, the
+	// interface is being set up): that look is remembered, so the address
+	// that comes after it is still a change.
+	if !looked || old == key {
 		return
 	}
 	closed := 0
@@ -691,10 +747,23 @@ func (l *links) checkNetwork() {
 	// looks again it ignores what peers report of connections from the new
 	// address: the observed addresses hole punching needs. ListenClose with
 	// no address closes nothing and makes the swarm look now.
-	if sw, ok := l.n.h.Network().(*swarm.Swarm); ok {
+	sw, _ := l.n.h.Network().(*swarm.Swarm)
+	if sw != nil {
 		sw.ListenClose()
 	}
+	if key == "" {
+		l.n.log.Info("this plug has lost its network (no address but loopback): it reconnects to friends when it has one", "was", old, "connections_closed", closed)
+		return
+	}
 	l.n.log.Info("this plug's network changed: reconnecting to friends", "was", old, "now", key, "connections_closed", closed)
+	if sw != nil {
+		// Dials that failed on the old network (or with none) say nothing
+		// of the new one, yet the swarm would refuse those addresses for
+		// a while.
+		for _, p := range l.n.h.Peerstore().Peers() {
+			sw.Backoff().Clear(p)
+		}
+	}
 	l.resetBackoff()
 	l.mu.Lock()
 	clear(l.observed)

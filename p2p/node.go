@@ -417,6 +417,7 @@ func (n *Node) bootstrapLoop(ctx context.Context) {
 		if ok > 0 {
 			if wasUp != 1 {
 				n.log.Info("DHT bootstrapped", "bootstrap_peers", ok)
+				n.links.kick() // back on the internet: see to the friends now
 			}
 			wasUp = 1
 			if err := <-n.dht.RefreshRoutingTable(); err != nil {
