@@ -486,10 +486,9 @@ func TestLAN(t *testing.T) {
 	sameFiles(t, src, filepath.Join(out, src))
 }
 
-// TestMovingPlug: ann's plug is carried to another house while it runs:
-// unplugged (no address at all for a while), then a new address behind a
-// new router. It says both in its log, its friends find it again within
-// 60 s, and its next backup succeeds.
+// TestMovingPlug: ann's plug is carried to another house while it runs: a
+// new address behind a new router. Its friends find it again within 60 s,
+// and its next backup succeeds.
 func TestMovingPlug(t *testing.T) {
 	lab := netlab.New(t)
 	base := t.TempDir()
@@ -522,14 +521,8 @@ func TestMovingPlug(t *testing.T) {
 	backupLab(t, ann, src)
 
 	four := lab.AddHome("four", netlab.HomeOptions{})
-	hasLine := func(p *labPlug, line string) func() bool {
-		return func() bool { return strings.Contains(p.d.logText(), line) }
-	}
-	ann.host.Unplug()
-	waitUntil(t, 15*time.Second, "ann to log that she lost her network", hasLine(ann, "this plug has lost its network"), ann)
-	four.Plug(ann.host)
 	moved := time.Now()
-	waitUntil(t, 15*time.Second, "ann to log her new network", hasLine(ann, "this plug's network changed"), ann)
+	ann.host.Move(four)
 	for _, f := range []*labPlug{bob, cat} {
 		// Found: a connection to ann that is not the old one. Usable: one
 		// that carries a backup (direct, hole-punched, or a friend's relay).

@@ -76,10 +76,8 @@ type Host struct {
 	NS   string // its namespace
 	mu   sync.Mutex
 	addr netip.Addr
-	home *Home // nil for a public host and an unplugged one
+	home *Home // nil for a public host
 	port string
-	// unplugged marks a host taken off its home's LAN (Unplug).
-	unplugged bool
 }
 
 // HomeOptions shape a home's router.
@@ -308,7 +306,7 @@ func (hm *Home) attach(h *Host) {
 	l.run("ip", "-n", h.NS, "link", "set", "eth0", "up")
 	l.run("ip", "-n", h.NS, "route", "add", "default", "via", hm.gateway().String())
 	h.mu.Lock()
-	h.addr, h.home, h.port, h.unplugged = addr, hm, port, false
+	h.addr, h.home, h.port = addr, hm, port
 	h.mu.Unlock()
 }
 
@@ -333,39 +331,16 @@ func (hm *Home) AddHost(name string) *Host {
 // address, as when a plug is carried to another house: processes on it keep
 // running and find their old address gone.
 func (h *Host) Move(to *Home) {
-	h.lab.t.Helper()
-	h.Unplug()
-	to.Plug(h)
-}
-
-// Unplug takes host h off its home's LAN, as when its cable is pulled:
-// processes on it keep running with no address but loopback until a home
-// plugs it in again (Plug).
-func (h *Host) Unplug() {
 	l := h.lab
 	l.t.Helper()
 	h.mu.Lock()
 	from, port := h.home, h.port
 	h.mu.Unlock()
 	if from == nil {
-		l.t.Fatal("netlab: only a host in a home can be unplugged")
+		l.t.Fatal("netlab: only a host in a home can move")
 	}
 	l.run("ip", "-n", from.Router, "link", "del", port) // its peer, eth0, goes too
-	h.mu.Lock()
-	h.addr, h.home, h.port, h.unplugged = netip.Addr{}, nil, "", true
-	h.mu.Unlock()
-}
-
-// Plug puts an unplugged host on the home's LAN, with a new address.
-func (hm *Home) Plug(h *Host) {
-	hm.lab.t.Helper()
-	h.mu.Lock()
-	unplugged := h.unplugged
-	h.mu.Unlock()
-	if !unplugged {
-		hm.lab.t.Fatal("netlab: only an unplugged host can be plugged in")
-	}
-	hm.attach(h)
+	to.attach(h)
 }
 
 // LimitUplink caps what the home sends to the internet at mbit Mbit/s with a
@@ -401,8 +376,7 @@ func (h *Host) Addr() netip.Addr {
 	return h.addr
 }
 
-// Home returns the home the host is in now, nil for a public host or an
-// unplugged one.
+// Home returns the home the host is in now, nil for a public host.
 func (h *Host) Home() *Home {
 	h.mu.Lock()
 	defer h.mu.Unlock()
