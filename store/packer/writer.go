@@ -60,10 +60,13 @@ type Stats struct {
 // acknowledged its shard, records the pack in the catalog. Packs are sealed
 // and sent in parallel.
 //
-// Memory is bounded whatever the size of the data: Parallel+1 pack buffers
-// of about (k+m)/k × TargetPackSize (the data pack being filled and the packs
-// being sealed and sent; each is encrypted in place, see seal.Sealer), and one
-// buffer for the metadata pack being filled.
+// Memory is bounded whatever the size of the data: at most Parallel+1 pack
+// buffers of about (k+m)/k × TargetPackSize (the data pack being filled and
+// the packs being sealed and sent; each is encrypted in place, see
+// seal.Sealer), and one buffer for the metadata pack being filled. A buffer
+// is made only when every one made so far is busy, and the one freed last is
+// used first: a backup that reads slower than it sends (many small files)
+// keeps two.
 //
 // Add and Flush are safe for concurrent use.
 type Writer struct {
@@ -81,7 +84,10 @@ type Writer struct {
 	pmu     sync.Mutex // guards pending
 	pending map[data.ID]struct{}
 
-	slots  chan *slot // free pack buffers
+	slots  chan struct{} // one token per pack buffer that may be taken
+	fmu    sync.Mutex    // guards free and made
+	free   []*slot       // pack buffers made and free, the last freed last
+	made   int           // pack buffers made
 	wg     sync.WaitGroup
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -131,10 +137,10 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 		k:       k,
 		zenc:    zenc,
 		pending: make(map[data.ID]struct{}),
-		slots:   make(chan *slot, cfg.Parallel+1),
+		slots:   make(chan struct{}, cfg.Parallel+1),
 	}
 	for range cfg.Parallel + 1 {
-		w.slots <- &slot{s: seal.NewSealer(cfg.Recipient)} // buffers are made on first use
+		w.slots <- struct{}{}
 	}
 	w.ctx, w.cancel = context.WithCancelCause(ctx)
 	return w, nil
@@ -274,7 +280,7 @@ func (w *Writer) Add(ctx context.Context, t data.BlobType, id data.ID, blob []by
 		}
 		b = w.open.b
 	} else {
-		if w.meta != nil && !fits(w.meta, len(stored)) {
+		if w.meta != nil && !metaFits(w.meta, len(stored)) {
 			if err := w.shipMeta(ctx); err != nil {
 				w.unpend(id)
 				return false, err
@@ -293,6 +299,18 @@ func (w *Writer) Add(ctx context.Context, t data.BlobType, id data.ID, blob []by
 
 func fits(b *pack.Builder, n int) bool { return b.Fits(n) && b.Count() < pack.MaxBlobsPerPack }
 
+// MetaPackSize is the size of blobs at which a metadata pack closes, a
+// quarter of a data pack's: its builder grows in the heap beside the data
+// packs' buffers for the whole backup, and a tree loaded for browsing or
+// restoring fetches its whole pack.
+const MetaPackSize = 2 << 20
+
+// metaFits reports whether a metadata blob of n bytes fits the metadata pack
+// being filled.
+func metaFits(b *pack.Builder, n int) bool {
+	return b.Count() == 0 || (b.Len()+n <= MetaPackSize && b.Count() < pack.MaxBlobsPerPack)
+}
+
 func (w *Writer) unpend(ids ...data.ID) {
 	w.pmu.Lock()
 	for _, id := range ids {
@@ -303,16 +321,34 @@ func (w *Writer) unpend(ids ...data.ID) {
 
 // takeSlot waits for a free pack buffer: while Parallel packs are in flight,
 // that wait is what bounds memory and slows the producer to the pace of the
-// friends.
+// friends. It takes the buffer freed last, and makes one only when none is
+// free.
 func (w *Writer) takeSlot(ctx context.Context) (*slot, error) {
 	select {
-	case sl := <-w.slots:
-		return sl, nil
+	case <-w.slots:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-w.ctx.Done():
 		return nil, context.Cause(w.ctx)
 	}
+	w.fmu.Lock()
+	defer w.fmu.Unlock()
+	if n := len(w.free); n > 0 {
+		sl := w.free[n-1]
+		w.free = w.free[:n-1]
+		return sl, nil
+	}
+	w.made++
+	return &slot{s: seal.NewSealer(w.cfg.Recipient)}, nil // its buffer is made on first use
+}
+
+// freeSlot gives back a pack buffer taken with takeSlot.
+func (w *Writer) freeSlot(sl *slot) {
+	sl.b = nil
+	w.fmu.Lock()
+	w.free = append(w.free, sl)
+	w.fmu.Unlock()
+	w.slots <- struct{}{}
 }
 
 // shipMeta ships the metadata pack being filled, with a slot of its own for
@@ -332,7 +368,7 @@ func (w *Writer) shipMeta(ctx context.Context) error {
 func (w *Writer) ship(_ context.Context, sl *slot, b *pack.Builder, meta bool) error {
 	w.wg.Add(1)
 	go func() {
-		defer func() { sl.b = nil; w.slots <- sl; w.wg.Done() }()
+		defer func() { w.freeSlot(sl); w.wg.Done() }()
 		ids := make([]data.ID, 0, b.Count())
 		for _, e := range b.Entries() {
 			ids = append(ids, e.ID)
@@ -424,8 +460,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 				return err
 			}
 		} else {
-			sl.b = nil
-			w.slots <- sl
+			w.freeSlot(sl)
 		}
 	}
 	if w.meta != nil && w.meta.Count() > 0 {

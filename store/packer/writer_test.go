@@ -171,6 +171,81 @@ func TestWriterStoresAndDeduplicates(t *testing.T) {
 	}
 }
 
+// A backup that reads slower than its packs are sealed and sent (many small
+// files) keeps one pack buffer busy at a time, and so makes no more than
+// that: each is about 12 MiB here, and the owner's memory is counted in
+// them.
+func TestWriterReusesTheBufferFreedLast(t *testing.T) {
+	keys := cryptotest.FixedKeys(t)
+	keyer := chunker.NewIDKeyer(keys.ChunkIDKey())
+	ts, _ := memTargets(3)
+	w, err := NewWriter(t.Context(), Config{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: catalog.NewCatalog(openKV(t)), Parallel: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeOK(t, w)
+	for i := range 5 {
+		chunkInto(t, w, keyer, bytes.NewReader(randBytes(uint64(10+i), pack.TargetPackSize-1<<20)))
+		// The next pack is read only once this one is stored.
+		if err := w.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := w.Stats(); st.Packs != 5 {
+		t.Fatalf("%d packs stored, want 5", st.Packs)
+	}
+	w.fmu.Lock()
+	made := w.made
+	w.fmu.Unlock()
+	if made != 1 {
+		t.Fatalf("%d pack buffers made for packs stored one after the other, want 1", made)
+	}
+
+}
+
+// Metadata blobs go to packs of their own that close at MetaPackSize (plus
+// the blob that closes them), not at a data pack's size.
+func TestWriterMetaPacksAreSmall(t *testing.T) {
+	keys := cryptotest.FixedKeys(t)
+	keyer := chunker.NewIDKeyer(keys.ChunkIDKey())
+	ts, _ := memTargets(3)
+	cat := catalog.NewCatalog(openKV(t))
+	w, err := NewWriter(t.Context(), Config{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeOK(t, w)
+	const blob = 100 << 10
+	for i := range 60 { // 6 MiB that zstd cannot shrink
+		b := randBytes(uint64(100+i), blob)
+		if _, err := w.Add(t.Context(), data.TreeBlob, data.ID(keyer.ID(b)), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int
+	err = cat.Packs(func(rec catalog.PackRecord) error {
+		if !rec.Meta {
+			t.Errorf("pack %s of tree blobs is not marked as metadata", rec.ID.Short())
+		}
+		sizes = append(sizes, rec.Shape.Size)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sizes) < 3 {
+		t.Fatalf("6 MiB of tree blobs went into %d packs of %v bytes, want at least 3 of at most %d", len(sizes), sizes, MetaPackSize)
+	}
+	for _, n := range sizes {
+		if n > MetaPackSize+blob+64<<10 {
+			t.Fatalf("a metadata pack of %d bytes (ciphertext), want at most about %d", n, MetaPackSize+blob)
+		}
+	}
+}
+
 func TestWriterTooFewTargets(t *testing.T) {
 	keys := cryptotest.FixedKeys(t)
 	ts, _ := memTargets(1)

@@ -1122,12 +1122,12 @@ func buildL0Table(iter y.Iterator, dropPrefixes [][]byte, bopts table.Options) *
 // handleMemTableFlush must be run serially.
 func (db *DB) handleMemTableFlush(mt *memTable, dropPrefixes [][]byte) error {
 	bopts := buildTableOptions(db)
-	// plug: the builder starts with a buffer of twice TableSize and doubles
-	// it while the table grows. A level-0 table holds a memtable, so start
-	// it with a buffer of the memtable's size (its arena holds more than the
-	// table will) rather than growing 2, 4, 8 MiB buffers from a 1 MiB
-	// table size.
-	bopts.TableSize = max(bopts.TableSize, uint64(mt.sl.MemSize())/2)
+	// plug: no z.Allocator for a level-0 table. Its first buffer is twice
+	// TableSize rounded up to a power of two, and it doubles while the table
+	// grows: for a table the size of a memtable it held 16 MiB, twice what
+	// the table needs, at every flush (the owner's peak while backing up a
+	// million files). Blocks made with make cost what the table holds.
+	bopts.NoAllocator = true
 	itr := mt.sl.NewUniIterator(false)
 	builder := buildL0Table(itr, nil, bopts)
 	defer builder.Close()

@@ -125,12 +125,13 @@ func NewTableBuilder(opts Options) *Builder {
 	b := &Builder{
 		opts: &opts,
 	}
-	// plug: no z.Allocator where int is 32 bits. Its Allocate moves to a
-	// second buffer with uint64((bufIdx+1)<<32), which overflows int to 0
-	// there and loops forever: a table larger than the first buffer hung
-	// its flush (store/kv TestSuite/memory/LargeValues under qemu-arm). A
-	// nil allocator allocates each block with make.
-	if strconv.IntSize == 64 {
+	// plug: no z.Allocator where int is 32 bits, nor when the options say
+	// so (a level-0 table, see handleMemTableFlush). On 32 bits its Allocate
+	// moves to a second buffer with uint64((bufIdx+1)<<32), which overflows
+	// int to 0 there and loops forever: a table larger than the first buffer
+	// hung its flush (store/kv TestSuite/memory/LargeValues under qemu-arm).
+	// A nil allocator allocates each block with make.
+	if strconv.IntSize == 64 && !opts.NoAllocator {
 		b.alloc = opts.AllocPool.Get(sz, "TableBuilder")
 		b.alloc.Tag = "Builder"
 	}

@@ -70,6 +70,10 @@ type Options struct {
 	IndexCache *ristretto.Cache[uint64, *fb.TableIndex]
 
 	AllocPool *z.AllocatorPool
+	// NoAllocator makes a Builder allocate each block with make rather than
+	// from a z.Allocator (plug: set for level-0 tables, see
+	// handleMemTableFlush).
+	NoAllocator bool
 
 	// ZSTDCompressionLevel is the ZSTD compression level used for compressing blocks.
 	ZSTDCompressionLevel int
