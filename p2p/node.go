@@ -331,57 +331,10 @@ func (n *Node) connected(_ network.Network, c network.Conn) {
 			}
 		}
 	}
-	if _, relayed := relayOf(c.RemoteMultiaddr()); relayed {
-		n.uncrossRelays(p)
-	}
 	n.goRun(func(context.Context) { n.friends.touch(p, addrStrings(n.h.Peerstore().Addrs(p))) })
 	n.goRun(func(ctx context.Context) { n.refreshUsage(ctx, p, false) })
 	n.links.kick()
 	n.runConnectHooks(p)
-}
-
-// crossedWindow is how young two relayed connections must be to be taken
-// for a crossing: two plugs that dial each other at once do so within a few
-// seconds. An older one may carry a transfer, or be dead without knowing it
-// (its friend moved and the relay has not noticed yet): a fresh one is not
-// dropped in its favour.
-const crossedWindow = 10 * time.Second
-
-// uncrossRelays keeps one relayed connection with friend p when the two
-// plugs dialed each other through relays at once (both back after a move,
-// both redialing after a failed punch). Each plug's inbound relayed
-// connection makes it start a hole punch, and two punches the two ways spoil
-// each other: the coordination stream of one arrives on the connection the
-// other side sees as inbound, which it resets. Both sides keep the
-// connection dialed by the smaller peer ID, so the greater one punches alone.
-// Only connections opened within crossedWindow count.
-func (n *Node) uncrossRelays(p peer.ID) {
-	keep := network.DirOutbound
-	if n.h.ID() > p {
-		keep = network.DirInbound
-	}
-	kept := false
-	var drop []network.Conn
-	for _, c := range n.h.Network().ConnsToPeer(p) {
-		if _, r := relayOf(c.RemoteMultiaddr()); !r || c.IsClosed() {
-			continue
-		}
-		if time.Since(c.Stat().Opened) >= crossedWindow {
-			continue // not a crossing: it may carry a transfer, or be dead (the friend moved) without knowing it
-		}
-		if c.Stat().Direction == keep {
-			kept = true
-		} else {
-			drop = append(drop, c)
-		}
-	}
-	if !kept {
-		return
-	}
-	for _, c := range drop {
-		n.log.Debug("dropping a relayed connection that crossed the friend's", "peer", p.String(), "addr", c.RemoteMultiaddr().String(), "direction", c.Stat().Direction.String())
-		n.goRun(func(context.Context) { n.closeConn(c) }) // not from within a swarm notification
-	}
 }
 
 // runConnectHooks tells the protocols above that friend p is online.
