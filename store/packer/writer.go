@@ -65,8 +65,8 @@ type Stats struct {
 // the packs being sealed and sent; each is encrypted in place, see
 // seal.Sealer), and one buffer for the metadata pack being filled. A buffer
 // is made only when every one made so far is busy, and the one freed last is
-// used first: a backup that reads slower than it sends (many small files)
-// keeps two.
+// used first, so a backup whose packs are stored as fast as they fill makes
+// fewer.
 //
 // Add and Flush are safe for concurrent use.
 type Writer struct {

@@ -200,7 +200,6 @@ func TestWriterReusesTheBufferFreedLast(t *testing.T) {
 	if made != 1 {
 		t.Fatalf("%d pack buffers made for packs stored one after the other, want 1", made)
 	}
-
 }
 
 // Metadata blobs go to packs of their own that close at MetaPackSize (plus

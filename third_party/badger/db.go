@@ -1124,9 +1124,9 @@ func (db *DB) handleMemTableFlush(mt *memTable, dropPrefixes [][]byte) error {
 	bopts := buildTableOptions(db)
 	// plug: no z.Allocator for a level-0 table. Its first buffer is twice
 	// TableSize rounded up to a power of two, and it doubles while the table
-	// grows: for a table the size of a memtable it held 16 MiB, twice what
-	// the table needs, at every flush (the owner's peak while backing up a
-	// million files). Blocks made with make cost what the table holds.
+	// grows: it held 16 MiB at every flush for a table of at most one
+	// memtable's entries (a peak of the owner backing up a million files).
+	// Blocks made with make cost what the table holds.
 	bopts.NoAllocator = true
 	itr := mt.sl.NewUniIterator(false)
 	builder := buildL0Table(itr, nil, bopts)
