@@ -234,14 +234,7 @@ func TestAgeRoundTrip(t *testing.T) {
 		}
 	}
 	// Another owner cannot decrypt.
-	other, err := NewPhrase()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ko, err := DeriveKeys(other)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ko := otherKeys(t)
 	var buf bytes.Buffer
 	encryptTo(t, &buf, k.AgeRecipient(), []byte("secret"))
 	if _, err := Decrypt(&buf, ko.AgeIdentity()); err == nil {
@@ -327,6 +320,20 @@ func BenchmarkEncrypt(b *testing.B) {
 }
 
 // encryptTo encrypts plain to dst for r, failing the test on any error.
+// otherKeys returns the keys of another owner, from new words.
+func otherKeys(t testing.TB) *Keys {
+	t.Helper()
+	other, err := NewPhrase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := DeriveKeys(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 func encryptTo(t testing.TB, dst io.Writer, r age.Recipient, plain []byte) {
 	t.Helper()
 	w, err := Encrypt(dst, r)

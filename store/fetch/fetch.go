@@ -106,12 +106,17 @@ func (f *Fetcher) order(rec catalog.PackRecord) []int {
 // of its trailer. An error wraps seal.ErrNotEnoughShards when fewer than k intact
 // shards could be had.
 func (f *Fetcher) Fetch(ctx context.Context, rec catalog.PackRecord) ([]byte, []pack.Entry, error) {
-	return f.FetchInto(ctx, rec, nil) // a buffer of the pack's size
+	if err := rec.Shape.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("fetch pack %s: %w", rec.ID.Short(), err)
+	}
+	return f.FetchInto(ctx, rec, make([]byte, 0, rec.Shape.JoinedSize()))
 }
 
-// FetchInto is Fetch opening the pack into buf's memory, when it is large
-// enough (else into a new buffer): a caller fetching pack after pack keeps
-// one buffer, and its memory does not depend on the collector's timing.
+// FetchInto is Fetch with the pack's memory taken from buf when it is large
+// enough (else a new buffer): the data shards are read into it back to back
+// and the pack is decrypted where they lie, so the plaintext is buf's
+// memory and a caller fetching pack after pack needs one buffer, whatever
+// the collector does. No goroutine of the fetch touches buf once it returns.
 func (f *Fetcher) FetchInto(ctx context.Context, rec catalog.PackRecord, buf []byte) ([]byte, []pack.Entry, error) {
 	sh := rec.Shape
 	if err := sh.Validate(); err != nil {
@@ -120,8 +125,47 @@ func (f *Fetcher) FetchInto(ctx context.Context, rec catalog.PackRecord, buf []b
 	if len(rec.Holders) != sh.K+sh.M {
 		return nil, nil, fmt.Errorf("fetch pack %s: %d holders for %d shards", rec.ID.Short(), len(rec.Holders), sh.K+sh.M)
 	}
+	if need := sh.JoinedSize(); cap(buf) < need {
+		// Room for a pack closed at its target size, so that the next one
+		// (a little larger, perhaps) fits too.
+		buf = make([]byte, max(need, JoinedBufferSize))
+	}
+	buf = buf[:sh.JoinedSize()]
+	// The pack's authenticated encryption checks every byte of the k
+	// shards used, so they are not hashed as they arrive. When it fails,
+	// the shards are fetched again, each checked against its ID, the bad
+	// ones reported and replaced from other holders.
+	failed := make([]bool, len(rec.Holders))
+	plain, err := f.fetchOpen(ctx, rec, buf, failed, false)
+	if errors.Is(err, errNotOpened) {
+		plain, err = f.fetchOpen(ctx, rec, buf, failed, true)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	entries, err := pack.Parse(plain)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pack %s: %w", rec.ID.Short(), err)
+	}
+	return plain, entries, nil
+}
+
+// JoinedBufferSize is the buffer FetchInto makes when it is given none
+// large enough: the data shards of a pack closed at its target size.
+const JoinedBufferSize = pack.MaxPlainSize + 64<<10
+
+// errNotOpened says the shards fetched unchecked did not open the pack.
+var errNotOpened = errors.New("the pack's shards do not open it")
+
+// fetchOpen fetches k shards of rec, the data shards into their places in
+// buf (len(buf) is the pack's JoinedSize), and opens the pack there. It
+// asks no holder that failed before (failed, which it updates). checked
+// hashes each shard as it arrives; unchecked, a pack that does not open is
+// errNotOpened.
+func (f *Fetcher) fetchOpen(ctx context.Context, rec catalog.PackRecord, buf []byte, failed []bool, checked bool) ([]byte, error) {
+	sh := rec.Shape
+	size := sh.ShardSize()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	type result struct {
 		i   int
 		b   []byte
@@ -129,9 +173,13 @@ func (f *Fetcher) FetchInto(ctx context.Context, rec catalog.PackRecord, buf []b
 		d   time.Duration
 	}
 	results := make(chan result, len(rec.Holders))
-	order := f.order(rec)
-	next := 0
-	running := 0
+	var order []int
+	for _, i := range f.order(rec) {
+		if !failed[i] {
+			order = append(order, i)
+		}
+	}
+	next, running := 0, 0
 	start := func() {
 		i := order[next]
 		next++
@@ -141,109 +189,94 @@ func (f *Fetcher) FetchInto(ctx context.Context, rec catalog.PackRecord, buf []b
 			tg := f.target(rec.Holders[i])
 			var b []byte
 			var err error
-			if tg == nil {
+			switch {
+			case tg == nil:
 				err = fmt.Errorf("holder %s is not a friend any more", rec.Holders[i])
-			} else {
+			case i < sh.K:
+				// A data shard goes to its place (capacity: its size).
+				b, err = getShardInto(ctx, tg, sh.ShardIDs[i], buf[i*size:i*size:(i+1)*size])
+			default:
 				b, err = getShard(ctx, tg, sh.ShardIDs[i])
 			}
 			results <- result{i, b, err, time.Since(t0)}
 		}()
 	}
-	for next < sh.K {
-		start()
-	}
 	shards := make([][]byte, len(rec.Holders))
-	// The shards' memory serves the next pack once this one is open (or
-	// given up): the plaintext is in buf, not in them.
+	// Every fetch still running writes into buf or a pooled buffer: it is
+	// stopped and waited for before buf goes back to the caller.
 	defer func() {
-		for _, b := range shards {
+		cancel()
+		for ; running > 0; running-- {
+			if r := <-results; r.i >= sh.K {
+				putShardBuf(r.b)
+			}
+		}
+		for _, b := range shards[sh.K:] {
 			putShardBuf(b)
 		}
 	}()
+	for next < len(order) && next < sh.K {
+		start()
+	}
 	good := 0
 	var problems []error
-	// The shards are not hashed as they arrive: the pack's authenticated
-	// encryption checks every byte of the k used. Only when opening fails
-	// are they checked one by one against their IDs, the bad ones reported
-	// and replaced from other holders, and every later one checked too.
-	checked := false
-	for {
-		for good < sh.K && running > 0 {
-			r := <-results
-			running--
-			bad := BadShard{Pack: rec.ID, Index: r.i, Shard: sh.ShardIDs[r.i], Holder: rec.Holders[r.i]}
+	for good < sh.K && running > 0 {
+		r := <-results
+		running--
+		bad := BadShard{Pack: rec.ID, Index: r.i, Shard: sh.ShardIDs[r.i], Holder: rec.Holders[r.i]}
+		switch {
+		case r.err != nil && ctx.Err() != nil:
+			return nil, ctx.Err()
+		case r.err != nil:
+			bad.Problem = "unreachable"
 			switch {
-			case r.err != nil && ctx.Err() != nil:
-				return nil, nil, ctx.Err()
-			case r.err != nil:
-				bad.Problem = "unreachable"
-				switch {
-				case errors.Is(r.err, fs.ErrNotExist):
-					bad.Problem = "missing"
-				case errors.Is(r.err, proof.ErrCorrupt):
-					bad.Problem = "corrupt"
-				}
-				bad.Err = r.err.Error()
-			case len(r.b) != sh.ShardSize() || (checked && seal.ShardID(r.b) != sh.ShardIDs[r.i]):
+			case errors.Is(r.err, fs.ErrNotExist):
+				bad.Problem = "missing"
+			case errors.Is(r.err, proof.ErrCorrupt):
 				bad.Problem = "corrupt"
-				bad.Err = fmt.Sprintf("%d bytes that do not hash to the shard ID", len(r.b))
 			}
-			f.observe(rec.Holders[r.i], r.d, bad.Problem == "")
-			if bad.Problem != "" {
+			bad.Err = r.err.Error()
+		case len(r.b) != size || (checked && seal.ShardID(r.b) != sh.ShardIDs[r.i]):
+			bad.Problem = "corrupt"
+			bad.Err = fmt.Sprintf("%d bytes that do not hash to the shard ID", len(r.b))
+		}
+		f.observe(rec.Holders[r.i], r.d, bad.Problem == "")
+		if bad.Problem != "" {
+			if r.i >= sh.K {
 				putShardBuf(r.b)
-				report(ctx, bad)
-				problems = append(problems, fmt.Errorf("shard %d on %s: %s", r.i, shortName(bad.Holder), bad.Problem))
-				if next < len(order) {
-					start()
-				}
-				continue
 			}
-			shards[r.i] = r.b
-			good++
-		}
-		if good < sh.K {
-			return nil, nil, fmt.Errorf("pack %s: %w: %d of %d shards intact, need %d (%w)", rec.ID.Short(), seal.ErrNotEnoughShards, good, sh.K+sh.M, sh.K, errors.Join(problems...))
-		}
-		fetched := make([]bool, len(shards))
-		for i, b := range shards {
-			fetched[i] = b != nil
-		}
-		plain, err := seal.OpenInto(sh, shards, f.identity, buf)
-		if err == nil {
-			cancel() // stop the slower fetches
-			entries, err := pack.Parse(plain)
-			if err != nil {
-				return nil, nil, fmt.Errorf("pack %s: %w", rec.ID.Short(), err)
-			}
-			return plain, entries, nil
-		}
-		if checked {
-			return nil, nil, err
-		}
-		// Find the shards that spoiled it.
-		checked = true
-		for i, b := range shards {
-			if !fetched[i] {
-				shards[i] = nil // rebuilt from the others, not fetched
-				continue
-			}
-			if seal.ShardID(b) == sh.ShardIDs[i] {
-				continue
-			}
-			bad := BadShard{Pack: rec.ID, Index: i, Shard: sh.ShardIDs[i], Holder: rec.Holders[i], Problem: "corrupt",
-				Err: fmt.Sprintf("%d bytes that do not hash to the shard ID", len(b))}
+			failed[r.i] = true
 			report(ctx, bad)
-			problems = append(problems, fmt.Errorf("shard %d on %s: corrupt", i, shortName(bad.Holder)))
-			f.observe(rec.Holders[i], 0, false)
-			shards[i] = nil
-			good--
+			problems = append(problems, fmt.Errorf("shard %d on %s: %s", r.i, shortName(bad.Holder), bad.Problem))
 			if next < len(order) {
 				start()
 			}
+			continue
 		}
-		if good == sh.K {
-			return nil, nil, err // every shard is what it should be: the pack itself does not open
+		if r.i < sh.K && &r.b[0] != &buf[r.i*size] {
+			copy(buf[r.i*size:], r.b) // a target that reads into its own memory
+			r.b = buf[r.i*size : (r.i+1)*size]
 		}
+		shards[r.i] = r.b
+		good++
+	}
+	if good < sh.K {
+		bad := 0
+		for _, f := range failed {
+			if f {
+				bad++
+			}
+		}
+		return nil, fmt.Errorf("pack %s: %w: %d of %d shards intact, need %d (%w)", rec.ID.Short(), seal.ErrNotEnoughShards, len(rec.Holders)-bad, sh.K+sh.M, sh.K, errors.Join(problems...))
+	}
+	plain, err := seal.OpenJoined(sh, shards, buf, f.identity)
+	switch {
+	case err == nil:
+		return plain, nil
+	case checked:
+		return nil, err // every shard is what it should be: the pack itself does not open
+	default:
+		return nil, fmt.Errorf("%w: %w", errNotOpened, err)
 	}
 }
 
@@ -256,6 +289,15 @@ type shardInto interface {
 // shardBufs keeps shard buffers between packs: a restore of 1 GiB otherwise
 // allocates, zeroes and collects 1.3 GB of them.
 var shardBufs sync.Pool // of *[]byte
+
+// getShardInto reads a shard into slot's capacity when the target can
+// (else into the target's own memory).
+func getShardInto(ctx context.Context, tg target.ShardTarget, id [32]byte, slot []byte) ([]byte, error) {
+	if into, ok := tg.(shardInto); ok {
+		return into.GetShardInto(ctx, id, slot)
+	}
+	return tg.GetShard(ctx, id)
+}
 
 func getShard(ctx context.Context, tg target.ShardTarget, id [32]byte) ([]byte, error) {
 	into, ok := tg.(shardInto)

@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/plug-net/plug/crypto/cryptotest"
@@ -107,6 +109,108 @@ func TestFetchRebuildsFromParity(t *testing.T) {
 	}
 	if len(bad) != 1 || bad[0].Problem != "missing" {
 		t.Fatalf("reported %+v, want shard 0 missing", bad)
+	}
+}
+
+// TestFetchIntoOpensInTheCallersBuffer: the data shards are read into the
+// caller's buffer and the pack decrypted there, so fetching pack after pack
+// with the buffer handed back allocates no pack-sized memory.
+func TestFetchIntoOpensInTheCallersBuffer(t *testing.T) {
+	rec, plain, holders := sealedPack(t, 3, 1)
+	f := newFetcher(t, holders)
+	buf := make([]byte, 0, JoinedBufferSize)
+	got, _, err := f.FetchInto(t.Context(), rec, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, plain) {
+		t.Fatal("the plaintext differs from the pack's")
+	}
+	if &got[:1][0] != &buf[:1][0] {
+		t.Fatal("the plaintext is not in the caller's buffer")
+	}
+	allocs := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := f.FetchInto(b.Context(), rec, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	if per := allocs.AllocedBytesPerOp(); per > int64(len(plain))/4 {
+		t.Fatalf("a fetch into a buffer that fits allocates %d bytes, for a pack of %d", per, len(plain))
+	}
+}
+
+// TestFetchRebuildsIntoPlace: with a data shard missing and an altered
+// one (more than one fetch pass), the rebuilt data shard lands in the
+// caller's buffer and the pack opens.
+func TestFetchRebuildsIntoPlace(t *testing.T) {
+	rec, plain, holders := sealedPack(t, 3, 2)
+	holders["friend-0"].Wipe()
+	holders["friend-2"].Tamper(rec.Shape.ShardIDs[2], func(b []byte) []byte { b[7] ^= 1; return b })
+	buf := make([]byte, 0, JoinedBufferSize)
+	var bad []BadShard
+	ctx := WithBadShards(t.Context(), func(b BadShard) { bad = append(bad, b) })
+	got, _, err := newFetcher(t, holders).FetchInto(ctx, rec, buf)
+	if err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("FetchInto: %v (plaintext equal: %v)", err, bytes.Equal(got, plain))
+	}
+	if &got[:1][0] != &buf[:1][0] {
+		t.Fatal("the plaintext is not in the caller's buffer")
+	}
+	if len(bad) != 2 || bad[0].Index != 0 || bad[0].Problem != "missing" || bad[1].Index != 2 || bad[1].Problem != "corrupt" {
+		t.Fatalf("reported %+v, want shard 0 missing, then shard 2 corrupt (each once)", bad)
+	}
+}
+
+// stuckTarget answers no shard until its request is cancelled, then
+// scribbles over the memory it was given, as a network read cut short
+// might.
+type stuckTarget struct {
+	*target.MemTarget
+	inFlight *atomic.Int32
+}
+
+func (s stuckTarget) GetShardInto(ctx context.Context, id [32]byte, buf []byte) ([]byte, error) {
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	<-ctx.Done()
+	buf = buf[:cap(buf)]
+	for i := range buf {
+		buf[i] = 0xAA
+	}
+	return nil, ctx.Err()
+}
+
+// TestFetchIntoLeavesTheBufferWhenItReturns: a fetch that is cancelled
+// returns only once no request of it can still write into the buffer.
+func TestFetchIntoLeavesTheBufferWhenItReturns(t *testing.T) {
+	rec, _, holders := sealedPack(t, 2, 1)
+	var inFlight atomic.Int32
+	stuck := stuckTarget{holders["friend-1"], &inFlight}
+	f := New(func(h string) target.ShardTarget {
+		if h == "friend-1" {
+			return stuck
+		}
+		return holders[h]
+	}, cryptotest.FixedKeys(t).AgeIdentity())
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	buf := make([]byte, 0, JoinedBufferSize)
+	go func() {
+		_, _, err := f.FetchInto(ctx, rec, buf)
+		done <- err
+	}()
+	for inFlight.Load() == 0 {
+		runtime.Gosched() // until the stuck holder was asked
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("FetchInto: %v, want cancelled", err)
+	}
+	if n := inFlight.Load(); n != 0 {
+		t.Fatalf("FetchInto returned with %d requests still writing into the buffer", n)
 	}
 }
 

@@ -467,8 +467,10 @@ func (p *plan) fetchAndWrite(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for range packsAtOnce {
 		wg.Go(func() {
-			// Each worker keeps the buffer of its last pack for the next:
-			// a restore holds packsAtOnce of them, whatever the collector does.
+			// Each worker keeps the buffer of its last pack for the next
+			// (the pack's data shards are read into it and decrypted
+			// there): a restore holds packsAtOnce of them, whatever the
+			// collector does.
 			var buf []byte
 			for j := range jobs {
 				var err error
@@ -699,9 +701,10 @@ func (p *plan) fetchPack(ctx context.Context, pid data.ID, uses []use, moves int
 	return plain[:0], err // a destError, or the pack's content
 }
 
-// maxKeptBuffer bounds the plaintext buffer a worker keeps for its next
-// pack: any pack closed at its target size fits.
-const maxKeptBuffer = pack.MaxPlainSize + 1<<20
+// maxKeptBuffer bounds the buffer a worker keeps for its next pack: the
+// one fetch.FetchInto makes fits, as does any pack closed at its target
+// size.
+const maxKeptBuffer = fetch.JoinedBufferSize + 1<<20
 
 // followChunks fetches the chunks of uses from the packs the catalog names
 // for them now (pid, which held them, is gone); why is the error that

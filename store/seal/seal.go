@@ -437,30 +437,59 @@ func (s shardReader) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// OpenChecked rebuilds missing data shards and decrypts the pack into a new
-// buffer the caller owns. A shard that is not what its ID says makes it
-// fail (the encryption is authenticated, and a wrong shard spoils what is
-// rebuilt from it), and the caller then checks them one by one.
-func OpenChecked(sh Shape, shards [][]byte, identity age.Identity) ([]byte, error) {
-	return OpenInto(sh, shards, identity, nil)
-}
+// JoinedSize is the memory OpenJoined needs for a pack of this shape: its
+// k data shards back to back.
+func (s Shape) JoinedSize() int { return s.K * s.ShardSize() }
 
-// OpenInto is OpenChecked decrypting into dst's memory when it is large
-// enough (a buffer from an earlier pack), else into a new buffer.
-func OpenInto(sh Shape, shards [][]byte, identity age.Identity, dst []byte) ([]byte, error) {
-	for _, b := range shards[:sh.K] {
-		if b == nil {
-			enc, err := encoder(sh.K, sh.M)
-			if err != nil {
-				return nil, err
-			}
-			if err := enc.ReconstructData(shards); err != nil {
-				return nil, fmt.Errorf("open pack %s: rebuild: %w", sh.PackID().Short(), err)
-			}
-			break
+// OpenJoined decrypts a pack whose k data shards lie back to back in joined
+// (shard i at joined[i*size:(i+1)*size], size the shard size), in place: the
+// plaintext it returns is joined's memory. A data shard not fetched is
+// rebuilt where it goes from the parity shards given, so shards[i] of a
+// missing data shard must be nil or empty. The shards are not checked
+// against their IDs: the pack's authenticated encryption fails on any wrong
+// byte, and on an error joined's content is undefined (the caller fetches
+// the shards again and checks them one by one).
+func OpenJoined(sh Shape, shards [][]byte, joined []byte, identity age.Identity) ([]byte, error) {
+	if err := sh.Validate(); err != nil {
+		return nil, err
+	}
+	size := sh.ShardSize()
+	if len(shards) != sh.K+sh.M || len(joined) < sh.JoinedSize() {
+		return nil, fmt.Errorf("open pack %s: %d shards in %d bytes for a %d+%d pack of %d-byte shards", sh.PackID().Short(), len(shards), len(joined), sh.K, sh.M, size)
+	}
+	rebuild := false
+	for i, b := range shards[:sh.K] {
+		slot := joined[i*size : (i+1)*size : (i+1)*size]
+		switch {
+		case len(b) == 0:
+			shards[i] = slot[:0] // rebuilt into its place
+			rebuild = true
+		case len(b) != size || &b[0] != &slot[0]:
+			return nil, fmt.Errorf("open pack %s: data shard %d is not in its place", sh.PackID().Short(), i)
 		}
 	}
-	return decryptShards(sh, shards, identity, dst[:0])
+	if rebuild {
+		enc, err := encoder(sh.K, sh.M)
+		if err != nil {
+			return nil, err
+		}
+		if err := enc.ReconstructData(shards); err != nil {
+			return nil, fmt.Errorf("open pack %s: rebuild: %w", sh.PackID().Short(), err)
+		}
+		for i, b := range shards[:sh.K] {
+			if &b[0] != &joined[i*size] {
+				return nil, fmt.Errorf("open pack %s: data shard %d was not rebuilt in its place", sh.PackID().Short(), i)
+			}
+		}
+	}
+	plain, err := crypto.DecryptInPlace(joined[:sh.Size], identity)
+	if err != nil {
+		return nil, fmt.Errorf("open pack %s: %w", sh.PackID().Short(), err)
+	}
+	if len(plain) > pack.MaxPackSize {
+		return nil, fmt.Errorf("open pack %s: %w: plaintext of %d bytes, more than %d", sh.PackID().Short(), pack.ErrMalformed, len(plain), pack.MaxPackSize)
+	}
+	return plain, nil
 }
 
 // Recut cuts a sealed pack's ciphertext again into k data and m parity
