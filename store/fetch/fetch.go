@@ -261,13 +261,8 @@ func (f *Fetcher) fetchOpen(ctx context.Context, rec catalog.PackRecord, buf []b
 		good++
 	}
 	if good < sh.K {
-		bad := 0
-		for _, f := range failed {
-			if f {
-				bad++
-			}
-		}
-		return nil, fmt.Errorf("pack %s: %w: %d of %d shards intact, need %d (%w)", rec.ID.Short(), seal.ErrNotEnoughShards, len(rec.Holders)-bad, sh.K+sh.M, sh.K, errors.Join(problems...))
+		// Every holder not failed before was asked: good is all there is.
+		return nil, fmt.Errorf("pack %s: %w: %d of %d shards intact, need %d (%w)", rec.ID.Short(), seal.ErrNotEnoughShards, good, sh.K+sh.M, sh.K, errors.Join(problems...))
 	}
 	plain, err := seal.OpenJoined(sh, shards, buf, f.identity)
 	switch {
