@@ -732,16 +732,30 @@ func (l *links) checkNetwork() {
 	if !looked || old == key {
 		return
 	}
+	// An address gone (a move, not just a new address beside the old):
+	// QUIC's connections, on a socket bound to every address, went out from
+	// it too. Their NAT mappings are gone and the peers go on answering the
+	// old address; and what those peers observed, the old home's address,
+	// would stay this plug's QUIC address, the one a hole punch dials.
+	gone := false
+	for _, ip := range strings.Fields(old) {
+		gone = gone || !slices.Contains(ips, ip)
+	}
 	closed := 0
 	for _, c := range l.n.h.Network().Conns() {
 		ip, err := manet.ToIP(c.LocalMultiaddr())
-		if err != nil || ip.IsUnspecified() || ip.IsLoopback() {
+		if err != nil || ip.IsLoopback() {
 			continue
 		}
-		if !slices.Contains(ips, ip.String()) {
-			l.n.closeConn(c)
-			closed++
+		if ip.IsUnspecified() {
+			if rip, err := manet.ToIP(c.RemoteMultiaddr()); !gone || err != nil || rip.IsLoopback() {
+				continue
+			}
+		} else if slices.Contains(ips, ip.String()) {
+			continue
 		}
+		l.n.closeConn(c)
+		closed++
 	}
 	// libp2p caches the interface addresses for a minute, and until it
 	// looks again it ignores what peers report of connections from the new

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -84,19 +86,8 @@ func cmdUp(ctx context.Context, std stdio, args []string) error {
 		}
 		cfg.listen = append(cfg.listen, a)
 	}
-	for _, b := range bootstrap {
-		if b == "none" {
-			if len(bootstrap) > 1 {
-				return usagef(f.cmd.usage, "up: --bootstrap none cannot be combined with bootstrap peers")
-			}
-			cfg.noBootstrap = true
-			continue
-		}
-		pi, err := peer.AddrInfoFromString(b)
-		if err != nil {
-			return usagef(f.cmd.usage, "up: --bootstrap %q is not a multiaddr ending in /p2p/PEER_ID: %v", b, err)
-		}
-		cfg.bootstrap = append(cfg.bootstrap, *pi)
+	if cfg.bootstrap, cfg.noBootstrap, err = parseBootstrap(bootstrap); err != nil {
+		return usagef(f.cmd.usage, "up: %v", err)
 	}
 	rs, from := *ranges, "--public-ranges"
 	if !f.set("public-ranges") {
@@ -139,4 +130,28 @@ func checkAPIAddr(addr string, allowRemote bool) error {
 		return fmt.Errorf("--api %s would open the web UI to the network; add --allow-remote-ui if you mean it", addr)
 	}
 	return nil
+}
+
+// parseBootstrap reads the --bootstrap flags: peers (a peer given at several
+// addresses, as its TCP and its QUIC one, is one peer dialed at any of
+// them), or "none" alone.
+func parseBootstrap(flags []string) (peers []peer.AddrInfo, none bool, err error) {
+	for _, b := range flags {
+		if b == "none" {
+			if len(flags) > 1 {
+				return nil, false, errors.New("--bootstrap none cannot be combined with bootstrap peers")
+			}
+			return nil, true, nil
+		}
+		pi, err := peer.AddrInfoFromString(b)
+		if err != nil {
+			return nil, false, fmt.Errorf("--bootstrap %q is not a multiaddr ending in /p2p/PEER_ID: %v", b, err)
+		}
+		if i := slices.IndexFunc(peers, func(q peer.AddrInfo) bool { return q.ID == pi.ID }); i >= 0 {
+			peers[i].Addrs = append(peers[i].Addrs, pi.Addrs...)
+			continue
+		}
+		peers = append(peers, *pi)
+	}
+	return peers, false, nil
 }
