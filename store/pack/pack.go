@@ -37,6 +37,10 @@ const (
 	trailerFooter = 4 + len(packMagic)
 )
 
+// PlainSize is the size of a pack's plaintext holding blobs of n stored
+// bytes in all, count of them: the blobs and the trailer.
+func PlainSize(n, count int) int { return n + count*trailerEntry + trailerFooter }
+
 // Entry describes one blob of a pack.
 type Entry struct {
 	Type        data.BlobType

@@ -132,3 +132,25 @@ func FuzzParsePack(f *testing.F) {
 		}
 	})
 }
+
+// TestPlainSizeHoldsTheTrailer: a builder made at PlainSize of its blobs
+// finishes in the buffer it was made with: the trailer fits, nothing is
+// copied to grow it (the writer sizes metadata packs this way).
+func TestPlainSizeHoldsTheTrailer(t *testing.T) {
+	const blobs, size = 5, 1000
+	b := NewBuilder(PlainSize(blobs*size, blobs))
+	start := &b.buf[:1][0]
+	for i := range blobs {
+		b.Add(data.TreeBlob, data.NoCompression, data.ID{byte(i)}, make([]byte, size), size)
+	}
+	plain := b.Finish()
+	if len(plain) != PlainSize(blobs*size, blobs) {
+		t.Fatalf("plaintext of %d bytes, PlainSize says %d", len(plain), PlainSize(blobs*size, blobs))
+	}
+	if &plain[0] != start {
+		t.Fatal("the builder's buffer grew: PlainSize left no room for the trailer")
+	}
+	if es, err := Parse(plain); err != nil || len(es) != blobs {
+		t.Fatalf("Parse: %d entries, %v", len(es), err)
+	}
+}

@@ -252,7 +252,10 @@ func (w *Writer) Add(ctx context.Context, t data.BlobType, id data.ID, blob []by
 
 	stored, comp := blob, data.NoCompression
 	if t != data.DataBlob {
-		if z := w.zenc.EncodeAll(blob, nil); len(z) < len(blob) {
+		// Into a buffer of the blob's size: EncodeAll's own (with low
+		// memory) grows block by block, copied each time, and a heap
+		// profile of a million files' backup found 8 MB of them live.
+		if z := w.zenc.EncodeAll(blob, make([]byte, 0, len(blob))); len(z) < len(blob) {
 			stored, comp = z, data.Zstd
 		}
 	}
@@ -287,7 +290,10 @@ func (w *Writer) Add(ctx context.Context, t data.BlobType, id data.ID, blob []by
 			}
 		}
 		if w.meta == nil {
-			w.meta = pack.NewBuilder(0) // metadata packs are mostly small: grow as needed
+			// Made at the size the pack may reach, trailer included: grown
+			// by append it is copied at each step, and a heap profile of a
+			// million files' backup found 9 to 13 MB in these builders.
+			w.meta = pack.NewBuilder(pack.PlainSize(max(MetaPackSize, len(stored)), pack.MaxBlobsPerPack))
 		}
 		b = w.meta
 	}
