@@ -32,7 +32,7 @@ type BackupOptions struct {
 // snapshot and publishes a new head record. Unchanged files (size, mtime,
 // ctime, inode) are not read again; chunks already stored are not sent again.
 func (r *Repo) Backup(ctx context.Context, paths []string, opt BackupOptions) (data.Snapshot, error) {
-	unlock, err := r.lock("backup")
+	unlock, err := r.lock(ctx, "backup")
 	if err != nil {
 		return data.Snapshot{}, err
 	}

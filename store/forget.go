@@ -24,7 +24,7 @@ type ForgetReport struct {
 // head record is published.
 func (r *Repo) Forget(ctx context.Context, ret prune.Retention, withPrune bool) (ForgetReport, error) {
 	var rep ForgetReport
-	unlock, err := r.lock("forget")
+	unlock, err := r.lock(ctx, "forget")
 	if err != nil {
 		return rep, err
 	}

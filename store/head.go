@@ -69,9 +69,11 @@ func (r *Repo) saveRefs(key []byte, refs []head.BlobRef) error {
 func (r *Repo) StateRefs() ([]head.BlobRef, error) { return r.loadRefs(keyState) }
 
 // Publish writes the pending index segment and a new head record, and gives
-// the record to every reachable friend.
+// the record to every reachable friend. It is background work that yields
+// (see jobLock): it fails with ErrBusy while a job runs or waits, and that
+// job publishes a record of its own.
 func (r *Repo) Publish(ctx context.Context) error {
-	unlock, err := r.lock("head record update")
+	unlock, err := r.lockStep("head record update")
 	if err != nil {
 		return err
 	}
@@ -271,7 +273,7 @@ var ErrNothingToRecover = errors.New("no friend holds a head record of this plug
 // head record among them, and rebuilds the catalog from it: friends, packs,
 // snapshots and the chunk index. It returns the recovered document.
 func (r *Repo) Recover(ctx context.Context) (head.Doc, error) {
-	unlock, err := r.lock("recovery")
+	unlock, err := r.lock(ctx, "recovery")
 	if err != nil {
 		return head.Doc{}, err
 	}
@@ -462,12 +464,4 @@ func (r *Repo) Extra(name string, v any) (ok bool, err error) {
 }
 
 // Job returns what holds the job lock now, or "".
-func (r *Repo) Job() string {
-	if r.jobMu.TryLock() {
-		r.jobMu.Unlock()
-		return ""
-	}
-	r.jobMx.Lock()
-	defer r.jobMx.Unlock()
-	return r.job
-}
+func (r *Repo) Job() string { return r.jobs.job() }

@@ -117,7 +117,7 @@ func (r *Repo) Recode(ctx context.Context) (RecodeReport, error) {
 
 // recodePack re-cuts one pack under the job lock.
 func (r *Repo) recodePack(ctx context.Context, p catalog.PackRecord, keep []target.Holder, red Redundancy, i, total int) error {
-	unlock, err := r.lock(fmt.Sprintf("re-coding (pack %d of %d)", i, total))
+	unlock, err := r.lockStep(fmt.Sprintf("re-coding (pack %d of %d)", i, total))
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ import (
 // repair.Pack). A new head record is published.
 func (r *Repo) Repair(ctx context.Context, grace time.Duration) (repair.Report, error) {
 	var rep repair.Report
-	unlock, err := r.lock("repair")
+	unlock, err := r.lock(ctx, "repair")
 	if err != nil {
 		return rep, err
 	}

@@ -93,9 +93,7 @@ type Repo struct {
 
 	excessMoved sync.Map // friend → when its excess was last moved
 
-	jobMu sync.Mutex // one backup, forget, repair or recovery at a time
-	job   string     // what holds jobMu, for "busy" errors
-	jobMx sync.Mutex // guards job
+	jobs jobLock // one backup, forget, repair or recovery at a time
 }
 
 // NewRepo returns the Repo of the owner of cfg.Keys.
@@ -133,23 +131,15 @@ func NewRepo(cfg Config) (*Repo, error) {
 // Catalog returns the Repo's catalog.
 func (r *Repo) Catalog() *catalog.Catalog { return r.cat }
 
-// ErrBusy is returned when another backup, forget, repair or recovery is
-// running.
-var ErrBusy = errors.New("busy")
-
-// lock takes the job lock for what, or fails at once with ErrBusy.
-func (r *Repo) lock(what string) (func(), error) {
-	if !r.jobMu.TryLock() {
-		r.jobMx.Lock()
-		cur := r.job
-		r.jobMx.Unlock()
-		return nil, fmt.Errorf("%w: a %s is running; try again when it is done", ErrBusy, cur)
-	}
-	r.jobMx.Lock()
-	r.job = what
-	r.jobMx.Unlock()
-	return r.jobMu.Unlock, nil
+// lock takes the job lock for what: it waits for a step of background
+// work to end, and fails at once with ErrBusy while another job runs.
+func (r *Repo) lock(ctx context.Context, what string) (func(), error) {
+	return r.jobs.lock(ctx, what)
 }
+
+// lockStep takes the job lock for a step of background work that yields
+// to jobs (see jobLock), or fails at once with ErrBusy.
+func (r *Repo) lockStep(what string) (func(), error) { return r.jobs.lockStep(what) }
 
 // saveSnapshot records a snapshot, synced: everything it refers to was
 // indexed before, and the sync makes that durable too.

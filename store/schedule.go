@@ -216,6 +216,7 @@ func (s *Scheduler) recode(ctx context.Context) time.Duration {
 	rep, err := s.r.Recode(ctx)
 	switch {
 	case errors.Is(err, ErrBusy):
+		s.log.Info("re-coding pauses for another job; it goes on in a minute", "packs_left", rep.Left, "err", err)
 		return time.Minute
 	case err != nil && ctx.Err() == nil:
 		s.log.Warn("re-coding stopped; it goes on later", "err", err, "packs_left", rep.Left)

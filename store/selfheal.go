@@ -199,7 +199,7 @@ func (r *Repo) moveExcess(ctx context.Context) (int, error) {
 	if len(overs) == 0 {
 		return 0, nil
 	}
-	unlock, err := r.lock("moving data off a friend that gives less room")
+	unlock, err := r.lock(ctx, "moving data off a friend that gives less room")
 	if err != nil {
 		return 0, err
 	}

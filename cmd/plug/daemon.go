@@ -291,7 +291,8 @@ func (a *app) runBackground(ctx context.Context) (stop func()) {
 	})
 	if a.repo.Dirty() {
 		wg.Go(func() {
-			if err := a.repo.Publish(ctx); err != nil && ctx.Err() == nil {
+			// Busy: the job that runs (a backup asked for at once) publishes.
+			if err := a.repo.Publish(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrBusy) {
 				log.Warn("the head record could not be given to the friends yet", "err", err)
 			}
 		})
