@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -78,7 +77,7 @@ type Repo struct {
 	fetcher *fetch.Fetcher
 
 	// openFile opens a file to back up (a seam for fault tests).
-	openFile func(path string) (*os.File, error)
+	openFile func(path string) (*archiver.File, error)
 
 	// stateSaved is the state's change count at the last backup that
 	// carried it.

@@ -372,7 +372,7 @@ func TestBackupSkipsUnreadable(t *testing.T) {
 	mustOK(t, os.WriteFile(filepath.Join(src, "secret"), []byte("x"), 0o600))
 	// Tests run as root, who reads everything: fail the open as it fails
 	// for a file the plug's user may not read.
-	r.openFile = func(p string) (*os.File, error) {
+	r.openFile = func(p string) (*archiver.File, error) {
 		if filepath.Base(p) == "secret" {
 			return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrPermission}
 		}

@@ -15,8 +15,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/plug-net/plug/chunker"
 	"github.com/plug-net/plug/store/data"
@@ -65,7 +66,7 @@ type Config struct {
 	Keyer *chunker.IDKeyer
 	Gear  *[256]uint64
 	// Open opens a file to read it. Nil means OpenForBackup.
-	Open func(path string) (*os.File, error)
+	Open func(path string) (*File, error)
 	// Parallel is the number of files read at once. 0 means GOMAXPROCS, at
 	// least 2.
 	Parallel int
@@ -243,11 +244,11 @@ func (a *Archiver) Run(ctx context.Context, paths []string, parent *data.Tree) (
 	walkErr := func() error {
 		defer close(a.dirs)
 		defer close(a.jobs)
-		fi, err := os.Lstat("/")
-		if err != nil {
-			return err
+		var st unix.Stat_t
+		if err := unix.Lstat("/", &st); err != nil {
+			return &fs.PathError{Op: "lstat", Path: "/", Err: err}
 		}
-		rootFut = a.walkDir(ctx, "/", fi, parent, buildTrie(paths))
+		rootFut = a.walkDir(ctx, "/", &st, parent, buildTrie(paths))
 		return ctx.Err()
 	}()
 	wg.Wait()
@@ -273,39 +274,19 @@ func (a *Archiver) warn(path string, err error) {
 	a.cfg.Logger.Warn("skipped a file that could not be read", "path", path, "err", err)
 }
 
-// nodeFromInfo fills a node's metadata from lstat.
-func nodeFromInfo(name string, fi fs.FileInfo) data.Node {
-	n := data.Node{Name: name, Mode: uint32(fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)), ModTime: fi.ModTime().UnixNano()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		n.CTime = int64(st.Ctim.Sec)*1e9 + int64(st.Ctim.Nsec) //nolint:unconvert // int32 on 32-bit ARM
-		n.Inode = uint64(st.Ino)                               //nolint:unconvert
-		n.Dev = uint64(st.Dev)
-	}
-	switch {
-	case fi.Mode().IsDir():
-		n.Type = data.TypeDir
-	case fi.Mode()&fs.ModeSymlink != 0:
-		n.Type = data.TypeSymlink
-	case fi.Mode().IsRegular():
-		n.Type = data.TypeFile
-		n.Size = fi.Size()
-	}
-	return n
-}
-
 // walkDir lists a directory (only the entries of sel unless sel includes
 // the whole directory), hands its files to the workers and its subdirectories
 // to itself, and queues the directory for the finisher.
-func (a *Archiver) walkDir(ctx context.Context, path string, fi fs.FileInfo, parent *data.Tree, sel *trie) *future {
-	dn := nodeFromInfo(filepath.Base(path), fi)
+func (a *Archiver) walkDir(ctx context.Context, path string, st *unix.Stat_t, parent *data.Tree, sel *trie) *future {
+	dn := nodeFromStat(filepath.Base(path), st)
 	fut := newFuture()
 	var names []string
 	whole := sel == nil || sel.include
+	dir, err := openFolder(path, whole)
+	defer dir.close()
 	if whole {
-		f, err := os.Open(path)
 		if err == nil {
-			names, err = f.Readdirnames(-1)
-			_ = f.Close() // opened to read only: closing it loses nothing
+			names, err = dir.f.Readdirnames(-1)
 		}
 		if err != nil {
 			a.warn(path, err)
@@ -327,8 +308,8 @@ func (a *Archiver) walkDir(ctx context.Context, path string, fi fs.FileInfo, par
 		if !whole {
 			childSel = sel.children[name]
 		}
-		cfi, err := os.Lstat(p)
-		if err != nil {
+		var cst unix.Stat_t
+		if err := dir.lstat(name, p, &cst); err != nil {
 			a.warn(p, err)
 			continue
 		}
@@ -336,7 +317,7 @@ func (a *Archiver) walkDir(ctx context.Context, path string, fi fs.FileInfo, par
 		if parent != nil {
 			prev = parent.Find(name)
 		}
-		n := nodeFromInfo(name, cfi)
+		n := nodeFromStat(name, &cst)
 		switch n.Type {
 		case data.TypeDir:
 			var sub *data.Tree
@@ -348,7 +329,7 @@ func (a *Archiver) walkDir(ctx context.Context, path string, fi fs.FileInfo, par
 			if whole {
 				childSel = nil
 			}
-			children = append(children, a.walkDir(ctx, p, cfi, sub, childSel))
+			children = append(children, a.walkDir(ctx, p, &cst, sub, childSel))
 		case data.TypeSymlink:
 			target, err := os.Readlink(p)
 			if err != nil {
@@ -374,7 +355,7 @@ func (a *Archiver) walkDir(ctx context.Context, path string, fi fs.FileInfo, par
 		default:
 			// Devices, sockets and pipes hold no data to back up: said, not
 			// counted as an error.
-			what := specialKind(cfi.Mode())
+			what := specialKind(modeOf(&cst))
 			if a.cfg.Warn != nil {
 				a.cfg.Warn(p, fmt.Errorf("skipped: %s holds no data to back up", what))
 			}
@@ -443,19 +424,19 @@ func (a *Archiver) storeFile(ctx context.Context, c *chunker.Chunker, job fileJo
 		return data.Node{}, err
 	}
 	defer func() { _ = f.Close() }() // opened to read only: closing it loses nothing
-	fi, err := f.Stat()
-	if err != nil {
+	var st unix.Stat_t
+	if err := f.Stat(&st); err != nil {
 		return data.Node{}, err
 	}
-	if !fi.Mode().IsRegular() {
-		return data.Node{}, fmt.Errorf("changed into a %s while being read", fi.Mode().Type())
+	if m := modeOf(&st); !m.IsRegular() {
+		return data.Node{}, fmt.Errorf("changed into a %s while being read", m.Type())
 	}
-	n := nodeFromInfo(job.node.Name, fi)
-	if fi.Size() > 0 {
+	n := nodeFromStat(job.node.Name, &st)
+	if st.Size > 0 {
 		// What fstat saw, and no read(2) to find the end: a file that grows
 		// meanwhile is backed up as it was (the pseudo-files of /proc and
 		// /sys that say 0 are read to the end).
-		c.Reset(io.LimitReader(f, fi.Size()))
+		c.Reset(io.LimitReader(f, st.Size))
 	} else {
 		c.Reset(f)
 	}
@@ -581,26 +562,52 @@ func (s *sliceReader) Read(p []byte) (int, error) {
 // Scan counts the files and bytes to back up, for the progress estimate.
 func (a *Archiver) Scan(ctx context.Context, paths []string) {
 	defer a.scanDone.Store(true)
+	// Unreadable entries are skipped (the backup itself reports them), so
+	// the walk stops only when ctx ends: then the estimate is moot.
 	for _, p := range paths {
-		// Unreadable entries are skipped (the backup itself reports them),
-		// so the walk fails only when ctx ends: then the estimate is moot.
-		err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if ctx.Err() != nil {
-				return ctx.Err()
+		var st unix.Stat_t
+		if unix.Lstat(p, &st) != nil {
+			continue
+		}
+		switch m := modeOf(&st); {
+		case m.IsRegular():
+			a.filesTotal.Add(1)
+			a.bytesTotal.Add(st.Size)
+		case m.IsDir():
+			if a.scanDir(ctx, p) != nil {
+				return
 			}
-			if err != nil || d.IsDir() || !d.Type().IsRegular() {
-				return nil
-			}
-			if fi, err := d.Info(); err == nil {
-				a.filesTotal.Add(1)
-				a.bytesTotal.Add(fi.Size())
-			}
-			return nil
-		})
-		if err != nil {
-			return
 		}
 	}
+}
+
+// scanDir counts the files and bytes under dir, statting its files
+// relative to its descriptor.
+func (a *Archiver) scanDir(ctx context.Context, dir string) error {
+	d, err := openFolder(dir, true)
+	defer d.close()
+	if err != nil {
+		return nil
+	}
+	ents, _ := d.f.ReadDir(-1) // what it read before an error still counts
+	for _, e := range ents {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		switch {
+		case e.IsDir():
+			if err := a.scanDir(ctx, filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		case e.Type().IsRegular():
+			var st unix.Stat_t
+			if unix.Fstatat(d.fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+				a.filesTotal.Add(1)
+				a.bytesTotal.Add(st.Size)
+			}
+		}
+	}
+	return nil
 }
 
 func (a *Archiver) Report(phase string) {
@@ -625,33 +632,6 @@ func (a *Archiver) ReportLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-	}
-}
-
-// OpenForBackup opens a file to read it without touching its access time
-// where the plug may.
-//
-// It opens with open(2) and wraps the descriptor with os.NewFile, which
-// costs one fcntl; os.OpenFile costs five more system calls on Linux (it
-// sets the descriptor non-blocking, fails to add a regular file to the
-// poller, and sets it back), a tenth of a small file's cost.
-func OpenForBackup(path string) (*os.File, error) {
-	fd, err := openRead(path, syscall.O_NOATIME)
-	if err == syscall.EPERM {
-		fd, err = openRead(path, 0) // O_NOATIME needs ownership
-	}
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	return os.NewFile(uintptr(fd), path), nil
-}
-
-func openRead(path string, flags int) (int, error) {
-	for {
-		fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|flags, 0)
-		if err != syscall.EINTR {
-			return fd, err
 		}
 	}
 }
