@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
@@ -860,7 +859,7 @@ func (p *plan) writeUse(u use, b []byte) error {
 	if it.lost || it.done {
 		return nil // another of its chunks was lost: the file is not restored
 	}
-	var f *os.File
+	var f *outFile
 	var err error
 	if it.created {
 		f, err = it.open()
@@ -893,17 +892,17 @@ func (p *plan) writeUse(u use, b []byte) error {
 // The file is new and its own: a leftover of an earlier restore, or
 // anything planted at its name (a symlink to a file outside the target),
 // is removed first — never followed — and the file is made exclusively.
-func (p *plan) create(it *item) (*os.File, error) {
+func (p *plan) create(it *item) (*outFile, error) {
 	tmp := it.tmp()
 	perm, _ := createPerm(it)
-	flags := os.O_CREATE | os.O_EXCL | os.O_WRONLY | unix.O_NOFOLLOW
-	f, err := os.OpenFile(tmp, flags, perm)
+	flags := unix.O_CREAT | unix.O_EXCL | unix.O_WRONLY | unix.O_NOFOLLOW
+	f, err := openOut(tmp, flags, perm)
 	if errors.Is(err, fs.ErrExist) {
 		// A leftover, or something planted: removed, never followed.
 		if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("restore %s: clear the temporary name: %w", it.path(), err)
 		}
-		f, err = os.OpenFile(tmp, flags, perm)
+		f, err = openOut(tmp, flags, perm)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", it.path(), err)
@@ -919,7 +918,7 @@ func (p *plan) create(it *item) (*os.File, error) {
 			// file's), and a destination without room says so before
 			// anything is written. A file written in one piece needs no
 			// reservation.
-			err = unix.Fallocate(int(f.Fd()), 0, 0, it.size)
+			err = f.Allocate(it.size)
 			if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
 				err = f.Truncate(it.size) // a file system without fallocate
 			}
@@ -963,8 +962,8 @@ var umask = sync.OnceValues(func() (fs.FileMode, bool) {
 
 // open opens the item's temporary file again for writing, refusing
 // anything but the very file create made (it.mu held).
-func (it *item) open() (*os.File, error) {
-	f, err := os.OpenFile(it.tmp(), os.O_WRONLY|unix.O_NOFOLLOW, 0)
+func (it *item) open() (*outFile, error) {
+	f, err := openOut(it.tmp(), unix.O_WRONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -979,9 +978,9 @@ func (it *item) open() (*os.File, error) {
 	return f, nil
 }
 
-func idOf(f *os.File) (fileID, error) {
+func idOf(f *outFile) (fileID, error) {
 	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+	if err := f.Stat(&st); err != nil {
 		return fileID{}, err
 	}
 	return fileID{dev: uint64(st.Dev), ino: st.Ino}, nil
@@ -989,16 +988,15 @@ func idOf(f *os.File) (fileID, error) {
 
 // finishFile gives a complete file its mode and times, through f, its
 // open temporary file, which it closes, and its real name (it.mu held).
-func (p *plan) finishFile(it *item, f *os.File) error {
+func (p *plan) finishFile(it *item, f *outFile) error {
 	var err error
 	if _, chmod := createPerm(it); chmod {
 		err = f.Chmod(it.mode.Perm() | it.mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
 	}
 	if err == nil {
-		// Through the open file: times to the nanosecond (futimens),
-		// which os.File lacks.
+		// Through the open file: times to the nanosecond (futimens).
 		ts := unix.NsecToTimespec(it.mtime)
-		err = futimens(f, [2]unix.Timespec{ts, ts})
+		err = f.SetTimes([2]unix.Timespec{ts, ts})
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -1013,25 +1011,6 @@ func (p *plan) finishFile(it *item, f *os.File) error {
 	}
 	it.done = true
 	p.track(it, false)
-	return nil
-}
-
-// futimens sets the access and modification times of an open file, to
-// the nanosecond: utimensat with the file and no path.
-func futimens(f *os.File, ts [2]unix.Timespec) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var errno syscall.Errno
-	if err := rc.Control(func(fd uintptr) {
-		_, _, errno = unix.Syscall6(unix.SYS_UTIMENSAT, fd, 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
-	}); err != nil {
-		return err
-	}
-	if errno != 0 {
-		return &os.PathError{Op: "futimens", Path: f.Name(), Err: errno}
-	}
 	return nil
 }
 
