@@ -120,7 +120,7 @@ func main() {
 	flag.StringVar(&cfg.order, "order", "plug-first", "which tool runs first on each data set: plug-first, restic-first or alternate")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "limit for each timed command")
 	flag.StringVar(&cfg.restic, "restic", "", "the restic `binary` to compare with (default: restic on PATH, else Debian's, installed with apt-get); see the README for restic 0.19")
-	flag.StringVar(&cfg.profile, "profile", "", "write the owner daemon's CPU profile of each plug row into `DIR` (one-second slices SET-ROW-NNN.pprof; read them together with go tool pprof -top DIR/SET-ROW-*.pprof)")
+	flag.StringVar(&cfg.profile, "profile", "", "write the owner daemon's CPU profile of each plug row into `DIR` (one-second slices SET-ROW-NNN.pprof; read them together with go tool pprof -top DIR/SET-ROW-*.pprof), and its heap after each slice (SET-ROW-NNN.heap; go tool pprof -sample_index=inuse_space -top)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "benchrestic: unexpected argument %q (see -h)\n", flag.Arg(0))
@@ -452,23 +452,31 @@ func (b *bench) profileRow(ctx context.Context, dir, name string) (stop func()) 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for i := 1; ctx.Err() == nil; i++ {
-			req, err := http.NewRequestWithContext(ctx, "GET", "http://"+strings.TrimSpace(string(addr))+"/debug/pprof/profile?seconds=1", nil)
+		get := func(path, file string) bool {
+			req, err := http.NewRequestWithContext(ctx, "GET", "http://"+strings.TrimSpace(string(addr))+path, nil)
 			if err != nil {
-				return
+				return false
 			}
 			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
-				return
+				return false
 			}
 			body, err := io.ReadAll(resp.Body)
 			_ = resp.Body.Close() // read whole
 			if err != nil || resp.StatusCode != http.StatusOK {
-				return
+				return false
 			}
-			if err := os.WriteFile(filepath.Join(b.cfg.profile, fmt.Sprintf("%s-%03d.pprof", name, i)), body, 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(b.cfg.profile, file), body, 0o644); err != nil {
 				fmt.Fprintf(os.Stderr, "benchrestic: profile of %s: %v\n", name, err)
+				return false
+			}
+			return true
+		}
+		for i := 1; ctx.Err() == nil; i++ {
+			// The CPU slice, then the heap as the last collection left it.
+			if !get("/debug/pprof/profile?seconds=1", fmt.Sprintf("%s-%03d.pprof", name, i)) ||
+				!get("/debug/pprof/heap", fmt.Sprintf("%s-%03d.heap", name, i)) {
 				return
 			}
 		}
