@@ -115,7 +115,7 @@ func (r *Repo) newBackupWriter(ctx context.Context, what string) ([]target.Holde
 		targets[i] = h
 	}
 	w, err := packer.NewWriter(ctx, packer.Config{
-		Targets: targets, M: m, Recipient: r.keys.AgeRecipient(), Catalog: r.cat, Parallel: r.cfg.Parallel,
+		Targets: targets, M: m, Recipient: r.keys.AgeRecipient(), Catalog: r.cat,
 		TargetLost: func(name string, err error, left int) {
 			r.log.Warn("a friend went away during the "+what+"; going on with the others", "friend", name, "friends_left", left, "err", err)
 		},

@@ -57,8 +57,9 @@ type Config struct {
 	// RecoveringMark is the file that marks a plug made from its recovery
 	// words that has not got its backup back yet (RunRecovery removes it).
 	RecoveringMark string
-	// Parallel bounds the files read and the packs sent at once. 0 means
-	// GOMAXPROCS, at least 2.
+	// Parallel bounds the files read at once. 0 means GOMAXPROCS, at
+	// least 2. (The packs sent at once are bounded by the pack writer's
+	// buffers: see packer.Config.Buffers.)
 	Parallel int
 }
 

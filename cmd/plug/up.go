@@ -23,7 +23,11 @@ const (
 	defaultGrace = 72 * time.Hour
 	// memoryLimit is the soft limit of the Go heap: the daemon gives memory
 	// back before it grows past it (a plug may live on a 512 MiB board).
-	memoryLimit = 96 << 20
+	// The resident set is this plus about 31 MiB of the binary's mapped
+	// code. Backing up a million small files, the live heap is 60-80 MB:
+	// 92 MiB kept the owner at 118 MiB resident (96 MiB: 125-130), for 2-5%
+	// more CPU restoring them (88 MiB: 8-11% more).
+	memoryLimit = 92 << 20
 	// eventsKept bounds the event log.
 	eventsKept = 50_000
 )

@@ -179,7 +179,7 @@ func TestWriterReusesTheBufferFreedLast(t *testing.T) {
 	keys := cryptotest.FixedKeys(t)
 	keyer := chunker.NewIDKeyer(keys.ChunkIDKey())
 	ts, _ := memTargets(3)
-	w, err := NewWriter(t.Context(), Config{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: catalog.NewCatalog(openKV(t)), Parallel: 2})
+	w, err := NewWriter(t.Context(), Config{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: catalog.NewCatalog(openKV(t))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,6 +199,84 @@ func TestWriterReusesTheBufferFreedLast(t *testing.T) {
 	w.fmu.Unlock()
 	if made != 1 {
 		t.Fatalf("%d pack buffers made for packs stored one after the other, want 1", made)
+	}
+}
+
+// gatedTarget holds every PutShard until the gate is opened, and tells of
+// each pack whose first shard it was given.
+type gatedTarget struct {
+	*target.MemTarget
+	gate    chan struct{}   // closed: puts go through
+	arrived chan<- [32]byte // a shard's ID when it arrives, nil: not told
+}
+
+func (g *gatedTarget) PutShard(ctx context.Context, id [32]byte, data []byte) error {
+	if g.arrived != nil {
+		g.arrived <- id
+	}
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.MemTarget.PutShard(ctx, id, data)
+}
+
+// While the friends are slow, a Writer holds at most Buffers pack buffers:
+// with the default two, a second full pack is sent beside the first, and
+// the data that would fill a third waits, instead of another 12 MB buffer.
+func TestWriterBuffersBoundPacksInFlight(t *testing.T) {
+	keys := cryptotest.FixedKeys(t)
+	keyer := chunker.NewIDKeyer(keys.ChunkIDKey())
+	ts, ms := memTargets(3)
+	gate := make(chan struct{})
+	arrived := make(chan [32]byte, 64)
+	ts[0] = &gatedTarget{MemTarget: ms[0], gate: gate, arrived: arrived}
+	w, err := NewWriter(t.Context(), Config{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: catalog.NewCatalog(openKV(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeOK(t, w)
+	done := make(chan error, 1)
+	go func() {
+		// Four packs' worth: two are sent while the friend holds them, and
+		// the third waits for a buffer.
+		c, err := chunker.New(bytes.NewReader(randBytes(7, 4*pack.TargetPackSize)), chunker.Config{})
+		for err == nil {
+			var ch chunker.Chunk
+			if ch, err = c.Next(); err == nil {
+				_, err = w.Add(t.Context(), data.DataBlob, data.ID(keyer.ID(ch.Data)), ch.Data)
+			}
+		}
+		if err == io.EOF {
+			err = w.Flush(t.Context())
+		}
+		done <- err
+	}()
+	// Both buffers' packs reach the slow friend; the writer is then stuck
+	// until one of them is stored.
+	first, second := <-arrived, <-arrived
+	if first == second {
+		t.Fatalf("the same shard was put twice")
+	}
+	w.fmu.Lock()
+	made := w.made
+	w.fmu.Unlock()
+	if made != DefaultBuffers {
+		t.Fatalf("%d pack buffers made with two packs held by a friend, want %d", made, DefaultBuffers)
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := w.Stats(); st.Packs < 4 {
+		t.Fatalf("%d packs stored, want at least 4", st.Packs)
+	}
+	w.fmu.Lock()
+	made = w.made
+	w.fmu.Unlock()
+	if made > DefaultBuffers {
+		t.Fatalf("%d pack buffers made, want at most %d", made, DefaultBuffers)
 	}
 }
 
@@ -279,7 +357,7 @@ func TestWriterCrashSafeOrder(t *testing.T) {
 	flaky := &failingTarget{MemTarget: ms[1]}
 	flaky.left.Store(2)
 	ts[1] = flaky
-	w, err := NewWriter(t.Context(), Config{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat, Parallel: 2})
+	w, err := NewWriter(t.Context(), Config{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat})
 	if err != nil {
 		t.Fatal(err)
 	}
