@@ -536,9 +536,10 @@ func (n *Node) Connect(ctx context.Context, p peer.ID) error {
 	ctx = network.WithAllowLimitedConn(ctx, "reach a friend")
 	n.clearBackoff(p)
 	var firstErr error
-	if addrs := n.knownAddrs(p); len(addrs) > 0 {
+	known := n.knownAddrs(p)
+	if len(known) > 0 {
 		cctx, cancel := context.WithTimeout(ctx, dialTimeout)
-		firstErr = n.h.Connect(cctx, peer.AddrInfo{ID: p, Addrs: addrs})
+		firstErr = n.h.Connect(cctx, peer.AddrInfo{ID: p, Addrs: known})
 		cancel()
 		if firstErr == nil {
 			return nil
@@ -556,6 +557,15 @@ func (n *Node) Connect(ctx context.Context, p peer.ID) error {
 	)
 	for try := 0; try < 3; try++ {
 		if pi, err = n.dht.FindPeer(fctx, p); err == nil || fctx.Err() != nil {
+			break
+		}
+		// FindPeer leaves p out of its answer when p was in the DHT's
+		// routing table at the address that just failed: the lookup dials
+		// that first, marks p unreachable and keeps no answer for it,
+		// though other peers told it where p is now. What they told went
+		// into the peerstore: dial that.
+		if heard := newAddrs(n.h.Peerstore().Addrs(p), known); len(heard) > 0 {
+			pi, err = peer.AddrInfo{ID: p, Addrs: heard}, nil
 			break
 		}
 		if !sleep(fctx, time.Duration(try+1)*500*time.Millisecond) {
@@ -578,6 +588,17 @@ func (n *Node) Connect(ctx context.Context, p peer.ID) error {
 		n.friends.touch(p, addrStrings(pi.Addrs))
 	}
 	return nil
+}
+
+// newAddrs returns the addresses of addrs that are not in tried.
+func newAddrs(addrs, tried []ma.Multiaddr) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, a := range addrs {
+		if !slices.ContainsFunc(tried, a.Equal) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // unreachableError says that a peer answered at none of its known addresses
