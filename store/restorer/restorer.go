@@ -92,8 +92,14 @@ type Config struct {
 	Keyer *chunker.IDKeyer
 }
 
-// packsAtOnce is how many packs are fetched at once.
-const packsAtOnce = 3
+// packsAtOnce is how many packs are fetched at once. Each worker waits on
+// its friends for part of every pack, and keeps a buffer of about 8 MiB.
+// benchrestic, plug alone, three friends on this 2-core machine, builds
+// alternated: the mixed 10 GiB restored in 45.9 and 46.5 s with four,
+// 59.3 and 59.7 s with three; a million tiny files in 105.0 and 86.5 s
+// with four, 90.4 and 101.7 s with three; the owner's peak RSS 112-116 MiB
+// with four, 111-116 with three.
+const packsAtOnce = 4
 
 // batchUses bounds the chunk placements planned ahead of the writes: the
 // files are planned a part at a time, while the packs of the part before
