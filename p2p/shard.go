@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,6 +25,15 @@ import (
 // shardDeadline bounds one shard operation on the wire: a 32 MiB shard at a
 // slow 1 Mbit/s home uplink takes about 4 minutes.
 const shardDeadline = 5 * time.Minute
+
+// sendBufs are the buffers a held shard is sent through: 256 KiB, so that
+// a shard is read from disk and handed to yamux in a few large pieces
+// instead of io.Copy's 32 KiB. benchrestic, plug alone, the 10 GiB mixed
+// set restored in 32.9 and 37.0 s with them, in 37.7-40.2 s (four runs)
+// with 32 KiB, the friends' CPU 18.4 s against 21.2 (means). Larger yamux
+// frames as well (256 KiB instead of 64) gained nothing more and slowed the
+// backup.
+var sendBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // ErrQuota is wrapped when a friend refuses a shard that would pass the
 // quota it gives this plug.
@@ -134,7 +144,13 @@ func (n *Node) handleShard(s network.Stream) {
 		if err := writeMsg(s, response{OK: true, Size: size}); err != nil {
 			return
 		}
-		if _, err := io.CopyN(s, r, size); err != nil {
+		bp := sendBufs.Get().(*[]byte)
+		sent, err := io.CopyBuffer(s, io.LimitReader(r, size), *bp)
+		sendBufs.Put(bp)
+		if err == nil && sent < size {
+			err = fmt.Errorf("the shard's file ended after %d of its %d bytes: %w", sent, size, io.ErrUnexpectedEOF)
+		}
+		if err != nil {
 			// The owner gets a short shard and asks again, or another
 			// friend; the error tells a disk that fails from a friend that
 			// went away.
