@@ -172,6 +172,13 @@ func TestBadShardsAndLostFriends(t *testing.T) {
 				mustOK(t, err)
 				saved[p] = b
 			}
+			// Put the shards back however the subtest ends, so that a
+			// failure here does not spoil the ones after it.
+			defer func() {
+				for p, b := range saved {
+					mustOK(t, os.WriteFile(p, b, 0o600))
+				}
+			}()
 			f.damage(t, files)
 			out := filepath.Join(t.TempDir(), "out")
 			r := mustPlug(t, "restore", "--data", c.dir("a"), "latest", "--to", out)
@@ -188,9 +195,6 @@ func TestBadShardsAndLostFriends(t *testing.T) {
 				if !found {
 					t.Fatalf("the bad shards were neither met by the restore nor found by verify --read-data: %+v\n%s", v.Friends, r.stderr)
 				}
-			}
-			for p, b := range saved {
-				mustOK(t, os.WriteFile(p, b, 0o600))
 			}
 		})
 	}

@@ -271,6 +271,11 @@ func TestFourPlugs(t *testing.T) {
 
 	t.Run("the same suite as every ShardTarget", func(t *testing.T) {
 		storetest.TestTarget(t, func(t *testing.T) storetest.Target { return a.node.Target(b.node.ID()) })
+		storetest.TestTruncated(t, func(t *testing.T) (storetest.Target, func(id [32]byte, n int)) {
+			return a.node.Target(b.node.ID()), func(id [32]byte, n int) {
+				mustOKp(t, os.Truncate(b.held.Path(a.node.ID(), id), int64(n)))
+			}
+		})
 	})
 
 	t.Run("B moves to another port; A finds it through the DHT", func(t *testing.T) {

@@ -45,28 +45,39 @@ func TestVerify(t *testing.T) {
 			}
 		}
 	}
-	// One friend flips a bit in every shard: proofs fail there.
-	for _, id := range net.holders[1].IDs() {
-		net.holders[1].Tamper(id, func(b []byte) []byte {
-			for i := 0; i < len(b); i += 1024 {
-				b[i] ^= 0x80
-			}
-			return b
-		})
+	// One friend flips a bit in every shard, then puts them back and cuts
+	// every one short: either way its shards are corrupt (a truncated one
+	// it answers for as corrupt itself), and the friend is not offline.
+	flip := func(b []byte) []byte {
+		for i := 0; i < len(b); i += 1024 {
+			b[i] ^= 0x80
+		}
+		return b
 	}
-	for _, readData := range []bool{false, true} {
-		rep, err := r.Verify(ctx, check.Options{ReadData: readData})
-		if err != nil {
-			t.Fatal(err)
+	for _, damage := range []struct {
+		name string
+		f    func(b []byte) []byte
+	}{
+		{"flips bits", flip},
+		{"truncates", func(b []byte) []byte { return flip(b)[:len(b)/2] }},
+	} {
+		for _, id := range net.holders[1].IDs() {
+			net.holders[1].Tamper(id, damage.f)
 		}
-		var bad check.FriendCheck
-		for _, f := range rep.Friends {
-			if f.PeerID == net.holders[1].Name() {
-				bad = f
+		for _, readData := range []bool{false, true} {
+			rep, err := r.Verify(ctx, check.Options{ReadData: readData})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if rep.OK || rep.CanLose != 0 || bad.Corrupt == 0 || bad.Proved != 0 {
-			t.Fatalf("verify with a corrupt friend (read data %v): %+v, friend %+v", readData, rep, bad)
+			var bad check.FriendCheck
+			for _, f := range rep.Friends {
+				if f.PeerID == net.holders[1].Name() {
+					bad = f
+				}
+			}
+			if rep.OK || rep.CanLose != 0 || bad.Corrupt == 0 || bad.Proved != 0 || bad.Offline {
+				t.Fatalf("verify with a friend that %s (read data %v): %+v, friend %+v", damage.name, readData, rep, bad)
+			}
 		}
 	}
 	// Another one is wiped too: data is lost and verify says so.

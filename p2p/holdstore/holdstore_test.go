@@ -713,6 +713,14 @@ func TestAsShardTarget(t *testing.T) {
 	storetest.TestTarget(t, func(t *testing.T) storetest.Target {
 		return &target{s: newStore(t).Store, owner: newOwner(t)}
 	})
+	storetest.TestTruncated(t, func(t *testing.T) (storetest.Target, func(id [32]byte, n int)) {
+		tg := &target{s: newStore(t).Store, owner: newOwner(t)}
+		return tg, func(id [32]byte, n int) {
+			if err := os.Truncate(tg.s.Path(tg.owner, id), int64(n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }
 
 type target struct {

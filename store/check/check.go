@@ -292,6 +292,11 @@ func checkShard(ctx context.Context, h target.Holder, s shardRef, readData bool)
 	defer cancel()
 	if readData {
 		b, err := h.GetShard(cctx, id)
+		if err != nil && isProofFailure(err) {
+			// The holder knows its copy is damaged (a truncated file):
+			// corrupt, not a friend away.
+			return fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
 		if err != nil {
 			return err
 		}

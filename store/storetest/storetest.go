@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/plug-net/plug/p2p/proof"
 )
 
 // Target is target.ShardTarget, restated so that implementations below store
@@ -125,4 +127,28 @@ func TestTarget(t *testing.T, newTarget func(t *testing.T) Target) {
 			t.Fatal("PutShard with a canceled context succeeded")
 		}
 	})
+}
+
+// TestTruncated runs against targets whose held copy of a shard can be cut
+// short, as a failing disk or a careless friend leaves it: newTarget returns
+// a fresh target and a function that truncates its copy of a shard to n
+// bytes. Asked for that shard, the target answers with an error wrapping
+// proof.ErrCorrupt: never short bytes, never fs.ErrNotExist, and never an
+// error that reads as the friend being away, so that a verification counts
+// the shard corrupt.
+func TestTruncated(t *testing.T, newTarget func(t *testing.T) (Target, func(id [32]byte, n int))) {
+	for _, n := range []int{0, 1, 50_000} {
+		tg, truncate := newTarget(t)
+		b := make([]byte, 100_000)
+		rand.Read(b)
+		id := blake3.Sum256(b)
+		if err := tg.PutShard(t.Context(), id, b); err != nil {
+			t.Fatalf("PutShard: %v", err)
+		}
+		truncate(id, n)
+		got, err := tg.GetShard(t.Context(), id)
+		if !errors.Is(err, proof.ErrCorrupt) || errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("GetShard of a shard truncated to %d bytes: %d bytes, %v; want an error wrapping proof.ErrCorrupt", n, len(got), err)
+		}
+	}
 }

@@ -59,6 +59,7 @@ type MemTarget struct {
 	name  string
 	mu    sync.Mutex
 	data  map[[32]byte][]byte
+	sizes map[[32]byte]int // each shard's size when put, as a holder records it
 	head  []byte
 	down  bool
 	quota int64 // 0: no limit
@@ -68,7 +69,7 @@ var _ Holder = (*MemTarget)(nil)
 
 // NewMemTarget returns an empty in-memory target.
 func NewMemTarget(name string) *MemTarget {
-	return &MemTarget{name: name, data: make(map[[32]byte][]byte)}
+	return &MemTarget{name: name, data: make(map[[32]byte][]byte), sizes: make(map[[32]byte]int)}
 }
 
 // Name returns the target's name.
@@ -95,7 +96,23 @@ func (t *MemTarget) PutShard(ctx context.Context, id [32]byte, data []byte) erro
 		return fmt.Errorf("put shard to %s: %w", t.name, ErrTargetDown)
 	}
 	t.data[id] = slices.Clone(data)
+	t.sizes[id] = len(data)
 	return nil
+}
+
+// held returns a shard's bytes as a friend's holdstore would: a shard whose
+// bytes no longer have the size it was put with (truncated, as a damaged
+// disk leaves it) is answered with an error wrapping [proof.ErrCorrupt],
+// never sent short. t.mu is held.
+func (t *MemTarget) held(id [32]byte) ([]byte, error) {
+	b, ok := t.data[id]
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	if len(b) != t.sizes[id] {
+		return nil, fmt.Errorf("%w: %d bytes, the shard has %d", proof.ErrCorrupt, len(b), t.sizes[id])
+	}
+	return b, nil
 }
 
 // GetShard returns a copy of the stored bytes.
@@ -114,9 +131,9 @@ func (t *MemTarget) GetShardInto(ctx context.Context, id [32]byte, buf []byte) (
 	if t.down {
 		return nil, fmt.Errorf("get shard from %s: %w", t.name, ErrTargetDown)
 	}
-	b, ok := t.data[id]
-	if !ok {
-		return nil, fmt.Errorf("get shard %x from %s: %w", id[:4], t.name, fs.ErrNotExist)
+	b, err := t.held(id)
+	if err != nil {
+		return nil, fmt.Errorf("get shard %x from %s: %w", id[:4], t.name, err)
 	}
 	return append(buf[:0], b...), nil
 }
@@ -146,12 +163,14 @@ func (t *MemTarget) DeleteShard(ctx context.Context, id [32]byte) error {
 		return fmt.Errorf("delete shard at %s: %w", t.name, ErrTargetDown)
 	}
 	delete(t.data, id)
+	delete(t.sizes, id)
 	return nil
 }
 
 // Tamper replaces the stored bytes of a shard by f(old), for fault tests (a
 // friend flipping bits, truncating or substituting). It reports whether the
-// shard was there.
+// shard was there. A shard whose size f changed is then answered as corrupt,
+// as a friend's holdstore answers for a truncated file.
 func (t *MemTarget) Tamper(id [32]byte, f func([]byte) []byte) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -200,14 +219,14 @@ func (t *MemTarget) Usage(ctx context.Context) (quota, used int64, shards int, e
 // target checks a friend's answer.
 func (t *MemTarget) Prove(ctx context.Context, id [32]byte, size int64, offset, length uint64) ([]byte, error) {
 	t.mu.Lock()
-	b, ok := t.data[id]
+	b, err := t.held(id)
 	down := t.down
 	t.mu.Unlock()
 	if down {
 		return nil, fmt.Errorf("prove at %s: %w", t.name, ErrTargetDown)
 	}
-	if !ok {
-		return nil, fmt.Errorf("prove shard %x at %s: %w", id[:4], t.name, fs.ErrNotExist)
+	if err != nil {
+		return nil, fmt.Errorf("prove shard %x at %s: %w", id[:4], t.name, err)
 	}
 	slice, err := proof.FromBytes(b, offset, length)
 	if err != nil {
@@ -253,6 +272,7 @@ func (t *MemTarget) GetHead(ctx context.Context) ([]byte, error) {
 func (t *MemTarget) Wipe() {
 	t.mu.Lock()
 	t.data = make(map[[32]byte][]byte)
+	t.sizes = make(map[[32]byte]int)
 	t.head = nil
 	t.mu.Unlock()
 }
