@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -83,6 +84,10 @@ type Writer struct {
 	targets []target.ShardTarget
 	k       int
 
+	// turn the targets by one place per data pack and per metadata pack;
+	// see spread.
+	turn [2]atomic.Uint64
+
 	mu   sync.Mutex // guards open and meta
 	open *slot      // the data pack being filled
 	meta *pack.Builder
@@ -146,14 +151,17 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 	for range cfg.Buffers {
 		w.slots <- struct{}{}
 	}
+	for i := range w.turn {
+		w.turn[i].Store(rand.Uint64()) // a small backup's packs start anywhere too
+	}
 	w.ctx, w.cancel = context.WithCancelCause(ctx)
 	return w, nil
 }
 
-// K returns the number of data shards per pack.
 // M returns the parity shards of the packs this writer seals.
 func (w *Writer) M() int { return w.cfg.M }
 
+// K returns the number of data shards per pack.
 func (w *Writer) K() int {
 	w.tmu.Lock()
 	defer w.tmu.Unlock()
@@ -165,6 +173,23 @@ func (w *Writer) placement() ([]target.ShardTarget, int) {
 	w.tmu.Lock()
 	defer w.tmu.Unlock()
 	return w.targets, w.k
+}
+
+// spread returns the targets of the next pack, in the order its shards go
+// to them: the targets turned by one place more than for the pack before.
+// A restore reads the k data shards of each pack and a parity shard only
+// when a data shard fails, so with shard i always on target i the last m
+// friends would send nothing and a restore would draw on k friends' uplinks
+// of k+m. Turned, every friend holds the data shards of k packs in k+m.
+// Data and metadata packs take turns apart, so that the few metadata packs
+// among the data packs cannot leave the data packs in step.
+func (w *Writer) spread(targets []target.ShardTarget, meta bool) []target.ShardTarget {
+	turn := &w.turn[0]
+	if meta {
+		turn = &w.turn[1]
+	}
+	r := int(turn.Add(1) % uint64(len(targets)))
+	return slices.Concat(targets[r:], targets[:r])
 }
 
 // drop removes failed targets; it returns an error when too few remain.
@@ -398,6 +423,7 @@ func (w *Writer) ship(_ context.Context, sl *slot, b *pack.Builder, meta bool) e
 func (w *Writer) storePack(s *seal.Sealer, b *pack.Builder, meta bool) error {
 	entries := append([]pack.Entry(nil), b.Entries()...)
 	targets, k := w.placement()
+	targets = w.spread(targets, meta)
 	sealed, err := s.Seal(b.Finish(), k, w.cfg.M)
 	if err != nil {
 		return err
@@ -417,6 +443,7 @@ func (w *Writer) storePack(s *seal.Sealer, b *pack.Builder, meta bool) error {
 			return err
 		}
 		targets, k = w.placement()
+		targets = w.spread(targets, meta)
 		if sealed, err = seal.Recut(sealed, k, w.cfg.M); err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -72,6 +73,23 @@ func chunkInto(t testing.TB, w *Writer, keyer *chunker.IDKeyer, r io.Reader) []d
 			t.Fatal(err)
 		}
 		ids = append(ids, id)
+	}
+}
+
+// readsBack checks that the chunks ids, read back through their packs from
+// the targets ms, are payload.
+func readsBack(t *testing.T, cat *catalog.Catalog, ms []*target.MemTarget, o *seal.Opener, keyer *chunker.IDKeyer, ids []data.ID, payload []byte) {
+	t.Helper()
+	byName := map[string]target.ShardTarget{}
+	for _, x := range ms {
+		byName[x.Name()] = x
+	}
+	var got []byte
+	for _, id := range ids {
+		got = append(got, readBlob(t, cat, byName, o, keyer, id)...)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatal("data read back from the packs differs")
 	}
 }
 
@@ -141,19 +159,8 @@ func TestWriterStoresAndDeduplicates(t *testing.T) {
 		}
 	}
 	// Every chunk reads back through its pack, even with one target gone.
-	byName := map[string]target.ShardTarget{}
-	for _, x := range ts {
-		byName[x.Name()] = x
-	}
 	ms[1].SetDown(true)
-	o := seal.NewOpener(keys.AgeIdentity())
-	var got []byte
-	for _, id := range ids {
-		got = append(got, readBlob(t, cat, byName, o, keyer, id)...)
-	}
-	if !bytes.Equal(got, payload) {
-		t.Fatal("data read back from the packs differs")
-	}
+	readsBack(t, cat, ms, seal.NewOpener(keys.AgeIdentity()), keyer, ids, payload)
 	ms[1].SetDown(false)
 
 	// The same data again stores nothing new.
@@ -449,18 +456,7 @@ func TestWriterGoesOnWithoutLostFriend(t *testing.T) {
 	if len(lost) != 1 || lost[0] != "friend-3 3" || w.K() != 2 {
 		t.Fatalf("lost %v, k now %d; want friend-3 reported once and k=2", lost, w.K())
 	}
-	byName := map[string]target.ShardTarget{}
-	for _, x := range ms {
-		byName[x.Name()] = x
-	}
-	o := seal.NewOpener(keys.AgeIdentity())
-	var got []byte
-	for _, id := range ids {
-		got = append(got, readBlob(t, cat, byName, o, keyer, id)...)
-	}
-	if !bytes.Equal(got, payload) {
-		t.Fatal("data read back differs")
-	}
+	readsBack(t, cat, ms, seal.NewOpener(keys.AgeIdentity()), keyer, ids, payload)
 	err = cat.Packs(func(rec catalog.PackRecord) error {
 		for _, h := range rec.Holders {
 			if h == "friend-3" && rec.Shape.K == 2 {
@@ -480,4 +476,44 @@ func randBytes(seed uint64, n int) []byte {
 	binary.LittleEndian.PutUint64(s[:], seed)
 	rand.NewChaCha8(s).Read(b)
 	return b
+}
+
+// TestWriterSpreadsShards: shard i is not always on friend i. Each pack's
+// targets are turned by one place more than the last one's, so every
+// friend holds data shards (which a restore reads) and parity shards in
+// turn, and a restore draws on every friend's uplink.
+func TestWriterSpreadsShards(t *testing.T) {
+	keys := cryptotest.FixedKeys(t)
+	keyer := chunker.NewIDKeyer(keys.ChunkIDKey())
+	cat := catalog.NewCatalog(openKV(t))
+	ts, ms := memTargets(3)
+	w, err := NewWriter(t.Context(), Config{Targets: ts, M: 1, Recipient: keys.AgeRecipient(), Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeOK(t, w)
+	payload := randBytes(5, 60<<20)
+	ids := chunkInto(t, w, keyer, bytes.NewReader(payload))
+	if err := w.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	parity := map[string]int{}
+	packs := 0
+	err = cat.Packs(func(rec catalog.PackRecord) error {
+		packs++
+		if len(rec.Holders) != 3 || len(slices.Compact(slices.Sorted(slices.Values(rec.Holders)))) != 3 {
+			return fmt.Errorf("pack %s on %v, want one shard on each of the three friends", rec.ID.Short(), rec.Holders)
+		}
+		parity[rec.Holders[rec.Shape.K]]++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := []int{parity["friend-0"], parity["friend-1"], parity["friend-2"]}
+	if packs < 6 || slices.Max(counts)-slices.Min(counts) > 1 {
+		t.Fatalf("parity shards of %d packs held %v by friend-0, -1, -2; want each of them the same number, give or take one", packs, counts)
+	}
+	t.Logf("%d packs; parity shards held %v", packs, counts)
+	readsBack(t, cat, ms, seal.NewOpener(keys.AgeIdentity()), keyer, ids, payload)
 }

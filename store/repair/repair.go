@@ -123,6 +123,13 @@ func Pack(ctx context.Context, cfg Config, p catalog.PackRecord, badIdx []int, r
 			keep = append(keep, h)
 		}
 	}
+	// Turned by the pack, as a backup turns its targets: packs cut again
+	// do not all put their parity shards, which a restore does not read, on
+	// the same friends.
+	if len(keep) > 0 {
+		r := int(p.ID[0]) % len(keep)
+		keep = slices.Concat(keep[r:], keep[:r])
+	}
 	if _, err := Recut(ctx, cfg, p, shards, keep); err != nil {
 		return err
 	}
