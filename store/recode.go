@@ -108,7 +108,14 @@ func (r *Repo) Recode(ctx context.Context) (RecodeReport, error) {
 		return rep, err
 	}
 	n, err = r.releasePending(ctx)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrBusy):
+		// Every pack is re-coded and recorded, but a job (a backup) took
+		// the lock after the last one: the old shards are released at the
+		// next check, once a head record no longer names their packs.
+		r.log.Info("re-coding done; the shards it replaced are released at the next check", "packs", rep.Packs, "k", red.K, "m", red.M, "err", err)
+		return rep, nil
+	case err != nil:
 		return rep, fmt.Errorf("re-coded, but publishing the head record failed: %w", err)
 	}
 	r.log.Info("re-coding done", "packs", rep.Packs, "k", red.K, "m", red.M, "shards_released", n)
