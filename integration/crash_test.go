@@ -51,6 +51,18 @@ func noPartialFiles(t *testing.T, dst string) int {
 	return n
 }
 
+// hasFile reports whether there is a regular file under dir.
+func hasFile(dir string) bool {
+	found := errors.New("found")
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			return found
+		}
+		return nil // dir not made yet, or a folder being made: go on
+	})
+	return errors.Is(err, found)
+}
+
 // TestKillDuringRestore: the daemon is killed with SIGKILL at random
 // moments while it restores. No file is ever half-written under its final
 // name; after a restart the same restore, run again without --overwrite,
@@ -65,12 +77,16 @@ func TestKillDuringRestore(t *testing.T) {
 	kept, cut := 0, 0
 	for i := range crashRounds() {
 		dst := filepath.Join(c.base, fmt.Sprintf("restore%02d", i))
-		cmd, progressed, _ := runInBackground(t, "restore", "--data", c.dir("a"), id, "--to", dst, "--json")
-		select {
-		case <-progressed:
-		case <-time.After(30 * time.Second):
+		cmd, _, _ := runInBackground(t, "restore", "--data", c.dir("a"), id, "--to", dst, "--json")
+		// The first file being written says the restore is under way (the
+		// first progress report, half a second in, came after the end of
+		// half the restores once both friends sent their share); then a
+		// random moment inside it.
+		deadline := time.Now().Add(30 * time.Second)
+		for !hasFile(dst) && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
 		}
-		time.Sleep(time.Duration(rng.IntN(60)) * time.Millisecond) // a random moment inside the restore
+		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
 		c.kill("a")
 		if cmd.Wait() != nil {
 			cut++ // the restore did not finish
