@@ -30,19 +30,70 @@ type BadShard struct {
 	Err     string  `json:"error,omitempty"`
 }
 
-// Fetcher downloads packs from their holders: the k holders that have been
-// fastest so far first (data shards before parity, which saves decoding),
+// Fetcher downloads packs from their holders: the k holders expected to
+// deliver soonest first (data shards before parity, which saves decoding),
 // asking another holder when one is missing, wrong or slow to fail. The
 // pack's authenticated encryption checks the shards used; only when it
 // fails are they checked one by one against their IDs, to find and report
-// the bad ones. Safe for concurrent use.
+// the bad ones. Safe for concurrent use: the fetches of concurrent calls
+// share what is learnt of each holder.
 type Fetcher struct {
 	target   func(holder string) target.ShardTarget
 	identity age.Identity
+	now      func() time.Time // time.Now; tests set a clock of their own
 
 	mu      sync.Mutex
-	latency map[string]time.Duration // moving average per holder
+	holders map[string]*holderStats
 }
+
+// holderStats is what a Fetcher has learnt of one holder: how fast it
+// delivers, how many fetches it has in flight, and when it last failed.
+//
+// A holder's uplink is shared by the fetches in flight to it: while n are,
+// each has 1/n of it. share sums, over time, each fetch's part of the link
+// (it grows by dt/n), so the part one fetch had is share at its end less
+// share at its start, and bytes over those link seconds is the holder's
+// speed, whatever the shard sizes and however many workers ask at once.
+// The sums of bytes and link seconds decay by a quarter per fetch, so the
+// speed follows a link that changes.
+type holderStats struct {
+	bytes    float64 // decayed sum of bytes delivered
+	busy     float64 // decayed sum of the link seconds they took
+	inFlight int
+	share    float64   // link seconds each fetch in flight has had, summed since the first fetch
+	at       time.Time // when share was last brought up to date
+	failed   time.Time // the last failure
+}
+
+// advance brings share up to now.
+func (st *holderStats) advance(now time.Time) {
+	if st.inFlight > 0 {
+		st.share += now.Sub(st.at).Seconds() / float64(st.inFlight)
+	}
+	st.at = now
+}
+
+// perByte returns the link seconds per byte st's holder has taken, or
+// false if it has delivered nothing yet.
+func (st *holderStats) perByte() (float64, bool) {
+	if st == nil || st.busy <= 0 || st.bytes <= 0 {
+		return 0, false
+	}
+	return st.busy / st.bytes, true
+}
+
+// nominalPerByte stands for a holder's speed (100 MB/s) when no holder has
+// delivered anything yet: it only has to rank holders by their fetches in
+// flight.
+const nominalPerByte = 1e-8
+
+// failPenalty ranks a holder that failed within failMemory after those that
+// did not: it is asked again only when the others cannot serve, until the
+// failure is that old.
+const (
+	failPenalty = 10 * time.Second
+	failMemory  = time.Minute
+)
 
 type badKey struct{}
 
@@ -56,7 +107,7 @@ func WithBadShards(ctx context.Context, report func(BadShard)) context.Context {
 // New returns a Fetcher that reaches holders through target and
 // decrypts with identity.
 func New(target func(holder string) target.ShardTarget, identity age.Identity) *Fetcher {
-	return &Fetcher{target: target, identity: identity, latency: make(map[string]time.Duration)}
+	return &Fetcher{target: target, identity: identity, now: time.Now, holders: make(map[string]*holderStats)}
 }
 
 func report(ctx context.Context, b BadShard) {
@@ -65,18 +116,58 @@ func report(ctx context.Context, b BadShard) {
 	}
 }
 
-func (f *Fetcher) observe(holder string, d time.Duration, ok bool) {
+// stats returns holder's entry; f.mu is held.
+func (f *Fetcher) stats(holder string) *holderStats {
+	st := f.holders[holder]
+	if st == nil {
+		st = &holderStats{}
+		f.holders[holder] = st
+	}
+	return st
+}
+
+// begin counts a fetch from holder in flight and returns the holder's
+// share at its start, for done.
+func (f *Fetcher) begin(holder string) float64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !ok {
-		d = 10 * time.Second // a failure ranks a holder last for a while
+	st := f.stats(holder)
+	st.advance(f.now())
+	st.inFlight++
+	return st.share
+}
+
+// done ends a fetch of size bytes from holder, begun at share start, and
+// learns from it: its speed, or that it failed. A fetch that failed because
+// ctx ended (cancelled by the caller, or not needed any more) teaches
+// nothing.
+func (f *Fetcher) done(ctx context.Context, holder string, size int, start float64, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.stats(holder)
+	now := f.now()
+	st.advance(now)
+	st.inFlight--
+	switch {
+	case !ok && ctx.Err() != nil:
+	case !ok:
+		st.failed = now
+	default:
+		st.bytes = 0.75*st.bytes + float64(size)
+		st.busy = 0.75*st.busy + (st.share - start)
 	}
-	old, seen := f.latency[holder]
-	if !seen {
-		f.latency[holder] = d
-		return
+}
+
+// expect returns how long a new fetch of size bytes from st's holder should
+// take, at perByte link seconds a byte: one shard's time for each fetch in
+// flight to the holder and this one, and failPenalty more if the holder
+// failed lately.
+func (st *holderStats) expect(size int, perByte float64, now time.Time) time.Duration {
+	d := time.Duration(perByte * float64(size) * float64(st.inFlight+1) * float64(time.Second))
+	if !st.failed.IsZero() && now.Sub(st.failed) < failMemory {
+		d += failPenalty
 	}
-	f.latency[holder] = (3*old + d) / 4
+	return d
 }
 
 // order returns the shard indexes of rec to try, best first.
@@ -85,20 +176,44 @@ func (f *Fetcher) order(rec catalog.PackRecord) []int {
 	for i := range idx {
 		idx[i] = i
 	}
+	size := rec.Shape.ShardSize()
+	exp := make([]time.Duration, len(idx))
 	f.mu.Lock()
-	lat := make([]time.Duration, len(idx))
+	now := f.now()
+	// A holder not heard from yet is taken to be as fast as the others on
+	// average: it is tried, but not piled onto while its first fetches run.
+	known, sum := 0, 0.0
+	for _, st := range f.holders {
+		if pb, ok := st.perByte(); ok {
+			known++
+			sum += pb
+		}
+	}
+	prior := nominalPerByte
+	if known > 0 {
+		prior = sum / float64(known)
+	}
 	for i, h := range rec.Holders {
-		lat[i] = f.latency[h]
+		st := f.holders[h]
+		if st == nil {
+			st = &holderStats{}
+		}
+		pb, ok := st.perByte()
+		if !ok {
+			pb = prior
+		}
+		exp[i] = st.expect(size, pb, now)
 	}
 	f.mu.Unlock()
 	// A parity shard costs a Reed-Solomon rebuild: its holder is asked
-	// before a data shard's only when it is clearly faster (by half as
-	// much again and 20 ms), or the data shard's holder failed lately.
+	// before a data shard's only when it should deliver clearly sooner (by
+	// half as much again and 20 ms): its link is faster or less busy, or
+	// the data shard's holder failed lately.
 	k := rec.Shape.K
-	for i := k; i < len(lat); i++ {
-		lat[i] += lat[i]/2 + 20*time.Millisecond
+	for i := k; i < len(exp); i++ {
+		exp[i] += exp[i]/2 + 20*time.Millisecond
 	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(lat[a], lat[b]) })
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(exp[a], exp[b]) })
 	return idx
 }
 
@@ -167,10 +282,10 @@ func (f *Fetcher) fetchOpen(ctx context.Context, rec catalog.PackRecord, buf []b
 	size := sh.ShardSize()
 	ctx, cancel := context.WithCancel(ctx)
 	type result struct {
-		i   int
-		b   []byte
-		err error
-		d   time.Duration
+		i     int
+		b     []byte
+		err   error
+		began float64 // the holder's share when it began
 	}
 	results := make(chan result, len(rec.Holders))
 	var order []int
@@ -184,8 +299,8 @@ func (f *Fetcher) fetchOpen(ctx context.Context, rec catalog.PackRecord, buf []b
 		i := order[next]
 		next++
 		running++
+		began := f.begin(rec.Holders[i])
 		go func() {
-			t0 := time.Now()
 			tg := f.target(rec.Holders[i])
 			var b []byte
 			var err error
@@ -198,7 +313,7 @@ func (f *Fetcher) fetchOpen(ctx context.Context, rec catalog.PackRecord, buf []b
 			default:
 				b, err = getShard(ctx, tg, sh.ShardIDs[i])
 			}
-			results <- result{i, b, err, time.Since(t0)}
+			results <- result{i, b, err, began}
 		}()
 	}
 	shards := make([][]byte, len(rec.Holders))
@@ -207,7 +322,9 @@ func (f *Fetcher) fetchOpen(ctx context.Context, rec catalog.PackRecord, buf []b
 	defer func() {
 		cancel()
 		for ; running > 0; running-- {
-			if r := <-results; r.i >= sh.K {
+			r := <-results
+			f.done(ctx, rec.Holders[r.i], size, r.began, r.err == nil)
+			if r.i >= sh.K {
 				putShardBuf(r.b)
 			}
 		}
@@ -223,10 +340,12 @@ func (f *Fetcher) fetchOpen(ctx context.Context, rec catalog.PackRecord, buf []b
 	for good < sh.K && running > 0 {
 		r := <-results
 		running--
+		if r.err != nil && ctx.Err() != nil {
+			f.done(ctx, rec.Holders[r.i], size, r.began, false)
+			return nil, ctx.Err()
+		}
 		bad := BadShard{Pack: rec.ID, Index: r.i, Shard: sh.ShardIDs[r.i], Holder: rec.Holders[r.i]}
 		switch {
-		case r.err != nil && ctx.Err() != nil:
-			return nil, ctx.Err()
 		case r.err != nil:
 			bad.Problem = "unreachable"
 			switch {
@@ -240,7 +359,7 @@ func (f *Fetcher) fetchOpen(ctx context.Context, rec catalog.PackRecord, buf []b
 			bad.Problem = "corrupt"
 			bad.Err = fmt.Sprintf("%d bytes that do not hash to the shard ID", len(r.b))
 		}
-		f.observe(rec.Holders[r.i], r.d, bad.Problem == "")
+		f.done(ctx, rec.Holders[r.i], size, r.began, bad.Problem == "")
 		if bad.Problem != "" {
 			if r.i >= sh.K {
 				putShardBuf(r.b)
@@ -346,9 +465,9 @@ func (f *Fetcher) FetchShards(ctx context.Context, rec catalog.PackRecord, skip 
 		if tg == nil {
 			continue
 		}
-		t0 := time.Now()
+		began := f.begin(rec.Holders[i])
 		b, err := tg.GetShard(ctx, sh.ShardIDs[i])
-		f.observe(rec.Holders[i], time.Since(t0), err == nil)
+		f.done(ctx, rec.Holders[i], sh.ShardSize(), began, err == nil)
 		if err != nil || len(b) != sh.ShardSize() || seal.ShardID(b) != sh.ShardIDs[i] {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/plug-net/plug/crypto/cryptotest"
 	"github.com/plug-net/plug/store/catalog"
@@ -212,6 +214,10 @@ func TestFetchIntoLeavesTheBufferWhenItReturns(t *testing.T) {
 	if n := inFlight.Load(); n != 0 {
 		t.Fatalf("FetchInto returned with %d requests still writing into the buffer", n)
 	}
+	// The holder did not fail: the fetch was cancelled.
+	if st := f.holders["friend-1"]; st.inFlight != 0 || !st.failed.IsZero() {
+		t.Fatalf("after the cancelled fetch friend-1 has %d fetches in flight and failed at %v; want none, never", st.inFlight, st.failed)
+	}
 }
 
 // BenchmarkFetch measures fetching and opening a 16 MiB pack from memory
@@ -243,5 +249,159 @@ func BenchmarkFetch(b *testing.B) {
 		if _, _, err := f.Fetch(b.Context(), rec); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// askedTarget counts the shards a holder was asked for.
+type askedTarget struct {
+	*target.MemTarget
+	asked *atomic.Int32
+}
+
+func (a askedTarget) GetShard(ctx context.Context, id [32]byte) ([]byte, error) {
+	a.asked.Add(1)
+	return a.MemTarget.GetShard(ctx, id)
+}
+
+func (a askedTarget) GetShardInto(ctx context.Context, id [32]byte, buf []byte) ([]byte, error) {
+	a.asked.Add(1)
+	return a.MemTarget.GetShardInto(ctx, id, buf)
+}
+
+// fakeClock gives f a clock that moves only when the test moves it.
+func fakeClock(f *Fetcher) *time.Time {
+	now := time.Unix(1_000_000_000, 0)
+	f.now = func() time.Time { return now }
+	return &now
+}
+
+// learn tells f, whose clock is clk, that holder delivered a shard of size
+// bytes in d while shared fetches (it included) were in flight to it
+// throughout.
+func learn(f *Fetcher, clk *time.Time, holder string, size int, d time.Duration, shared int) {
+	starts := make([]float64, shared)
+	for i := range starts {
+		starts[i] = f.begin(holder)
+	}
+	*clk = clk.Add(d)
+	f.done(context.Background(), holder, size, starts[0], true)
+	ended, cancel := context.WithCancel(context.Background())
+	cancel() // the other fetches were not needed: they teach nothing
+	for _, st := range starts[1:] {
+		f.done(ended, holder, 0, st, false)
+	}
+}
+
+// TestFetchAsksTheLessBusyHolder: two holders of one pack (k = 1, m = 1)
+// with uplinks equally fast. While the data shard's holder is busy with two
+// other fetches (another restore worker's), the pack comes from the parity
+// holder, whose link is free: every friend's uplink carries a restore, not
+// the data holders' alone. With both idle the data shard is asked for.
+func TestFetchAsksTheLessBusyHolder(t *testing.T) {
+	rec, plain, holders := sealedPack(t, 1, 1)
+	for _, busy := range []int{0, 2} {
+		asked := []*atomic.Int32{{}, {}}
+		f := New(func(h string) target.ShardTarget {
+			for i, name := range rec.Holders {
+				if h == name {
+					return askedTarget{holders[h], asked[i]}
+				}
+			}
+			return nil
+		}, cryptotest.FixedKeys(t).AgeIdentity())
+		clk := fakeClock(f)
+		for _, h := range rec.Holders {
+			learn(f, clk, h, rec.Shape.ShardSize(), 400*time.Millisecond, 1)
+		}
+		for range busy {
+			f.begin(rec.Holders[0])
+		}
+		if got, _, err := f.Fetch(t.Context(), rec); err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("Fetch: %v", err)
+		}
+		want := []int32{1, 0} // the data shard
+		if busy > 0 {
+			want = []int32{0, 1} // the parity shard
+		}
+		if got := []int32{asked[0].Load(), asked[1].Load()}; !slices.Equal(got, want) {
+			t.Fatalf("data holder busy with %d other fetches: asked data and parity holders %v times, want %v", busy, got, want)
+		}
+	}
+}
+
+// TestOrderRanksByLinkSpeed: a holder is ranked by bytes per second of its
+// link, whatever the size of the shards it delivered and however many
+// fetches shared its link. Ranked by each fetch's time, the first two
+// cases would come out the other way.
+func TestOrderRanksByLinkSpeed(t *testing.T) {
+	const mib = 1 << 20
+	cases := []struct {
+		name          string
+		first, second func(f *Fetcher, clk *time.Time, h string) // what the holders delivered
+	}{
+		{"small shards fast, large shards slow", func(f *Fetcher, clk *time.Time, h string) {
+			learn(f, clk, h, 8*mib, time.Second, 1) // 8 MiB/s
+		}, func(f *Fetcher, clk *time.Time, h string) {
+			learn(f, clk, h, 64<<10, 50*time.Millisecond, 1) // 1.25 MiB/s
+		}},
+		{"a link shared by four fetches", func(f *Fetcher, clk *time.Time, h string) {
+			learn(f, clk, h, 8*mib, 4*time.Second, 4) // 8 MiB/s of link
+		}, func(f *Fetcher, clk *time.Time, h string) {
+			learn(f, clk, h, 8*mib, 2*time.Second, 1) // 4 MiB/s
+		}},
+		{"a holder that failed a moment ago", func(f *Fetcher, clk *time.Time, h string) {
+			learn(f, clk, h, 8*mib, 2*time.Second, 1)
+		}, func(f *Fetcher, clk *time.Time, h string) {
+			learn(f, clk, h, 8*mib, time.Second, 1)
+			f.done(context.Background(), h, 0, f.begin(h), false)
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := catalog.PackRecord{Shape: seal.Shape{Size: 16 * mib, K: 2, ShardIDs: make([]data.ID, 2)}, Holders: []string{"second", "first"}}
+			f := New(func(string) target.ShardTarget { return nil }, nil)
+			clk := fakeClock(f)
+			c.first(f, clk, "first")
+			c.second(f, clk, "second")
+			if got := f.order(rec); got[0] != 1 {
+				t.Fatalf("order %v: want holder 1 (first) first", got)
+			}
+		})
+	}
+}
+
+// TestFailureIsForgotten: a holder that failed is asked last for
+// failMemory, then ranked by its speed again (a friend that was briefly
+// offline serves the next restore).
+func TestFailureIsForgotten(t *testing.T) {
+	rec := catalog.PackRecord{Shape: seal.Shape{Size: 2 << 20, K: 2, ShardIDs: make([]data.ID, 2)}, Holders: []string{"a", "b"}}
+	f := New(func(string) target.ShardTarget { return nil }, nil)
+	clk := fakeClock(f)
+	learn(f, clk, "a", 1<<20, 100*time.Millisecond, 1)
+	learn(f, clk, "b", 1<<20, 200*time.Millisecond, 1)
+	f.done(context.Background(), "a", 0, f.begin("a"), false)
+	if got := f.order(rec); got[0] != 1 {
+		t.Fatalf("order %v right after a failed: want b (1) first", got)
+	}
+	*clk = clk.Add(failMemory + time.Second)
+	if got := f.order(rec); got[0] != 0 {
+		t.Fatalf("order %v a minute after a failed: want a (0), the faster, first", got)
+	}
+}
+
+// TestUnheardHolderIsNotFree: a holder that has delivered nothing yet but
+// has fetches in flight is taken to be as fast as the others, not free: a
+// restore's workers do not all pile onto the friend whose first shards are
+// still coming while the one that answered is idle.
+func TestUnheardHolderIsNotFree(t *testing.T) {
+	const size = 8 << 20
+	rec := catalog.PackRecord{Shape: seal.Shape{Size: size, K: 1, M: 1, ShardIDs: make([]data.ID, 2)}, Holders: []string{"answered", "unheard"}}
+	f := New(func(string) target.ShardTarget { return nil }, nil)
+	clk := fakeClock(f)
+	learn(f, clk, "answered", size, 3*time.Second, 2)
+	f.begin("unheard")
+	f.begin("unheard")
+	if got := f.order(rec); got[0] != 0 {
+		t.Fatalf("order %v: want the data shard's holder, which answered and is idle (0), before the parity's, busy with two fetches (1)", got)
 	}
 }
