@@ -10,8 +10,8 @@ import (
 	"github.com/plug-net/plug/p2p/proof"
 )
 
-// BenchmarkPut stores 8 MiB shards: hashing, the outboard tree, writing and
-// syncing both files, the synced record.
+// BenchmarkPut stores 8 MiB shards: hashing, the outboard tree, writing
+// both files and syncing the body, the synced record.
 func BenchmarkPut(b *testing.B) {
 	ts := newStore(b)
 	owner := newOwner(b)

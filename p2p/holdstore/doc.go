@@ -33,9 +33,15 @@
 // # Crash safety
 //
 // [Store.Put] writes the body and the outboard tree to temporary files, checks
-// the hash, fsyncs both, renames them into place, fsyncs the directory and
-// only then records the shard with a synced kv transaction: a shard
-// acknowledged is on disk, synced. [Open] removes what an interrupted put
-// left, deletes files without a record, drops records whose files are missing
-// or have the wrong size, and recomputes every owner's usage from the records.
+// the hash, fsyncs the body, renames both into place, fsyncs the directory
+// and only then records the shard with a synced kv transaction: a shard
+// acknowledged is on disk, synced. The tree is not synced, as it can always
+// be made again from the body: a crash may leave it missing, short or
+// garbled. [Open] removes what an interrupted put left, deletes files without
+// a record, makes again the trees that are missing or of the wrong size,
+// drops records whose body is missing, of the wrong size or (when its tree
+// had to be made again) no longer hashes to its ID, and recomputes every
+// owner's usage from the records. [Store.Prove] checks each proof before
+// answering, and makes the tree again when the proof fails: a tree garbled
+// at its right size is found there.
 package holdstore

@@ -174,6 +174,10 @@ func (s *Store) Put(ctx context.Context, owner peer.ID, id [32]byte, size int64,
 	if err != nil {
 		return err
 	}
+	// The tree is not synced: a crash can leave it missing, short or
+	// garbled, and then it is made again from the synced body (see
+	// rebuildTree). That is one sync fewer for every shard a friend stores,
+	// each a flush of the disk's cache: slow on a board's SD card.
 	treeFile, err := writeTemp(dir, tree)
 	if treeFile != "" {
 		temps = append(temps, treeFile)
@@ -261,17 +265,14 @@ func (s *Store) receive(ctx context.Context, body *os.File, r io.Reader, id [32]
 	return tree.buf, nil
 }
 
-// writeTemp writes b to a new synced temporary file in dir and returns its
-// name ("" if none was created).
+// writeTemp writes b to a new temporary file in dir, without a sync, and
+// returns its name ("" if none was created).
 func writeTemp(dir string, b []byte) (string, error) {
 	f, err := os.CreateTemp(dir, tmpPrefix+"*")
 	if err != nil {
 		return "", err
 	}
 	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

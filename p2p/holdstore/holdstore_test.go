@@ -653,6 +653,31 @@ func TestOpenRepairs(t *testing.T) {
 	if err := os.Truncate(ts.Path(bob, truncID), 100); err != nil {
 		t.Fatal(err)
 	}
+	// Trees a crash left behind (Put does not sync them): one empty, one
+	// gone; and one short whose shard's bytes were damaged as well.
+	emptyTreeID, emptyTree := newShard(70000)
+	ts.put(t, ann, emptyTreeID, emptyTree)
+	noTreeID, noTree := newShard(16384)
+	ts.put(t, ann, noTreeID, noTree)
+	rotID, rot := newShard(60000)
+	ts.put(t, bob, rotID, rot)
+	trees := map[[32]byte][]byte{}
+	for _, id := range [][32]byte{emptyTreeID, noTreeID} {
+		_, trees[id] = ts.tree(t, ann, id)
+	}
+	if err := os.Truncate(ts.Path(ann, emptyTreeID)+obaoExt, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(ts.Path(ann, noTreeID) + obaoExt); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(ts.Path(bob, rotID)+obaoExt, 64); err != nil {
+		t.Fatal(err)
+	}
+	rot[777] ^= 4
+	if err := os.WriteFile(ts.Path(bob, rotID), rot, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	// A usage record that does not add up.
 	if err := ts.db.Put(kv.Held, usageKey(ann), encodeUsage(1, 99)); err != nil {
 		t.Fatal(err)
@@ -664,24 +689,35 @@ func TestOpenRepairs(t *testing.T) {
 	}
 
 	rep := ts.reopen(t)
-	if rep.TempFiles != 1 || rep.Orphans != 2 || rep.OrphanBytes != 5008 || rep.UsageFixed != 2 || len(rep.Lost) != 2 {
-		t.Fatalf("Repair = %+v, want 1 temp file, 2 orphans of 5008 bytes, 2 lost shards, 2 usage records fixed", rep)
+	if rep.TempFiles != 1 || rep.Orphans != 2 || rep.OrphanBytes != 5008 || rep.UsageFixed != 2 || len(rep.Lost) != 3 || rep.Trees != 2 {
+		t.Fatalf("Repair = %+v, want 1 temp file, 2 orphans of 5008 bytes, 3 lost shards, 2 usage records fixed, 2 trees made again", rep)
 	}
 	lostIDs := map[[32]byte]string{}
 	for _, l := range rep.Lost {
 		lostIDs[l.ID] = l.Why
 	}
-	if lostIDs[lostID] != "shard file missing" || !strings.Contains(lostIDs[truncID], "shard file of 100 bytes") {
+	if lostIDs[lostID] != "shard file missing" || !strings.Contains(lostIDs[truncID], "shard file of 100 bytes") ||
+		!strings.Contains(lostIDs[rotID], "outboard tree of 64 bytes") || !strings.Contains(lostIDs[rotID], "now hash to") {
 		t.Errorf("Lost = %+v", rep.Lost)
 	}
-	if rep.Empty() || !strings.Contains(rep.String(), "dropped 2 damaged shards") {
+	if rep.Empty() || !strings.Contains(rep.String(), "dropped 3 damaged shards") || !strings.Contains(rep.String(), "made 2 outboard trees again") {
 		t.Errorf("Repair.String() = %q", rep)
 	}
 
-	ts.wantUsage(t, ann, int64(len(keep)), 1)
+	ts.wantUsage(t, ann, int64(len(keep)+len(emptyTree)+len(noTree)), 3)
 	ts.wantUsage(t, bob, 0, 0)
-	if got, want := ts.files(t, ann), []string{fmt.Sprintf("%x", keepID), fmt.Sprintf("%x.obao", keepID)}; !slices.Equal(got, want) {
+	var want []string
+	for _, id := range [][32]byte{keepID, emptyTreeID, noTreeID} {
+		want = append(want, fmt.Sprintf("%x", id), fmt.Sprintf("%x.obao", id))
+	}
+	slices.Sort(want)
+	if got := ts.files(t, ann); !slices.Equal(got, want) {
 		t.Errorf("ann's files = %q, want %q", got, want)
+	}
+	for id, tree := range trees {
+		if got, err := os.ReadFile(ts.Path(ann, id) + obaoExt); err != nil || !bytes.Equal(got, tree) {
+			t.Errorf("the tree of shard %x made again differs from the one Put wrote (err %v)", id[:4], err)
+		}
 	}
 	if _, err := os.Stat(bobDir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("bob's empty directory is still there: %v", err)

@@ -4,14 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"lukechampine.com/blake3/bao"
 
 	"github.com/plug-net/plug/p2p/proof"
+	"github.com/plug-net/plug/store/kv"
 )
 
 // Prove returns the proof of storage of bytes [offset, offset+length) of a
@@ -22,9 +26,12 @@ import (
 //
 // length must be 1 to [proof.MaxLength] and the range within the shard, or
 // the error wraps [proof.ErrRange]. A shard not held gives an error wrapping
-// [fs.ErrNotExist]; one whose files are missing or of the wrong size an
-// error wrapping [proof.ErrCorrupt]. Damaged bytes are not detected here: the
-// proof then fails at the owner.
+// [fs.ErrNotExist]. Prove checks the proof before answering: when it fails,
+// or the outboard tree is missing or of the wrong size, Prove makes the tree
+// again from the shard's bytes (Put does not sync it; see the package doc)
+// and answers from the new one. A shard whose file is missing, of the wrong
+// size, or whose bytes no longer hash to its ID gives an error wrapping
+// [proof.ErrCorrupt].
 func (s *Store) Prove(ctx context.Context, owner peer.ID, id [32]byte, offset, length uint64) ([]byte, error) {
 	slice, err := s.prove(ctx, owner, id, offset, length)
 	if err != nil {
@@ -45,19 +52,41 @@ func (s *Store) prove(ctx context.Context, owner peer.ID, id [32]byte, offset, l
 	if !proof.InShard(uint64(size), offset, length) {
 		return nil, fmt.Errorf("%w: the shard has %d bytes", proof.ErrRange, size)
 	}
+	slice, err := s.extract(body, owner, id, size, offset, length)
+	if err == nil {
+		if _, err = proof.Verify(id, uint64(size), offset, length, slice); err == nil {
+			return slice, nil
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.rebuildTree(owner, id, size, true); err != nil {
+		return nil, err
+	}
+	slice, err = s.extract(body, owner, id, size, offset, length)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", proof.ErrCorrupt, err)
+	}
+	return slice, nil
+}
+
+// extract reads the proof of [offset, offset+length) from the shard's body
+// and its outboard tree. It fails when the tree is missing or of the wrong
+// size, not when its hashes are wrong: the caller verifies the proof.
+func (s *Store) extract(body *os.File, owner peer.ID, id [32]byte, size int64, offset, length uint64) ([]byte, error) {
 	tree, err := os.Open(s.Path(owner, id) + obaoExt)
 	if err != nil {
-		return nil, fmt.Errorf("%w: outboard tree: %w", proof.ErrCorrupt, err)
+		return nil, fmt.Errorf("outboard tree: %w", err)
 	}
 	defer func() { _ = tree.Close() }() // opened to read only: closing it loses nothing
 	fi, err := tree.Stat()
 	if err != nil {
 		return nil, err
 	}
-	if want := int64(bao.EncodedSize(int(size), proof.Group, true)); fi.Size() != want {
-		return nil, fmt.Errorf("%w: outboard tree of %d bytes, want %d", proof.ErrCorrupt, fi.Size(), want)
+	if want := treeSize(size); fi.Size() != want {
+		return nil, fmt.Errorf("outboard tree of %d bytes, want %d", fi.Size(), want)
 	}
-
 	// The slice carries whole groups: hand bao the groups the range touches.
 	start := offset / proof.GroupSize * proof.GroupSize
 	end := min((offset+length+proof.GroupSize-1)/proof.GroupSize*proof.GroupSize, uint64(size))
@@ -66,7 +95,61 @@ func (s *Store) prove(ctx context.Context, owner peer.ID, id [32]byte, offset, l
 	out.Grow(int(proof.Size(uint64(size), offset, length)))
 	// bao reads the tree front to back, 64 bytes at a time.
 	if err := bao.ExtractSlice(&out, data, bufio.NewReaderSize(tree, 32<<10), proof.Group, offset, length); err != nil {
-		return nil, fmt.Errorf("%w: %w", proof.ErrCorrupt, err)
+		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// treeSize is the size of the outboard tree of a shard of size bytes.
+func treeSize(size int64) int64 { return int64(bao.EncodedSize(int(size), proof.Group, true)) }
+
+// rebuildTree makes the outboard tree of a held shard again from its body,
+// which must still hash to id, and puts it in place of the old one. With
+// lock, it does so under the owner's lock, and only while the shard is
+// still held (Open, alone with the store, does without).
+//
+// A body that no longer hashes to id, is missing or cannot be read gives an
+// error wrapping [proof.ErrCorrupt]: the shard is lost, and its owner
+// rebuilds it.
+func (s *Store) rebuildTree(owner peer.ID, id [32]byte, size int64, lock bool) error {
+	name := s.Path(owner, id)
+	body, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("%w: %w", proof.ErrCorrupt, err)
+	}
+	defer func() { _ = body.Close() }() // opened to read only: closing it loses nothing
+	tree := &bufferAt{buf: make([]byte, treeSize(size))}
+	root, err := bao.Encode(tree, bufio.NewReaderSize(io.LimitReader(body, size), 64<<10), size, proof.Group, true)
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: the shard file is shorter than its %d bytes", proof.ErrCorrupt, size)
+	case err != nil:
+		return fmt.Errorf("%w: read the shard file: %w", proof.ErrCorrupt, err)
+	case root != id:
+		return fmt.Errorf("%w: the shard's bytes now hash to %s", proof.ErrCorrupt, shortID(root))
+	}
+	tmp, err := writeTemp(filepath.Dir(name), tree.buf)
+	if err != nil {
+		if tmp != "" {
+			_ = os.Remove(tmp) // after a failure, which is what rebuildTree reports
+		}
+		return fmt.Errorf("write the outboard tree again: %w", err)
+	}
+	if lock {
+		st := s.state(owner)
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if held, err := s.db.Has(kv.Held, shardKey(owner, id)); err != nil || !held {
+			_ = os.Remove(tmp) // deleted meanwhile: nothing to put in place
+			if err == nil {
+				err = fmt.Errorf("%w: deleted while its outboard tree was made again", fs.ErrNotExist)
+			}
+			return err
+		}
+	}
+	if err := os.Rename(tmp, name+obaoExt); err != nil {
+		_ = os.Remove(tmp) // after a failure, which is what rebuildTree reports
+		return fmt.Errorf("write the outboard tree again: %w", err)
+	}
+	return nil
 }

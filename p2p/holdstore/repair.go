@@ -11,9 +11,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"lukechampine.com/blake3/bao"
 
-	"github.com/plug-net/plug/p2p/proof"
 	"github.com/plug-net/plug/store/kv"
 )
 
@@ -33,6 +31,9 @@ type Repair struct {
 	Lost []Lost
 	// UsageFixed is how many owners' usage records were corrected.
 	UsageFixed int
+	// Trees is how many outboard trees, missing or of the wrong size, were
+	// made again from their shard's bytes (a crash soon after a put).
+	Trees int
 }
 
 // Lost is a held shard that [Open] found damaged and dropped.
@@ -46,7 +47,7 @@ type Lost struct {
 
 // Empty reports whether there was nothing to repair.
 func (r Repair) Empty() bool {
-	return r.TempFiles == 0 && r.Orphans == 0 && len(r.Lost) == 0 && r.UsageFixed == 0
+	return r.TempFiles == 0 && r.Orphans == 0 && len(r.Lost) == 0 && r.UsageFixed == 0 && r.Trees == 0
 }
 
 // String describes the repair in one line, for the log.
@@ -60,6 +61,9 @@ func (r Repair) String() string {
 	}
 	if len(r.Lost) > 0 {
 		parts = append(parts, fmt.Sprintf("dropped %d damaged shards", len(r.Lost)))
+	}
+	if r.Trees > 0 {
+		parts = append(parts, fmt.Sprintf("made %d outboard trees again from their shards", r.Trees))
 	}
 	if r.UsageFixed > 0 {
 		parts = append(parts, fmt.Sprintf("corrected the usage of %d owners", r.UsageFixed))
@@ -81,7 +85,8 @@ type usageSum struct {
 func (s *Store) repair() (Repair, error) {
 	var rep Repair
 
-	// 1. Every record needs its two files, of the right sizes.
+	// 1. Every record needs its two files, of the right sizes; a tree can be
+	// made again.
 	sums := make(map[peer.ID]*usageSum)
 	var drop [][]byte
 	err := s.db.Iterate(kv.Held, kv.IterOptions{Prefix: []byte{tagShard}}, func(k, v []byte) error {
@@ -98,7 +103,7 @@ func (s *Store) repair() (Repair, error) {
 		if err != nil {
 			why = err.Error()
 		} else {
-			why = s.checkFiles(owner, id, size)
+			why = s.checkFiles(owner, id, size, &rep)
 		}
 		if why != "" {
 			drop = append(drop, append([]byte(nil), k...))
@@ -143,30 +148,40 @@ func (s *Store) repair() (Repair, error) {
 	return rep, nil
 }
 
-// checkFiles says what is wrong with a recorded shard's files, or "".
-func (s *Store) checkFiles(owner peer.ID, id [32]byte, size int64) string {
+// checkFiles says what is wrong with a recorded shard's files, or "". An
+// outboard tree missing or of the wrong size (Put does not sync it) is made
+// again from the body, and counted in rep; a body that then no longer
+// hashes to its ID is what is wrong.
+func (s *Store) checkFiles(owner peer.ID, id [32]byte, size int64, rep *Repair) string {
 	if checkOwner(owner) != nil {
 		return "invalid owner"
 	}
 	name := s.Path(owner, id)
-	for _, f := range []struct {
-		name, what string
-		size       int64
-	}{
-		{name, "shard file", size},
-		{name + obaoExt, "outboard tree", int64(bao.EncodedSize(int(size), proof.Group, true))},
-	} {
-		fi, err := os.Stat(f.name)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return f.what + " missing"
-		case err != nil:
-			return fmt.Sprintf("%s unreadable: %v", f.what, err)
-		case !fi.Mode().IsRegular():
-			return f.what + " is not a file"
-		case fi.Size() != f.size:
-			return fmt.Sprintf("%s of %d bytes, want %d", f.what, fi.Size(), f.size)
+	if why := checkFile(name, "shard file", size); why != "" {
+		return why
+	}
+	if why := checkFile(name+obaoExt, "outboard tree", treeSize(size)); why != "" {
+		if err := s.rebuildTree(owner, id, size, false); err != nil {
+			return fmt.Sprintf("%s, and making it again failed: %v", why, err)
 		}
+		rep.Trees++
+	}
+	return ""
+}
+
+// checkFile says what is wrong with the file name, which should be a
+// regular file of size bytes, or "".
+func checkFile(name, what string, size int64) string {
+	fi, err := os.Stat(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return what + " missing"
+	case err != nil:
+		return fmt.Sprintf("%s unreadable: %v", what, err)
+	case !fi.Mode().IsRegular():
+		return what + " is not a file"
+	case fi.Size() != size:
+		return fmt.Sprintf("%s of %d bytes, want %d", what, fi.Size(), size)
 	}
 	return ""
 }
