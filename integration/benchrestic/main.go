@@ -120,7 +120,7 @@ func main() {
 	flag.StringVar(&cfg.order, "order", "plug-first", "which tool runs first on each data set: plug-first, restic-first or alternate")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "limit for each timed command")
 	flag.StringVar(&cfg.restic, "restic", "", "the restic `binary` to compare with (default: restic on PATH, else Debian's, installed with apt-get); see the README for restic 0.19")
-	flag.StringVar(&cfg.profile, "profile", "", "write the owner daemon's CPU profile of each plug row into `DIR` (one-second slices SET-ROW-NNN.pprof; read them together with go tool pprof -top DIR/SET-ROW-*.pprof), and its heap after each slice (SET-ROW-NNN.heap; go tool pprof -sample_index=inuse_space -top)")
+	flag.StringVar(&cfg.profile, "profile", "", "write the owner daemon's CPU profile of each plug row into `DIR` (one-second slices SET-ROW-NNN.pprof; read them together with go tool pprof -top DIR/SET-ROW-[0-9]*.pprof), and its heap after each slice (SET-ROW-NNN.heap; go tool pprof -sample_index=inuse_space -top); friend B's as SET-ROW-friend-NNN.pprof and .heap")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "benchrestic: unexpected argument %q (see -h)\n", flag.Arg(0))
@@ -386,9 +386,11 @@ func (b *bench) plugRows(ctx context.Context, res *setResult) (err error) {
 			res.RSSPerRow = false
 		}
 		before, busy := c.stats(), machineBusy()
-		stopProfile := b.profileRow(ctx, a.dir, res.Name+"-"+r.Name)
+		stopOwner := b.profileRow(ctx, a.dir, res.Name+"-"+r.Name)
+		stopFriend := b.profileRow(ctx, c.daemons[2].dir, res.Name+"-"+r.Name+"-friend")
 		cr, err := b.command(ctx, "plug-"+res.Name+"-"+r.Name, nil, b.plug, args...)
-		stopProfile()
+		stopOwner()
+		stopFriend()
 		after, busy := c.stats(), machineBusy()-busy
 		r.PlugS, r.ClientCPUS = cr.wall.Seconds(), cr.cpu.Seconds()
 		ours := cr.cpu
@@ -435,9 +437,10 @@ func (b *bench) plugRows(ctx context.Context, res *setResult) (err error) {
 	return nil
 }
 
-// profileRow takes CPU profiles of the owner daemon (at dir) in
-// one-second slices from its /debug/pprof until the returned func is
-// called (the slice in flight then is dropped), with -profile.
+// profileRow takes CPU profiles of a daemon (at dir: the owner, or friend B
+// with name ending in "-friend") in one-second slices from its /debug/pprof
+// until the returned func is called (the slice in flight then is dropped),
+// with -profile.
 func (b *bench) profileRow(ctx context.Context, dir, name string) (stop func()) {
 	if b.cfg.profile == "" {
 		return func() {}
