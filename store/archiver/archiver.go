@@ -601,7 +601,7 @@ func (a *Archiver) scanDir(ctx context.Context, dir string) error {
 			}
 		case e.Type().IsRegular():
 			var st unix.Stat_t
-			if unix.Fstatat(d.fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+			if d.lstat(e.Name(), filepath.Join(dir, e.Name()), &st) == nil {
 				a.filesTotal.Add(1)
 				a.bytesTotal.Add(st.Size)
 			}
