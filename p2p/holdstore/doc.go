@@ -41,7 +41,9 @@
 // a record, makes again the trees that are missing or of the wrong size,
 // drops records whose body is missing, of the wrong size or (when its tree
 // had to be made again) no longer hashes to its ID, and recomputes every
-// owner's usage from the records. [Store.Prove] checks each proof before
-// answering, and makes the tree again when the proof fails: a tree garbled
-// at its right size is found there.
+// owner's usage from the records; a shard whose tree cannot be written
+// (a full disk) is kept. [Store.Prove] checks each proof before answering,
+// and when the check fails makes the tree again in memory, answers from it
+// and puts it in place: a tree garbled at its right size is found there.
+// A shard found there to no longer hash to its ID is dropped.
 package holdstore

@@ -368,6 +368,28 @@ func (s *Store) delete(ctx context.Context, owner peer.ID, id [32]byte) error {
 	st := s.state(owner)
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	return s.deleteLocked(owner, id)
+}
+
+// dropDamaged deletes a held shard whose bytes were shown wrong through
+// body, unless its file was replaced meanwhile (deleted and put again).
+func (s *Store) dropDamaged(owner peer.ID, id [32]byte, body *os.File) error {
+	st := s.state(owner)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	now, err := os.Stat(s.Path(owner, id))
+	if err != nil {
+		return err
+	}
+	if was, err := body.Stat(); err != nil || !os.SameFile(was, now) {
+		return err
+	}
+	return s.deleteLocked(owner, id)
+}
+
+// deleteLocked deletes a held shard's record and files, under the owner's
+// lock.
+func (s *Store) deleteLocked(owner peer.ID, id [32]byte) error {
 	// The record goes first: a crash before the files go leaves files
 	// without a record, which Open removes.
 	found := false

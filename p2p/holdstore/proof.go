@@ -28,10 +28,12 @@ import (
 // the error wraps [proof.ErrRange]. A shard not held gives an error wrapping
 // [fs.ErrNotExist]. Prove checks the proof before answering: when it fails,
 // or the outboard tree is missing or of the wrong size, Prove makes the tree
-// again from the shard's bytes (Put does not sync it; see the package doc)
-// and answers from the new one. A shard whose file is missing, of the wrong
-// size, or whose bytes no longer hash to its ID gives an error wrapping
-// [proof.ErrCorrupt].
+// again from the shard's bytes (Put does not sync it; see the package doc),
+// answers from it and puts it in place of the old one (if that fails, the
+// next proof makes it again). A shard whose file is missing, of the wrong
+// size or unreadable gives an error wrapping [proof.ErrCorrupt]; one whose
+// bytes no longer hash to its ID as well, and it is dropped, as [Open] drops
+// it: its owner rebuilds it.
 func (s *Store) Prove(ctx context.Context, owner peer.ID, id [32]byte, offset, length uint64) ([]byte, error) {
 	slice, err := s.prove(ctx, owner, id, offset, length)
 	if err != nil {
@@ -52,22 +54,26 @@ func (s *Store) prove(ctx context.Context, owner peer.ID, id [32]byte, offset, l
 	if !proof.InShard(uint64(size), offset, length) {
 		return nil, fmt.Errorf("%w: the shard has %d bytes", proof.ErrRange, size)
 	}
-	slice, err := s.extract(body, owner, id, size, offset, length)
-	if err == nil {
-		if _, err = proof.Verify(id, uint64(size), offset, length, slice); err == nil {
+	if slice, err := s.extract(body, owner, id, size, offset, length); err == nil {
+		if _, err := proof.Verify(id, uint64(size), offset, length, slice); err == nil {
 			return slice, nil
 		}
 	}
-	if err := ctx.Err(); err != nil {
+	tree, err := makeTree(ctx, body, id, size)
+	if errors.Is(err, errDamaged) {
+		// Dropped as Open drops it; what counts is the answer.
+		_ = s.dropDamaged(owner, id, body)
+	}
+	if err != nil {
 		return nil, err
 	}
-	if err := s.rebuildTree(owner, id, size, true); err != nil {
-		return nil, err
-	}
-	slice, err = s.extract(body, owner, id, size, offset, length)
+	slice, err := extractFrom(body, bytes.NewReader(tree), size, offset, length)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", proof.ErrCorrupt, err)
 	}
+	// The answer stands on the tree just made; when it cannot be put in
+	// place (a full disk), the next proof makes it again.
+	_ = s.putTree(owner, id, tree, true)
 	return slice, nil
 }
 
@@ -87,14 +93,20 @@ func (s *Store) extract(body *os.File, owner peer.ID, id [32]byte, size int64, o
 	if want := treeSize(size); fi.Size() != want {
 		return nil, fmt.Errorf("outboard tree of %d bytes, want %d", fi.Size(), want)
 	}
+	// bao reads the tree front to back, 64 bytes at a time.
+	return extractFrom(body, bufio.NewReaderSize(tree, 32<<10), size, offset, length)
+}
+
+// extractFrom reads the proof of [offset, offset+length) from the shard's
+// body and its outboard tree, read front to back from tree.
+func extractFrom(body io.ReaderAt, tree io.Reader, size int64, offset, length uint64) ([]byte, error) {
 	// The slice carries whole groups: hand bao the groups the range touches.
 	start := offset / proof.GroupSize * proof.GroupSize
 	end := min((offset+length+proof.GroupSize-1)/proof.GroupSize*proof.GroupSize, uint64(size))
 	data := io.NewSectionReader(body, int64(start), int64(end-start))
 	var out bytes.Buffer
 	out.Grow(int(proof.Size(uint64(size), offset, length)))
-	// bao reads the tree front to back, 64 bytes at a time.
-	if err := bao.ExtractSlice(&out, data, bufio.NewReaderSize(tree, 32<<10), proof.Group, offset, length); err != nil {
+	if err := bao.ExtractSlice(&out, data, tree, proof.Group, offset, length); err != nil {
 		return nil, err
 	}
 	return out.Bytes(), nil
@@ -103,35 +115,41 @@ func (s *Store) extract(body *os.File, owner peer.ID, id [32]byte, size int64, o
 // treeSize is the size of the outboard tree of a shard of size bytes.
 func treeSize(size int64) int64 { return int64(bao.EncodedSize(int(size), proof.Group, true)) }
 
-// rebuildTree makes the outboard tree of a held shard again from its body,
-// which must still hash to id, and puts it in place of the old one. With
-// lock, it does so under the owner's lock, and only while the shard is
-// still held (Open, alone with the store, does without).
-//
-// A body that no longer hashes to id, is missing or cannot be read gives an
-// error wrapping [proof.ErrCorrupt]: the shard is lost, and its owner
-// rebuilds it.
-func (s *Store) rebuildTree(owner peer.ID, id [32]byte, size int64, lock bool) error {
-	name := s.Path(owner, id)
-	body, err := os.Open(name)
-	if err != nil {
-		return fmt.Errorf("%w: %w", proof.ErrCorrupt, err)
-	}
-	defer func() { _ = body.Close() }() // opened to read only: closing it loses nothing
+// errDamaged is wrapped (with [proof.ErrCorrupt]) when a held shard's bytes
+// are shown to be wrong: shorter than its size, or no longer hashing to its
+// ID. A shard is dropped for that, never for an error reading or writing.
+var errDamaged = errors.New("shard bytes damaged")
+
+// makeTree computes the outboard tree of the held shard id from its body,
+// which must hash to id. A body shown wrong gives an error wrapping
+// [errDamaged] and [proof.ErrCorrupt]; one that cannot be read, an error
+// wrapping [proof.ErrCorrupt] only.
+func makeTree(ctx context.Context, body io.ReaderAt, id [32]byte, size int64) ([]byte, error) {
+	in := &countingReader{ctx: ctx, r: io.NewSectionReader(body, 0, size)}
 	tree := &bufferAt{buf: make([]byte, treeSize(size))}
-	root, err := bao.Encode(tree, bufio.NewReaderSize(io.LimitReader(body, size), 64<<10), size, proof.Group, true)
+	root, err := bao.Encode(tree, bufio.NewReaderSize(in, 64<<10), size, proof.Group, true)
 	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, ctx.Err()
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("%w: the shard file is shorter than its %d bytes", proof.ErrCorrupt, size)
+		return nil, fmt.Errorf("%w: %w: the shard file ends after %d of its %d bytes", proof.ErrCorrupt, errDamaged, in.n, size)
 	case err != nil:
-		return fmt.Errorf("%w: read the shard file: %w", proof.ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: read the shard file: %w", proof.ErrCorrupt, err)
 	case root != id:
-		return fmt.Errorf("%w: the shard's bytes now hash to %s", proof.ErrCorrupt, shortID(root))
+		return nil, fmt.Errorf("%w: %w: the shard's bytes now hash to %s", proof.ErrCorrupt, errDamaged, shortID(root))
 	}
-	tmp, err := writeTemp(filepath.Dir(name), tree.buf)
+	return tree.buf, nil
+}
+
+// putTree puts tree in place as the outboard tree of a held shard, without a
+// sync, like Put. With lock, it does so under the owner's lock and only while
+// the shard is still held (Open, alone with the store, does without).
+func (s *Store) putTree(owner peer.ID, id [32]byte, tree []byte, lock bool) error {
+	name := s.Path(owner, id)
+	tmp, err := writeTemp(filepath.Dir(name), tree)
 	if err != nil {
 		if tmp != "" {
-			_ = os.Remove(tmp) // after a failure, which is what rebuildTree reports
+			_ = os.Remove(tmp) // after a failure, which is what putTree reports
 		}
 		return fmt.Errorf("write the outboard tree again: %w", err)
 	}
@@ -148,7 +166,7 @@ func (s *Store) rebuildTree(owner peer.ID, id [32]byte, size int64, lock bool) e
 		}
 	}
 	if err := os.Rename(tmp, name+obaoExt); err != nil {
-		_ = os.Remove(tmp) // after a failure, which is what rebuildTree reports
+		_ = os.Remove(tmp) // after a failure, which is what putTree reports
 		return fmt.Errorf("write the outboard tree again: %w", err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -105,55 +106,52 @@ func TestProveNotHeld(t *testing.T) {
 	}
 }
 
-// A flipped bit on the friend's disk: a proof of a range in its group fails
-// at the friend, which says the shard is damaged (and keeps its tree); other
-// groups still prove.
+// A flipped bit on the friend's disk: proofs of other groups still verify;
+// the first proof of a range in its group fails at the friend, which says
+// the shard is damaged, with why, and drops it (as Open would).
 func TestProofDetectsFlippedBit(t *testing.T) {
-	ts := newStore(t)
-	owner := newOwner(t)
-	const n = 10*proof.GroupSize + 100
-	id, b := newShard(n)
-	ts.put(t, owner, id, b)
-	treeName, tree := ts.tree(t, owner, id)
-	const bad = 4*proof.GroupSize + 1000 // in group 4
-	f, err := os.OpenFile(ts.Path(owner, id), os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt([]byte{b[bad] ^ 0x10}, bad); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	for _, c := range []struct {
-		proofCase
-		ok bool
-	}{
-		{proofCase{bad, 1}, false},
-		{proofCase{4 * proof.GroupSize, 1}, false}, // same group, other byte
-		{proofCase{bad - 5000, proof.MaxLength}, false},
-		{proofCase{0, proof.GroupSize}, true},
-		{proofCase{5 * proof.GroupSize, 10}, true},
-		{proofCase{n - 1, 1}, true},
+	for _, c := range []proofCase{
+		{4*proof.GroupSize + 1000, 1},
+		{4 * proof.GroupSize, 1}, // same group, other byte
+		{4*proof.GroupSize - 4000, proof.MaxLength},
 	} {
-		slice, err := ts.Prove(t.Context(), owner, id, c.offset, c.length)
-		if !c.ok {
-			if !errors.Is(err, proof.ErrCorrupt) || !strings.Contains(err.Error(), "now hash to") {
-				t.Errorf("Prove(%d, %d) over the damage: %v, want ErrCorrupt (the bytes no longer hash to the ID)", c.offset, c.length, err)
-			}
-			continue
-		}
+		ts := newStore(t)
+		owner := newOwner(t)
+		const n = 10*proof.GroupSize + 100
+		id, b := newShard(n)
+		ts.put(t, owner, id, b)
+		const bad = 4*proof.GroupSize + 1000 // in group 4
+		f, err := os.OpenFile(ts.Path(owner, id), os.O_RDWR, 0)
 		if err != nil {
-			t.Fatalf("Prove(%d, %d) away from the damage: %v", c.offset, c.length, err)
+			t.Fatal(err)
 		}
-		if _, err := proof.Verify(id, n, c.offset, c.length, slice); err != nil {
-			t.Errorf("VerifyProof(%d, %d) away from the damage: %v", c.offset, c.length, err)
+		if _, err := f.WriteAt([]byte{b[bad] ^ 0x10}, bad); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if got, err := os.ReadFile(treeName); err != nil || !bytes.Equal(got, tree) {
-		t.Errorf("the tree changed after proofs over damaged bytes (err %v)", err)
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		for _, away := range []proofCase{{0, proof.GroupSize}, {5 * proof.GroupSize, 10}, {n - 1, 1}} {
+			slice, err := ts.Prove(t.Context(), owner, id, away.offset, away.length)
+			if err != nil {
+				t.Fatalf("Prove(%d, %d) away from the damage: %v", away.offset, away.length, err)
+			}
+			if _, err := proof.Verify(id, n, away.offset, away.length, slice); err != nil {
+				t.Errorf("VerifyProof(%d, %d) away from the damage: %v", away.offset, away.length, err)
+			}
+		}
+		_, err = ts.Prove(t.Context(), owner, id, c.offset, c.length)
+		if !errors.Is(err, proof.ErrCorrupt) || !strings.Contains(err.Error(), "now hash to") {
+			t.Errorf("Prove(%d, %d) over the damage: %v, want ErrCorrupt (the bytes no longer hash to the ID)", c.offset, c.length, err)
+		}
+		if _, err := ts.Prove(t.Context(), owner, id, 0, 1); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Prove after the damage was found: %v, want fs.ErrNotExist (the shard dropped)", err)
+		}
+		ts.wantUsage(t, owner, 0, 0)
+		if got := ts.files(t, owner); len(got) != 0 {
+			t.Errorf("files left of the damaged shard: %q", got)
+		}
 	}
 }
 
@@ -209,6 +207,47 @@ func TestProveMakesTheTreeAgain(t *testing.T) {
 				t.Errorf("Open after the tree was made again repaired %v, want nothing", rep)
 			}
 		})
+	}
+}
+
+// A tree that cannot be put in place again (here a directory in its way;
+// a full disk does the same) does not stop the proof: it is answered from
+// the tree made in memory, and Open keeps the shard for a proof to make its
+// tree.
+func TestProveWhenTheTreeCannotBeWritten(t *testing.T) {
+	ts := newStore(t)
+	owner := newOwner(t)
+	const n = 3*proof.GroupSize + 5
+	id, b := newShard(n)
+	ts.put(t, owner, id, b)
+	treeName, _ := ts.tree(t, owner, id)
+	if err := os.Remove(treeName); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(treeName, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		slice, err := ts.Prove(t.Context(), owner, id, n-1, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := proof.Verify(id, n, n-1, 1, slice); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := ts.reopen(t)
+	if rep.TreesLeft != 1 || rep.Trees != 0 || len(rep.Lost) != 0 || !strings.Contains(rep.String(), "could not make 1 outboard trees again") {
+		t.Fatalf("Repair = %+v (%s), want 1 tree left to make, the shard kept", rep, rep)
+	}
+	if ok, err := ts.Has(t.Context(), owner, id); err != nil || !ok {
+		t.Fatalf("Has after Open: %v, %v; want the shard kept", ok, err)
+	}
+	if err := os.RemoveAll(treeName); err != nil {
+		t.Fatal(err)
+	}
+	if rep := ts.reopen(t); rep.Trees != 1 || rep.TreesLeft != 0 {
+		t.Fatalf("Repair once the way is clear = %+v, want 1 tree made again", rep)
 	}
 }
 

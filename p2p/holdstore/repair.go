@@ -1,6 +1,7 @@
 package holdstore
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -25,15 +26,22 @@ type Repair struct {
 	// removing them) were removed, and OrphanBytes their size.
 	Orphans     int
 	OrphanBytes int64
-	// Lost are the shards whose files were missing or of the wrong size:
-	// their records were dropped and their bytes released. Their owners
-	// find them missing and rebuild them.
+	// Lost are the shards whose files were missing or of the wrong size,
+	// or whose bytes no longer hash to their ID: their records were dropped
+	// and their bytes released. Their owners find them missing and rebuild
+	// them.
 	Lost []Lost
 	// UsageFixed is how many owners' usage records were corrected.
 	UsageFixed int
 	// Trees is how many outboard trees, missing or of the wrong size, were
 	// made again from their shard's bytes (a crash soon after a put).
 	Trees int
+	// TreesLeft is how many such trees could not be made again for a reason
+	// other than the shard's bytes (unreadable, a full disk): the shards
+	// are kept, and a proof makes their trees. TreeError is the first
+	// such error.
+	TreesLeft int
+	TreeError string
 }
 
 // Lost is a held shard that [Open] found damaged and dropped.
@@ -47,7 +55,7 @@ type Lost struct {
 
 // Empty reports whether there was nothing to repair.
 func (r Repair) Empty() bool {
-	return r.TempFiles == 0 && r.Orphans == 0 && len(r.Lost) == 0 && r.UsageFixed == 0 && r.Trees == 0
+	return r.TempFiles == 0 && r.Orphans == 0 && len(r.Lost) == 0 && r.UsageFixed == 0 && r.Trees == 0 && r.TreesLeft == 0
 }
 
 // String describes the repair in one line, for the log.
@@ -64,6 +72,9 @@ func (r Repair) String() string {
 	}
 	if r.Trees > 0 {
 		parts = append(parts, fmt.Sprintf("made %d outboard trees again from their shards", r.Trees))
+	}
+	if r.TreesLeft > 0 {
+		parts = append(parts, fmt.Sprintf("could not make %d outboard trees again, kept their shards for a proof to make them (%s)", r.TreesLeft, r.TreeError))
 	}
 	if r.UsageFixed > 0 {
 		parts = append(parts, fmt.Sprintf("corrected the usage of %d owners", r.UsageFixed))
@@ -150,8 +161,10 @@ func (s *Store) repair() (Repair, error) {
 
 // checkFiles says what is wrong with a recorded shard's files, or "". An
 // outboard tree missing or of the wrong size (Put does not sync it) is made
-// again from the body, and counted in rep; a body that then no longer
-// hashes to its ID is what is wrong.
+// again from the body, and counted in rep; a body that then shows wrong
+// bytes is what is wrong. A tree that cannot be made again for another
+// reason (the body unreadable, the disk full) is left for the next proof to
+// make, and counted in rep: the shard is kept.
 func (s *Store) checkFiles(owner peer.ID, id [32]byte, size int64, rep *Repair) string {
 	if checkOwner(owner) != nil {
 		return "invalid owner"
@@ -160,13 +173,38 @@ func (s *Store) checkFiles(owner peer.ID, id [32]byte, size int64, rep *Repair) 
 	if why := checkFile(name, "shard file", size); why != "" {
 		return why
 	}
-	if why := checkFile(name+obaoExt, "outboard tree", treeSize(size)); why != "" {
-		if err := s.rebuildTree(owner, id, size, false); err != nil {
-			return fmt.Sprintf("%s, and making it again failed: %v", why, err)
+	why := checkFile(name+obaoExt, "outboard tree", treeSize(size))
+	if why == "" {
+		return ""
+	}
+	err := s.remakeTree(owner, id, size)
+	switch {
+	case errors.Is(err, errDamaged):
+		return fmt.Sprintf("%s, and %v", why, err)
+	case err != nil:
+		rep.TreesLeft++
+		if rep.TreeError == "" {
+			rep.TreeError = fmt.Sprintf("shard %s of %s: %s: %v", shortID(id), owner, why, err)
 		}
+	default:
 		rep.Trees++
 	}
 	return ""
+}
+
+// remakeTree makes a held shard's outboard tree again from its body and puts
+// it in place, at Open.
+func (s *Store) remakeTree(owner peer.ID, id [32]byte, size int64) error {
+	body, err := os.Open(s.Path(owner, id))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = body.Close() }() // opened to read only: closing it loses nothing
+	tree, err := makeTree(context.Background(), body, id, size)
+	if err != nil {
+		return err
+	}
+	return s.putTree(owner, id, tree, false)
 }
 
 // checkFile says what is wrong with the file name, which should be a
