@@ -176,7 +176,7 @@ func (s *Store) Put(ctx context.Context, owner peer.ID, id [32]byte, size int64,
 	}
 	// The tree is not synced: a crash can leave it missing, short or
 	// garbled, and then it is made again from the synced body (see
-	// rebuildTree). That is one sync fewer for every shard a friend stores,
+	// makeTree). That is one sync fewer for every shard a friend stores,
 	// each a flush of the disk's cache: slow on a board's SD card.
 	treeFile, err := writeTemp(dir, tree)
 	if treeFile != "" {
@@ -294,6 +294,20 @@ func (s *Store) Open(ctx context.Context, owner peer.ID, id [32]byte) (io.ReadSe
 
 // open opens a held shard's body after checking its record and its size.
 func (s *Store) open(ctx context.Context, owner peer.ID, id [32]byte) (*os.File, int64, error) {
+	f, size, err := s.openBody(ctx, owner, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := checkSize(f, size); err != nil {
+		_ = f.Close() // opened to read only: closing it loses nothing
+		return nil, 0, err
+	}
+	return f, size, nil
+}
+
+// openBody opens a held shard's body after checking its record, and returns
+// the size the record gives.
+func (s *Store) openBody(ctx context.Context, owner peer.ID, id [32]byte) (*os.File, int64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
@@ -305,16 +319,20 @@ func (s *Store) open(ctx context.Context, owner peer.ID, id [32]byte) (*os.File,
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", proof.ErrCorrupt, err)
 	}
+	return f, size, nil
+}
+
+// checkSize checks that a held shard's body has its size: a body of another
+// size gives an error wrapping [errDamaged] and [proof.ErrCorrupt].
+func checkSize(f *os.File, size int64) error {
 	fi, err := f.Stat()
 	if err != nil {
-		_ = f.Close() // opened to read only: closing it loses nothing
-		return nil, 0, err
+		return err
 	}
 	if fi.Size() != size {
-		_ = f.Close() // opened to read only: closing it loses nothing
-		return nil, 0, fmt.Errorf("%w: file of %d bytes, the shard has %d", proof.ErrCorrupt, fi.Size(), size)
+		return fmt.Errorf("%w: %w: file of %d bytes, the shard has %d", proof.ErrCorrupt, errDamaged, fi.Size(), size)
 	}
-	return f, size, nil
+	return nil
 }
 
 // record returns the size of a held shard, or an error wrapping

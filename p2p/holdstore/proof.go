@@ -30,10 +30,11 @@ import (
 // or the outboard tree is missing or of the wrong size, Prove makes the tree
 // again from the shard's bytes (Put does not sync it; see the package doc),
 // answers from it and puts it in place of the old one (if that fails, the
-// next proof makes it again). A shard whose file is missing, of the wrong
-// size or unreadable gives an error wrapping [proof.ErrCorrupt]; one whose
-// bytes no longer hash to its ID as well, and it is dropped, as [Open] drops
-// it: its owner rebuilds it.
+// next proof makes it again). A shard whose file is missing (the error also
+// wraps fs.ErrNotExist) or unreadable gives an error wrapping
+// [proof.ErrCorrupt]; one whose file is of the wrong size, or whose bytes no
+// longer hash to its ID, as well, and it is dropped, as [Open] drops it:
+// its owner rebuilds it.
 func (s *Store) Prove(ctx context.Context, owner peer.ID, id [32]byte, offset, length uint64) ([]byte, error) {
 	slice, err := s.prove(ctx, owner, id, offset, length)
 	if err != nil {
@@ -46,11 +47,18 @@ func (s *Store) prove(ctx context.Context, owner peer.ID, id [32]byte, offset, l
 	if length < 1 || length > proof.MaxLength {
 		return nil, fmt.Errorf("%w: a proof covers 1 to %d bytes", proof.ErrRange, proof.MaxLength)
 	}
-	body, size, err := s.open(ctx, owner, id)
+	body, size, err := s.openBody(ctx, owner, id)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = body.Close() }() // opened to read only: closing it loses nothing
+	if err := checkSize(body, size); err != nil {
+		if errors.Is(err, errDamaged) {
+			// Dropped as Open drops it; what counts is the answer.
+			_ = s.dropDamaged(owner, id, body)
+		}
+		return nil, err
+	}
 	if !proof.InShard(uint64(size), offset, length) {
 		return nil, fmt.Errorf("%w: the shard has %d bytes", proof.ErrRange, size)
 	}

@@ -2,6 +2,7 @@ package holdstore
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -48,6 +49,17 @@ func TestProveVerify(t *testing.T) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			id, b := newShard(n)
 			ts.put(t, owner, id, b)
+			treeName, _ := ts.tree(t, owner, id)
+			before, err := os.Stat(treeName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				// Answered from the tree Put wrote, never one made again.
+				if after, err := os.Stat(treeName); err != nil || !os.SameFile(before, after) {
+					t.Errorf("the outboard tree was replaced (err %v)", err)
+				}
+			}()
 			for _, c := range proofCases(uint64(n), rng) {
 				slice, err := ts.Prove(t.Context(), owner, id, c.offset, c.length)
 				if err != nil {
@@ -237,7 +249,7 @@ func TestProveWhenTheTreeCannotBeWritten(t *testing.T) {
 		}
 	}
 	rep := ts.reopen(t)
-	if rep.TreesLeft != 1 || rep.Trees != 0 || len(rep.Lost) != 0 || !strings.Contains(rep.String(), "could not make 1 outboard trees again") {
+	if rep.Kept != 1 || rep.Trees != 0 || len(rep.Lost) != 0 || !strings.Contains(rep.String(), "kept 1 shards whose files could not be checked or mended") {
 		t.Fatalf("Repair = %+v (%s), want 1 tree left to make, the shard kept", rep, rep)
 	}
 	if ok, err := ts.Has(t.Context(), owner, id); err != nil || !ok {
@@ -246,7 +258,7 @@ func TestProveWhenTheTreeCannotBeWritten(t *testing.T) {
 	if err := os.RemoveAll(treeName); err != nil {
 		t.Fatal(err)
 	}
-	if rep := ts.reopen(t); rep.Trees != 1 || rep.TreesLeft != 0 {
+	if rep := ts.reopen(t); rep.Trees != 1 || rep.Kept != 0 {
 		t.Fatalf("Repair once the way is clear = %+v, want 1 tree made again", rep)
 	}
 }
@@ -275,6 +287,69 @@ func TestProveTruncated(t *testing.T) {
 	if _, err := ts.Prove(t.Context(), owner, id, n-1, 1); !errors.Is(err, proof.ErrCorrupt) {
 		t.Fatalf("Prove of a truncated shard: %v, want ErrCorrupt", err)
 	}
+	if ok, err := ts.Has(t.Context(), owner, id); err != nil || ok {
+		t.Fatalf("Has after a proof found the shard cut short: %v, %v; want it dropped", ok, err)
+	}
+	ts.wantUsage(t, owner, 0, 0)
+}
+
+// A shard shown damaged through a file that was since deleted and put
+// again is not dropped: the new file is whole.
+func TestDropDamagedKeepsAShardPutAgain(t *testing.T) {
+	ts := newStore(t)
+	owner := newOwner(t)
+	id, b := newShard(3 * proof.GroupSize)
+	ts.put(t, owner, id, b)
+	old, err := os.Open(ts.Path(owner, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = old.Close() }()
+	if err := ts.Delete(t.Context(), owner, id); err != nil {
+		t.Fatal(err)
+	}
+	ts.put(t, owner, id, b)
+	if err := ts.dropDamaged(owner, id, old); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := ts.Has(t.Context(), owner, id); err != nil || !ok {
+		t.Fatalf("Has: %v, %v; want the shard put again kept", ok, err)
+	}
+	if err := ts.dropDamaged(owner, id, mustOpen(t, ts.Path(owner, id))); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := ts.Has(t.Context(), owner, id); err != nil || ok {
+		t.Fatalf("Has: %v, %v; want the shard dropped through its own file", ok, err)
+	}
+}
+
+// Making a tree stops with its context, which is not damage.
+func TestMakeTreeStopsWithItsContext(t *testing.T) {
+	id, b := newShard(4 << 20)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := makeTree(ctx, bytes.NewReader(b), id, int64(len(b)))
+	if !errors.Is(err, context.Canceled) || errors.Is(err, errDamaged) || errors.Is(err, proof.ErrCorrupt) {
+		t.Fatalf("makeTree with its context done: %v, want context.Canceled alone", err)
+	}
+	tree, err := makeTree(t.Context(), bytes.NewReader(b), id, int64(len(b)))
+	if err != nil || int64(len(tree)) != treeSize(int64(len(b))) {
+		t.Fatalf("makeTree: %d bytes, %v", len(tree), err)
+	}
+	_, err = makeTree(t.Context(), bytes.NewReader(b[:len(b)-1]), id, int64(len(b)))
+	if !errors.Is(err, errDamaged) || !errors.Is(err, proof.ErrCorrupt) {
+		t.Fatalf("makeTree of a short body: %v, want errDamaged and ErrCorrupt", err)
+	}
+}
+
+func mustOpen(t *testing.T, name string) *os.File {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	return f
 }
 
 // A friend that answers with a proof of something else fails.

@@ -36,12 +36,13 @@ type Repair struct {
 	// Trees is how many outboard trees, missing or of the wrong size, were
 	// made again from their shard's bytes (a crash soon after a put).
 	Trees int
-	// TreesLeft is how many such trees could not be made again for a reason
-	// other than the shard's bytes (unreadable, a full disk): the shards
-	// are kept, and a proof makes their trees. TreeError is the first
-	// such error.
-	TreesLeft int
-	TreeError string
+	// Kept is how many shards were kept though their files could not be
+	// checked (a stat failing other than with "not found") or their tree
+	// could not be made again for a reason other than their bytes
+	// (unreadable, a full disk): a proof makes the tree, or finds the shard
+	// damaged. KeptError is the first such problem.
+	Kept      int
+	KeptError string
 }
 
 // Lost is a held shard that [Open] found damaged and dropped.
@@ -55,7 +56,7 @@ type Lost struct {
 
 // Empty reports whether there was nothing to repair.
 func (r Repair) Empty() bool {
-	return r.TempFiles == 0 && r.Orphans == 0 && len(r.Lost) == 0 && r.UsageFixed == 0 && r.Trees == 0 && r.TreesLeft == 0
+	return r.TempFiles == 0 && r.Orphans == 0 && len(r.Lost) == 0 && r.UsageFixed == 0 && r.Trees == 0 && r.Kept == 0
 }
 
 // String describes the repair in one line, for the log.
@@ -73,8 +74,8 @@ func (r Repair) String() string {
 	if r.Trees > 0 {
 		parts = append(parts, fmt.Sprintf("made %d outboard trees again from their shards", r.Trees))
 	}
-	if r.TreesLeft > 0 {
-		parts = append(parts, fmt.Sprintf("could not make %d outboard trees again, kept their shards for a proof to make them (%s)", r.TreesLeft, r.TreeError))
+	if r.Kept > 0 {
+		parts = append(parts, fmt.Sprintf("kept %d shards whose files could not be checked or mended, for a proof to mend or drop (%s)", r.Kept, r.KeptError))
 	}
 	if r.UsageFixed > 0 {
 		parts = append(parts, fmt.Sprintf("corrected the usage of %d owners", r.UsageFixed))
@@ -162,18 +163,32 @@ func (s *Store) repair() (Repair, error) {
 // checkFiles says what is wrong with a recorded shard's files, or "". An
 // outboard tree missing or of the wrong size (Put does not sync it) is made
 // again from the body, and counted in rep; a body that then shows wrong
-// bytes is what is wrong. A tree that cannot be made again for another
-// reason (the body unreadable, the disk full) is left for the next proof to
-// make, and counted in rep: the shard is kept.
+// bytes is what is wrong. A body that cannot be checked (stat fails other
+// than with "not found"), or a tree that cannot be made again for a reason
+// other than the body's bytes (unreadable, a full disk), keeps the shard,
+// counted in rep: a proof makes the tree, or finds the shard damaged.
 func (s *Store) checkFiles(owner peer.ID, id [32]byte, size int64, rep *Repair) string {
 	if checkOwner(owner) != nil {
 		return "invalid owner"
 	}
+	kept := func(why string, err error) {
+		rep.Kept++
+		if rep.KeptError == "" {
+			rep.KeptError = fmt.Sprintf("shard %s of %s: %s", shortID(id), owner, why)
+			if err != nil {
+				rep.KeptError += fmt.Sprintf(": %v", err)
+			}
+		}
+	}
 	name := s.Path(owner, id)
-	if why := checkFile(name, "shard file", size); why != "" {
+	if why, sure := checkFile(name, "shard file", size); why != "" {
+		if !sure {
+			kept(why, nil)
+			return ""
+		}
 		return why
 	}
-	why := checkFile(name+obaoExt, "outboard tree", treeSize(size))
+	why, _ := checkFile(name+obaoExt, "outboard tree", treeSize(size))
 	if why == "" {
 		return ""
 	}
@@ -182,10 +197,7 @@ func (s *Store) checkFiles(owner peer.ID, id [32]byte, size int64, rep *Repair) 
 	case errors.Is(err, errDamaged):
 		return fmt.Sprintf("%s, and %v", why, err)
 	case err != nil:
-		rep.TreesLeft++
-		if rep.TreeError == "" {
-			rep.TreeError = fmt.Sprintf("shard %s of %s: %s: %v", shortID(id), owner, why, err)
-		}
+		kept(why, err)
 	default:
 		rep.Trees++
 	}
@@ -208,20 +220,21 @@ func (s *Store) remakeTree(owner peer.ID, id [32]byte, size int64) error {
 }
 
 // checkFile says what is wrong with the file name, which should be a
-// regular file of size bytes, or "".
-func checkFile(name, what string, size int64) string {
+// regular file of size bytes, or "", and whether that is sure: a stat that
+// fails other than with "not found" says nothing of the file.
+func checkFile(name, what string, size int64) (why string, sure bool) {
 	fi, err := os.Stat(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return what + " missing"
+		return what + " missing", true
 	case err != nil:
-		return fmt.Sprintf("%s unreadable: %v", what, err)
+		return fmt.Sprintf("%s unreadable: %v", what, err), false
 	case !fi.Mode().IsRegular():
-		return what + " is not a file"
+		return what + " is not a file", true
 	case fi.Size() != size:
-		return fmt.Sprintf("%s of %d bytes, want %d", what, fi.Size(), size)
+		return fmt.Sprintf("%s of %d bytes, want %d", what, fi.Size(), size), true
 	}
-	return ""
+	return "", true
 }
 
 // removeOrphans removes the temporary files of interrupted puts and the
