@@ -1,12 +1,15 @@
 package integration
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -368,4 +371,58 @@ func TestKillDuringHeadPublish(t *testing.T) {
 	o := filepath.Join(c.base, "out-recovered")
 	mustPlug(t, "restore", "--data", a2, "latest", "--to", o)
 	sameFiles(t, src, filepath.Join(o, src))
+}
+
+// TestFriendTreesAfterAPowerCut: a friend does not sync the outboard tree
+// it keeps beside each shard, so a power cut can leave trees empty, gone or
+// garbled. After its restart the friend makes the empty and missing ones
+// again from the shards (and says so in its log), mends the garbled one at
+// the first proof, and the owner's verify finds every shard proved.
+func TestFriendTreesAfterAPowerCut(t *testing.T) {
+	t.Parallel() // beside the other crash tests and the soak: see TestChaos
+	c := newCluster(t, nil, "a", "b", "c", "d")
+	owner := status(t, c.dir("a"))["peer_id"].(string)
+	src := filepath.Join(c.base, "src")
+	makeFiles(t, src, 41, 30, 40<<20)
+	c.backup(src)
+
+	c.kill("b")
+	// The three largest shards: a shard of one 16 KiB group has a tree of
+	// its size alone.
+	shards := shardFiles(t, c.dir("b"), owner)
+	size := func(name string) int64 {
+		fi, err := os.Stat(name)
+		mustOK(t, err)
+		return fi.Size()
+	}
+	slices.SortFunc(shards, func(x, y string) int { return cmp.Compare(size(y), size(x)) })
+	if len(shards) < 3 || size(shards[2]) < 64<<10 {
+		t.Fatalf("b holds %d shards, want at least 3 of 64 KiB or more", len(shards))
+	}
+	garbled := shards[2] + ".obao"
+	tree, err := os.ReadFile(garbled)
+	mustOK(t, err)
+	mustOK(t, os.Truncate(shards[0]+".obao", 0)) // what ext4 leaves of an unsynced file
+	mustOK(t, os.Remove(shards[1]+".obao"))
+	bad := slices.Clone(tree)
+	bad[8] ^= 0x40 // the root's left child: on the path of every proof
+	mustOK(t, os.WriteFile(garbled, bad, 0o600))
+
+	c.start("b")
+	if log := mustPlug(t, "log", "--data", c.dir("b")).stdout; !strings.Contains(log, "made 2 outboard trees again from their shards") {
+		t.Fatalf("b's log does not say it made the two trees again:\n%s", log)
+	}
+	eventually(t, time.Minute, "b did not come back online", func() bool { return onlineFriends(t, c.dir("a")) == 3 })
+	v, code := c.verify(false)
+	if code != 0 || !v.OK {
+		t.Fatalf("verify exit %d: %+v", code, v)
+	}
+	for _, f := range v.Friends {
+		if f.Shards == 0 || f.Proved != f.Shards || f.Missing+f.Corrupt > 0 || f.Offline {
+			t.Errorf("verify of %s: %+v, want every shard proved", f.Name, f)
+		}
+	}
+	if got, err := os.ReadFile(garbled); err != nil || !bytes.Equal(got, tree) {
+		t.Errorf("b did not mend the garbled tree at the first proof (err %v)", err)
+	}
 }

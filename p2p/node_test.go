@@ -236,17 +236,26 @@ func TestFourPlugs(t *testing.T) {
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tg.Prove(ctx, id, int64(len(data)), 499_000, 4096); err == nil {
-			t.Fatal("a proof over an altered byte verified")
-		}
 		if _, err := tg.Prove(ctx, id, int64(len(data)), 0, 4096); err != nil {
 			t.Fatalf("a proof over untouched bytes failed: %v", err)
 		}
-		if err := os.Remove(path); err != nil { // D drops it
+		if _, err := tg.Prove(ctx, id, int64(len(data)), 499_000, 4096); !errors.Is(err, proof.ErrCorrupt) {
+			t.Fatalf("a proof over an altered byte: %v, want ErrCorrupt (D finds its copy damaged)", err)
+		}
+		// D dropped the damaged shard, as it would on its next start.
+		if _, err := tg.Prove(ctx, id, int64(len(data)), 0, 4096); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("a proof after D found its copy damaged: %v, want fs.ErrNotExist", err)
+		}
+
+		id, data = randShard(t, 1<<20)
+		if err := tg.PutShard(ctx, id, data); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(d.held.Path(a.node.ID(), id)); err != nil { // D loses it
 			t.Fatal(err)
 		}
 		if _, err := tg.Prove(ctx, id, int64(len(data)), 0, 4096); err == nil {
-			t.Fatal("a proof of a dropped shard verified")
+			t.Fatal("a proof of a lost shard verified")
 		}
 	})
 
