@@ -52,11 +52,17 @@ func (s *Store) prove(ctx context.Context, owner peer.ID, id [32]byte, offset, l
 		return nil, err
 	}
 	defer func() { _ = body.Close() }() // opened to read only: closing it loses nothing
+	slice, err := s.proveFrom(ctx, body, owner, id, size, offset, length)
+	if errors.Is(err, errDamaged) {
+		// Dropped as Open drops it; what counts is the answer.
+		_ = s.dropDamaged(owner, id, body)
+	}
+	return slice, err
+}
+
+// proveFrom is prove on the shard's open body, of size bytes by its record.
+func (s *Store) proveFrom(ctx context.Context, body *os.File, owner peer.ID, id [32]byte, size int64, offset, length uint64) ([]byte, error) {
 	if err := checkSize(body, size); err != nil {
-		if errors.Is(err, errDamaged) {
-			// Dropped as Open drops it; what counts is the answer.
-			_ = s.dropDamaged(owner, id, body)
-		}
 		return nil, err
 	}
 	if !proof.InShard(uint64(size), offset, length) {
@@ -68,10 +74,6 @@ func (s *Store) prove(ctx context.Context, owner peer.ID, id [32]byte, offset, l
 		}
 	}
 	tree, err := makeTree(ctx, body, id, size)
-	if errors.Is(err, errDamaged) {
-		// Dropped as Open drops it; what counts is the answer.
-		_ = s.dropDamaged(owner, id, body)
-	}
 	if err != nil {
 		return nil, err
 	}
